@@ -1,0 +1,182 @@
+"""The policy over a whole search space and its batched policy-gradient update.
+
+A sample is a raw vector with one entry per actor (a category index stored as a
+float, or a Gaussian's ``z``); its log-probability is the sum over actors. The
+update maximises the PPO-clipped surrogate
+
+    L = mean_i min(r_i A_i, clip(r_i, 1 - eps, 1 + eps) A_i) + c * H(pi),
+    r_i = pi(a_i) / pi_old(a_i),
+
+with Adam, over several passes of one batch. The importance ratio ``r_i``
+corrects for samples drawn under an older policy (asynchronous trials); the
+clip keeps a pass from moving too far. A bad outcome lowers its action's
+probability through a negative advantage ``A_i``: the learning rate is never
+negated. Pure numpy: this module knows nothing of Ray.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import NamedTuple, Sequence
+
+import numpy as np
+
+from ray_pg.actors import Actor, GaussianActor
+
+
+class Policy:
+    """Independent actors over the raw variables of one space, with flat parameters."""
+
+    def __init__(self, actors: Sequence[Actor]):
+        self.actors = list(actors)
+        sizes = np.array([actor.params.size for actor in self.actors], dtype=int)
+        ends = np.cumsum(sizes)
+        self._slices = [slice(int(end - size), int(end)) for size, end in zip(sizes, ends)]
+        # Flat indices of every Gaussian's log sd, clamped after each step.
+        self._log_sd_index = np.array(
+            [s.start + 1 for s, a in zip(self._slices, self.actors) if isinstance(a, GaussianActor)],
+            dtype=int,
+        )
+
+    @property
+    def params(self) -> np.ndarray:
+        if not self.actors:
+            return np.zeros(0)
+        return np.concatenate([actor.params for actor in self.actors])
+
+    @params.setter
+    def params(self, flat: np.ndarray) -> None:
+        flat = np.asarray(flat, dtype=float)
+        self.actors = [actor.with_params(flat[s]) for actor, s in zip(self.actors, self._slices)]
+
+    def clamp_sd(self, min_sd: float, max_sd: float) -> None:
+        flat = self.params
+        flat[self._log_sd_index] = np.clip(flat[self._log_sd_index], np.log(min_sd), np.log(max_sd))
+        self.params = flat
+
+    def sample(self, rng: np.random.Generator) -> np.ndarray:
+        return np.array([actor.sample(rng) for actor in self.actors], dtype=float)
+
+    def log_prob(self, raw: np.ndarray) -> np.ndarray:
+        """Joint log-probability of each row of ``raw`` (shape (n, num_actors))."""
+        raw = np.atleast_2d(raw)
+        total = np.zeros(len(raw))
+        for j, actor in enumerate(self.actors):
+            total += actor.log_prob(raw[:, j])
+        return total
+
+    def grad_log_prob(self, raw: np.ndarray) -> np.ndarray:
+        """d log pi(row) / d params for each row, shape (n, num_params)."""
+        raw = np.atleast_2d(raw)
+        return np.concatenate(
+            [actor.grad_log_prob(raw[:, j]) for j, actor in enumerate(self.actors)], axis=1
+        )
+
+    def entropy(self) -> float:
+        return float(sum(actor.entropy() for actor in self.actors))
+
+    def grad_entropy(self) -> np.ndarray:
+        return np.concatenate([actor.grad_entropy() for actor in self.actors])
+
+
+def advantages(rewards: np.ndarray, method: str = "rank") -> np.ndarray:
+    """Turn one batch of rewards into advantages; NaN marks a failed trial.
+
+    ``"rank"``: centred ranks in [-0.5, 0.5] (ties share their mean rank), robust
+    to the metric's scale and to outliers. ``"zscore"``: (r - mean) / sd.
+    A failed trial ranks below every finite reward.
+    """
+    rewards = np.asarray(rewards, dtype=float)
+    n = len(rewards)
+    failed = ~np.isfinite(rewards)
+    if n < 2:
+        return np.zeros(n)
+    if method == "rank":
+        ordered = np.where(failed, -np.inf, rewards)
+        ranks = _average_ranks(ordered)
+        return ranks / (n - 1) - 0.5
+    if method == "zscore":
+        finite = rewards[~failed]
+        sd = finite.std() if len(finite) > 1 else 0.0
+        z = np.zeros(n) if sd == 0 else (rewards - finite.mean()) / sd
+        worst = z[~failed].min() if (~failed).any() else 0.0
+        # One sd below the worst finite reward: failures rank last.
+        return np.where(failed, worst - 1.0, z)
+    raise ValueError(f"advantage must be 'rank' or 'zscore', got {method!r}")
+
+
+def _average_ranks(values: np.ndarray) -> np.ndarray:
+    """0-based ranks, ties given their average rank (like scipy's rankdata - 1)."""
+    order = np.argsort(values, kind="stable")
+    sorted_values = values[order]
+    ranks = np.empty(len(values))
+    start = 0
+    for end in range(1, len(values) + 1):
+        if end == len(values) or sorted_values[end] != sorted_values[start]:
+            ranks[order[start:end]] = (start + end - 1) / 2.0
+            start = end
+    return ranks
+
+
+def ppo_objective(
+    policy: Policy, raw: np.ndarray, old_log_prob: np.ndarray, adv: np.ndarray, clip: float, entropy_coef: float
+) -> float:
+    """The clipped surrogate L (see the module docstring) at the policy's parameters."""
+    ratio = np.exp(policy.log_prob(raw) - old_log_prob)
+    surrogate = np.minimum(ratio * adv, np.clip(ratio, 1.0 - clip, 1.0 + clip) * adv)
+    return float(surrogate.mean() + entropy_coef * policy.entropy())
+
+
+def ppo_gradient(
+    policy: Policy, raw: np.ndarray, old_log_prob: np.ndarray, adv: np.ndarray, clip: float, entropy_coef: float
+) -> np.ndarray:
+    """dL/d params: A_i r_i d log pi(a_i) where the clip is inactive, 0 where it binds."""
+    ratio = np.exp(policy.log_prob(raw) - old_log_prob)
+    clipped = ((adv > 0) & (ratio > 1.0 + clip)) | ((adv < 0) & (ratio < 1.0 - clip))
+    weights = np.where(clipped, 0.0, adv * ratio) / len(adv)
+    return weights @ policy.grad_log_prob(raw) + entropy_coef * policy.grad_entropy()
+
+
+class Adam(NamedTuple):
+    """Adam moments for gradient *ascent* on the flat policy parameters."""
+
+    m: np.ndarray
+    v: np.ndarray
+    t: int
+
+    @classmethod
+    def zeros(cls, size: int) -> Adam:
+        return cls(np.zeros(size), np.zeros(size), 0)
+
+    def step(self, grad: np.ndarray, learning_rate: float, beta1: float = 0.9, beta2: float = 0.999) -> tuple[np.ndarray, Adam]:
+        """Return (parameter change, new moments)."""
+        t = self.t + 1
+        m = beta1 * self.m + (1 - beta1) * grad
+        v = beta2 * self.v + (1 - beta2) * grad**2
+        m_hat = m / (1 - beta1**t)
+        v_hat = v / (1 - beta2**t)
+        return learning_rate * m_hat / (np.sqrt(v_hat) + 1e-8), Adam(m, v, t)
+
+
+@dataclass(frozen=True)
+class UpdateSettings:
+    """Knobs of one batched update (see PGSearcher for their meaning)."""
+
+    learning_rate: float
+    passes: int
+    clip: float
+    entropy_coef: float
+    min_sd: float
+    max_sd: float
+
+
+def update(
+    policy: Policy, adam: Adam, raw: np.ndarray, old_log_prob: np.ndarray, adv: np.ndarray, settings: UpdateSettings
+) -> Adam:
+    """Run ``settings.passes`` Adam steps on one batch, in place on ``policy``."""
+    for _ in range(settings.passes):
+        grad = ppo_gradient(policy, raw, old_log_prob, adv, settings.clip, settings.entropy_coef)
+        delta, adam = adam.step(grad, settings.learning_rate)
+        policy.params = policy.params + delta
+        policy.clamp_sd(settings.min_sd, settings.max_sd)
+    return adam

@@ -1,0 +1,306 @@
+"""PGSearcher: a Ray Tune searcher that learns a sampling policy with policy gradients."""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from numbers import Real
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from ray.tune.search import Searcher
+
+from ray_pg.policy import Adam, Policy, UpdateSettings, advantages, update
+from ray_pg.space import Space
+
+logger = logging.getLogger(__name__)
+
+STATE_VERSION = 1
+# Upper bound on every Gaussian's sd (in the units of its raw variable): above
+# this a squashed Gaussian piles its mass on the range's two ends.
+_MAX_SD = 2.0
+# Auto batch size: at least this many completed trials per update ...
+_MIN_AUTO_BATCH = 8
+# ... and about half the trials in flight, so that a batch is not too stale.
+_AUTO_BATCH_FRACTION = 0.5
+
+
+class PGSearcher(Searcher):
+    """Suggests configs from a policy over the search space, improved by REINFORCE.
+
+    Each parameter gets an actor (softmax logits for ``tune.choice``, a Gaussian
+    for every numeric domain). Completed trials fill a batch; each full batch
+    turns rewards into advantages and runs ``passes`` PPO-clipped Adam steps, with
+    importance weights for samples drawn under an older policy.
+
+    Args:
+        space: Tune search space. Leave None to take Tune's ``param_space``/``config``.
+        metric: Result key to optimise. None: take Tune's.
+        mode: "max" or "min". None: take Tune's.
+        points_to_evaluate: Configs (possibly partial) to try first; missing
+            parameters are drawn from the policy.
+        evaluated_rewards: Metric values already known for ``points_to_evaluate``;
+            those points are then learnt from instead of suggested.
+        batch_size: Completed trials per update. None follows the concurrency:
+            ``max(8, half the trials in flight)``.
+        learning_rate: Adam step size on logits, means and log sds.
+        passes: Adam steps per batch (clipped importance weights keep them safe).
+        clip: PPO clip range of the importance ratio.
+        entropy_coef: Weight of the policy entropy bonus (keeps it exploring).
+        min_sd: Floor on each Gaussian's sd, in units of its raw variable.
+        advantage: "rank" (centred ranks) or "zscore".
+        failed_trials: "worst": errored trials and NaN/inf/missing metrics rank
+            below every other trial of their batch; "ignore": they are dropped.
+        seed: Seed of the searcher's own random generator (no global RNG is used).
+    """
+
+    def __init__(
+        self,
+        space: dict | None = None,
+        *,
+        metric: str | None = None,
+        mode: str | None = None,
+        points_to_evaluate: list[dict] | None = None,
+        evaluated_rewards: list[float] | None = None,
+        batch_size: int | None = None,
+        learning_rate: float = 0.1,
+        passes: int = 4,
+        clip: float = 0.2,
+        entropy_coef: float = 0.0,
+        min_sd: float = 0.05,
+        advantage: str = "rank",
+        failed_trials: str = "worst",
+        seed: int | None = None,
+    ):
+        _check_mode(mode)
+        if batch_size is not None and (not isinstance(batch_size, int) or batch_size < 2):
+            raise ValueError(f"batch_size must be None or an int >= 2, got {batch_size=}")
+        if not (learning_rate > 0 and isinstance(passes, int) and passes >= 1 and clip > 0
+                and entropy_coef >= 0 and 0 < min_sd < _MAX_SD):
+            raise ValueError(f"expected learning_rate > 0, int passes >= 1, clip > 0, entropy_coef >= 0, "
+                             f"0 < min_sd < {_MAX_SD}; got {learning_rate=}, {passes=}, {clip=}, "
+                             f"{entropy_coef=}, {min_sd=}")
+        if advantage not in ("rank", "zscore"):
+            raise ValueError(f"advantage must be 'rank' or 'zscore', got {advantage=}")
+        if failed_trials not in ("worst", "ignore"):
+            raise ValueError(f"failed_trials must be 'worst' or 'ignore', got {failed_trials=}")
+        if evaluated_rewards is not None and len(evaluated_rewards) != len(points_to_evaluate or []):
+            raise ValueError(f"evaluated_rewards needs one value per point of points_to_evaluate, got "
+                             f"{len(evaluated_rewards)} for {len(points_to_evaluate or [])} points")
+        super().__init__(metric=metric, mode=mode)
+        self._settings = UpdateSettings(learning_rate, passes, clip, entropy_coef, min_sd, _MAX_SD)
+        self._batch_size = batch_size
+        self._advantage = advantage
+        self._failed_trials = failed_trials
+        self._points_to_evaluate = list(points_to_evaluate or [])
+        self._evaluated_rewards = None if evaluated_rewards is None else list(evaluated_rewards)
+        self._rng = np.random.default_rng(seed)
+        self._space: Space | None = None
+        self._state_to_restore: dict | None = None
+        self._max_concurrent: int | None = None
+        self._num_samples: int | None = None
+        if space is not None:
+            self._setup(space)
+
+    # ----------------------------------------------------------------- set-up
+
+    def _setup(self, config: dict) -> None:
+        self._space = Space(config)
+        self._policy = Policy(self._space.actors())
+        self._adam = Adam.zeros(self._policy.params.size)
+        self._pending: dict[str, tuple[np.ndarray, float]] = {}
+        self._batch: list[tuple[np.ndarray, float, float]] = []
+        self._history: list[dict] = []
+        self.num_updates = 0
+        self.num_failed = 0
+        self._trials_used = 0
+        self._peak_in_flight = 0
+        points = [self._space.encode(point) for point in self._points_to_evaluate]
+        if self._evaluated_rewards is None:
+            self._queue = points
+            return
+        self._queue = []
+        for point, config_point, value in zip(points, self._points_to_evaluate, self._evaluated_rewards):
+            if np.isnan(point).any():
+                raise ValueError(f"a point with an evaluated reward must set every parameter, got {config_point}")
+            self._complete(point, float(self._policy.log_prob(point)[0]), self._reward_of(value))
+
+    def set_search_properties(self, metric: str | None, mode: str | None, config: dict, **spec) -> bool:
+        if self._space is not None:
+            return False
+        _check_mode(mode)
+        self._metric = metric if metric is not None else self._metric
+        self._mode = mode if mode is not None else self._mode
+        self._num_samples = spec.get("num_samples", self._num_samples)
+        self._setup(config)
+        if self._state_to_restore is not None:
+            self.set_state(self._state_to_restore)
+        return True
+
+    def set_max_concurrency(self, max_concurrent: int) -> bool:
+        # Returning True lets a ConcurrencyLimiter hand the limit to us: the auto
+        # batch size then follows it from the first trial on.
+        self._max_concurrent = max_concurrent
+        return True
+
+    # ------------------------------------------------------- suggest / complete
+
+    def suggest(self, trial_id: str) -> dict | None:
+        if self._space is None:
+            raise RuntimeError("PGSearcher has no search space: pass one to PGSearcher(space=...) or "
+                               "as Tuner(param_space=...) / tune.run(config=...)")
+        if self._metric is None or self._mode is None:
+            raise RuntimeError("PGSearcher needs a metric and a mode: pass them to PGSearcher(...) or "
+                               "to tune.TuneConfig / tune.run")
+        if self._max_concurrent is not None and len(self._pending) >= self._max_concurrent:
+            return None
+        raw = self._policy.sample(self._rng)
+        if self._queue:
+            given = self._queue.pop(0)
+            raw = np.where(np.isnan(given), raw, given)
+        self._pending[trial_id] = (raw, float(self._policy.log_prob(raw)[0]))
+        self._peak_in_flight = max(self._peak_in_flight, len(self._pending))
+        return self._space.decode(raw)
+
+    def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
+        """Record a finished, early-stopped or failed trial; update on a full batch.
+
+        Unknown and repeated ids (after a restore) are ignored. A trial stopped
+        before it ran (no result, no error) tells nothing and is dropped.
+        """
+        entry = self._pending.pop(trial_id, None) if self._space is not None else None
+        if entry is None or (result is None and not error):
+            return
+        value = None if error else result.get(self._metric)
+        self._complete(*entry, self._reward_of(value))
+
+    def _reward_of(self, value: Any) -> float:
+        """Reward to maximise; NaN for a failed trial or a missing/NaN/inf metric."""
+        if isinstance(value, bool) or not isinstance(value, Real) or not math.isfinite(value):
+            return math.nan
+        return float(value) if self._mode == "max" else -float(value)
+
+    def _complete(self, raw: np.ndarray, log_prob: float, reward: float) -> None:
+        if math.isnan(reward):
+            self.num_failed += 1
+            if self._failed_trials == "ignore":
+                return
+        self._batch.append((raw, log_prob, reward))
+        if len(self._batch) >= self.batch_size:
+            self._update()
+
+    @property
+    def batch_size(self) -> int:
+        """Completed trials per update (fixed, or following the trials in flight)."""
+        if self._batch_size is not None:
+            return self._batch_size
+        in_flight = self._max_concurrent or self._peak_in_flight
+        return max(_MIN_AUTO_BATCH, math.ceil(_AUTO_BATCH_FRACTION * in_flight))
+
+    def _update(self) -> None:
+        raw = np.array([entry[0] for entry in self._batch])
+        old_log_prob = np.array([entry[1] for entry in self._batch])
+        rewards = np.array([entry[2] for entry in self._batch])
+        self._adam = update(self._policy, self._adam, raw, old_log_prob,
+                            advantages(rewards, self._advantage), self._settings)
+        self.num_updates += 1
+        self._trials_used += len(self._batch)
+        finite = rewards[np.isfinite(rewards)]
+        self._history.append({
+            "update": self.num_updates,
+            "trials_used": self._trials_used,
+            "batch_size": len(self._batch),
+            "failed": int(len(rewards) - len(finite)),
+            "mean_reward": float(finite.mean()) if len(finite) else None,
+            "best_reward": float(finite.max()) if len(finite) else None,
+            "entropy": self._policy.entropy(),
+            **self._space.describe(self._policy.actors),
+        })
+        self._batch = []
+
+    def history(self) -> pd.DataFrame:
+        """One row per policy update: its batch and the policy it left, in parameter units."""
+        return pd.DataFrame(self._history if self._space is not None else [])
+
+    # ------------------------------------------------------------------ state
+
+    def get_state(self) -> dict:
+        """The searcher's whole state as a versioned, JSON-safe dict."""
+        if self._space is None:
+            raise RuntimeError("PGSearcher has no search space yet, so it has no state to save")
+        return {
+            "version": STATE_VERSION,
+            "space": self._space.signature(),
+            "metric": self._metric,
+            "mode": self._mode,
+            "max_concurrent": self._max_concurrent,
+            "num_samples": self._num_samples,
+            "policy": self._policy.params.tolist(),
+            "adam": {"m": self._adam.m.tolist(), "v": self._adam.v.tolist(), "t": self._adam.t},
+            "pending": {tid: {"raw": raw.tolist(), "log_prob": lp} for tid, (raw, lp) in self._pending.items()},
+            "batch": [{"raw": raw.tolist(), "log_prob": lp, "reward": _none_if_nan(r)} for raw, lp, r in self._batch],
+            "queue": [[_none_if_nan(x) for x in raw] for raw in self._queue],
+            "num_updates": self.num_updates,
+            "num_failed": self.num_failed,
+            "trials_used": self._trials_used,
+            "peak_in_flight": self._peak_in_flight,
+            "history": self._history,
+            "rng": self._rng.bit_generator.state,
+        }
+
+    def set_state(self, state: dict) -> None:
+        """Restore :meth:`get_state`'s dict; it must come from the same search space."""
+        if not isinstance(state, dict) or state.get("version") != STATE_VERSION:
+            found = state.get("version") if isinstance(state, dict) else type(state).__name__
+            raise ValueError(f"not a PGSearcher state of version {STATE_VERSION}: got version {found!r}")
+        if self._space is None:  # Restored before Tune handed over the space: apply it then.
+            self._state_to_restore = state
+            return
+        if state["space"] != self._space.signature():
+            raise ValueError("this PGSearcher checkpoint was saved for a different search space: "
+                             f"saved {state['space']}, current {self._space.signature()}")
+        self._metric, self._mode = state["metric"], state["mode"]
+        self._max_concurrent, self._num_samples = state["max_concurrent"], state["num_samples"]
+        self._policy.params = np.array(state["policy"], dtype=float)
+        adam = state["adam"]
+        self._adam = Adam(np.array(adam["m"], dtype=float), np.array(adam["v"], dtype=float), int(adam["t"]))
+        self._pending = {tid: (np.array(p["raw"], dtype=float), float(p["log_prob"]))
+                         for tid, p in state["pending"].items()}
+        self._batch = [(np.array(b["raw"], dtype=float), float(b["log_prob"]), _nan_if_none(b["reward"]))
+                       for b in state["batch"]]
+        self._queue = [np.array([_nan_if_none(x) for x in raw]) for raw in state["queue"]]
+        self.num_updates, self.num_failed = int(state["num_updates"]), int(state["num_failed"])
+        self._trials_used, self._peak_in_flight = int(state["trials_used"]), int(state["peak_in_flight"])
+        self._history = list(state["history"])
+        self._rng.bit_generator.state = state["rng"]
+        self._state_to_restore = None
+
+    def save(self, checkpoint_path: str) -> None:
+        with open(checkpoint_path, "w") as f:
+            json.dump(self.get_state(), f, allow_nan=False)
+
+    def restore(self, checkpoint_path: str) -> None:
+        try:
+            with open(checkpoint_path) as f:
+                state = json.load(f)
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise ValueError(f"cannot read a PGSearcher checkpoint from {checkpoint_path!r}: {exc}") from exc
+        try:
+            self.set_state(state)
+        except (KeyError, TypeError) as exc:
+            raise ValueError(f"corrupted PGSearcher checkpoint {checkpoint_path!r}: {exc!r}") from exc
+
+
+def _check_mode(mode: str | None) -> None:
+    if mode not in (None, "max", "min"):
+        raise ValueError(f"mode must be 'max' or 'min', got {mode=}")
+
+
+def _none_if_nan(x: float) -> float | None:
+    return None if math.isnan(x) else x
+
+
+def _nan_if_none(x: float | None) -> float:
+    return math.nan if x is None else float(x)

@@ -1,0 +1,360 @@
+"""Translate a Ray Tune search space into parameters with actors, and back.
+
+This is the only module that reads Tune's domain types. Each domain becomes a
+parameter that owns one raw variable of the policy:
+
+- ``tune.choice``                      -> category index, categorical actor;
+- bounded numerics (uniform, loguniform, randint, lograndint and their
+  quantized forms)                     -> Gaussian ``z``; ``u = sigmoid(z)`` is
+  placed on the range (in log space for log domains), then floored or snapped
+  to the quantization grid exactly as Tune's own ``sample()`` does;
+- ``tune.randn`` / ``tune.qrandn``     -> Gaussian on the standardised value.
+
+Every decoded value is one the domain's own ``sample()`` could produce.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Callable, Union
+
+import numpy as np
+from ray.tune.search.sample import (
+    Categorical,
+    Domain,
+    Float,
+    Function,
+    Integer,
+    LogUniform,
+    Normal,
+    Quantized,
+    Uniform,
+)
+
+from ray_pg.actors import Actor, CategoricalActor, GaussianActor
+
+Path = tuple[Union[str, int], ...]
+
+# Initial sd of the Gaussian over z: sigmoid(N(0, 1.7^2)) is close to uniform on
+# (0, 1), so the first batch is close to random search.
+BOUNDED_INITIAL_SD = 1.7
+# Keeps encoded boundary values finite: logit(1e-9) ~ -20.7.
+_U_EPS = 1e-9
+
+
+def path_name(path: Path) -> str:
+    """``("model", "layers", 0)`` -> ``"model/layers/0"``, as Tune flattens config keys."""
+    return "/".join(str(key) for key in path)
+
+
+def _sigmoid(z: float) -> float:
+    return 0.5 * (1.0 + math.tanh(0.5 * z))
+
+
+def _logit(u: float) -> float:
+    u = min(max(u, _U_EPS), 1.0 - _U_EPS)
+    return math.log(u / (1.0 - u))
+
+
+def _grid_index(bound: float, q: float, round_fn: Callable[[float], float]) -> float:
+    """Index of ``bound`` on the grid of multiples of ``q``, rounded inwards (as Tune does)."""
+    scaled = bound / q
+    nearest = round(scaled)
+    return nearest if math.isclose(scaled, nearest) else round_fn(scaled)
+
+
+@dataclass(frozen=True)
+class ChoiceParam:
+    """``tune.choice``: the raw variable is the category index."""
+
+    path: Path
+    categories: tuple
+
+    def actor(self) -> Actor:
+        return CategoricalActor.uniform(len(self.categories))
+
+    def decode(self, raw: float) -> Any:
+        return self.categories[int(raw)]
+
+    def encode(self, value: Any) -> float:
+        for index, category in enumerate(self.categories):
+            if type(category) is type(value) and category == value:
+                return float(index)
+        raise ValueError(f"{path_name(self.path)!r}: {value!r} is not one of the choices {list(self.categories)!r}")
+
+    def describe(self, actor: CategoricalActor) -> dict[str, float]:
+        name = path_name(self.path)
+        return {f"{name}:p[{category}]": float(p) for category, p in zip(self.categories, actor.probs())}
+
+    def signature(self) -> dict:
+        return {"path": path_name(self.path), "kind": "choice", "categories": [repr(c) for c in self.categories]}
+
+
+@dataclass(frozen=True)
+class BoundedParam:
+    """A numeric domain with finite bounds, reached through a squashed Gaussian.
+
+    A continuous ``x`` is spread over ``[low, high)`` (log-uniformly when ``log``),
+    then turned into the value: for floats ``x`` itself, or ``x`` snapped to the
+    multiples of ``q``; for integers ``floor(x)`` is a grid index and the value is
+    ``index * q``. ``first``/``last`` are the smallest and largest valid values
+    (integers: grid indices).
+    """
+
+    path: Path
+    low: float
+    high: float
+    log: bool
+    integer: bool
+    q: float | None
+    first: float
+    last: float
+
+    def actor(self) -> Actor:
+        return GaussianActor(0.0, math.log(BOUNDED_INITIAL_SD))
+
+    def _x(self, z: float) -> float:
+        u = _sigmoid(z)
+        if self.log:
+            return math.exp(math.log(self.low) + u * (math.log(self.high) - math.log(self.low)))
+        return self.low + u * (self.high - self.low)
+
+    def _u(self, x: float) -> float:
+        if self.log:
+            return (math.log(x) - math.log(self.low)) / (math.log(self.high) - math.log(self.low))
+        return (x - self.low) / (self.high - self.low)
+
+    def decode(self, raw: float) -> int | float:
+        x = self._x(raw)
+        if self.integer:
+            index = min(max(math.floor(x), self.first), self.last)
+            return int(index * (self.q or 1))
+        if self.q:
+            index = min(max(np.round(x / self.q), self.first), self.last)
+            return float(index * self.q)
+        return float(min(max(x, self.first), self.last))
+
+    def encode(self, value: Any) -> float:
+        name = path_name(self.path)
+        if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+            raise ValueError(f"{name!r}: expected a number, got {value!r}")
+        if self.integer:
+            step = self.q or 1
+            index = value / step
+            if index != int(index) or not self.first <= index <= self.last:
+                raise ValueError(f"{name!r}: {value!r} is not a multiple of {step} in "
+                                 f"[{self.first * step}, {self.last * step}]")
+            # The centre of the index's bin [index, index + 1).
+            x = math.sqrt(index * (index + 1)) if self.log else index + 0.5
+        else:
+            x = float(value)
+            if self.q:
+                index = np.round(x / self.q)
+                if not (self.first <= index <= self.last and math.isclose(index * self.q, x)):
+                    raise ValueError(f"{name!r}: {value!r} is not a multiple of {self.q} in "
+                                     f"[{self.first * self.q}, {self.last * self.q}]")
+            elif not self.first <= x <= self.high:
+                raise ValueError(f"{name!r}: {value!r} is outside [{self.low}, {self.high})")
+        return _logit(self._u(x))
+
+    def describe(self, actor: GaussianActor) -> dict[str, float]:
+        name = path_name(self.path)
+        unit = (self.q or 1) if self.integer else 1  # integers: grid index -> value
+        spread = (self._x(actor.mean + actor.sd) - self._x(actor.mean - actor.sd)) / 2.0
+        return {f"{name}:mean": unit * self._x(actor.mean), f"{name}:sd": unit * spread}
+
+    def signature(self) -> dict:
+        return {"path": path_name(self.path), "kind": "bounded", "low": self.low, "high": self.high,
+                "log": self.log, "integer": self.integer, "q": self.q}
+
+
+@dataclass(frozen=True)
+class NormalParam:
+    """``tune.randn`` / ``tune.qrandn``: the raw variable is (value - mean) / sd."""
+
+    path: Path
+    mean: float
+    sd: float
+    q: float | None
+
+    def actor(self) -> Actor:
+        return GaussianActor(0.0, 0.0)
+
+    def decode(self, raw: float) -> float:
+        value = self.mean + self.sd * raw
+        return float(np.round(value / self.q) * self.q) if self.q else float(value)
+
+    def encode(self, value: Any) -> float:
+        if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) \
+                or not math.isfinite(value):
+            raise ValueError(f"{path_name(self.path)!r}: expected a finite number, got {value!r}")
+        return (float(value) - self.mean) / self.sd
+
+    def describe(self, actor: GaussianActor) -> dict[str, float]:
+        name = path_name(self.path)
+        return {f"{name}:mean": self.mean + self.sd * actor.mean, f"{name}:sd": self.sd * actor.sd}
+
+    def signature(self) -> dict:
+        return {"path": path_name(self.path), "kind": "normal", "mean": self.mean, "sd": self.sd, "q": self.q}
+
+
+Param = Union[ChoiceParam, BoundedParam, NormalParam]
+
+
+def to_param(path: Path, domain: Domain) -> Param:
+    """The one dispatch from a Tune domain to a parameter; anything else is refused."""
+    name = path_name(path)
+    if isinstance(domain, Function):
+        raise ValueError(f"{name!r}: tune.sample_from is not supported by PGSearcher, which must know "
+                         "each parameter's distribution; use tune.choice/uniform/loguniform/randint/... "
+                         "or compute the value inside the trainable")
+    if domain.is_grid():
+        raise ValueError(f"{name!r}: tune.grid_search is not supported by PGSearcher; use "
+                         "tune.choice([...]) to let the policy pick among the values")
+    sampler = domain.get_sampler()
+    q = None
+    if isinstance(sampler, Quantized):
+        q, sampler = sampler.q, sampler.get_sampler()
+    if isinstance(domain, Categorical):
+        if not domain.categories:
+            raise ValueError(f"{name!r}: tune.choice needs at least one category")
+        if any(_holds_domain(c) for c in domain.categories):
+            raise ValueError(f"{name!r}: choices that hold their own search domains (conditional "
+                             "spaces) are not supported yet; flatten them into separate parameters")
+        return ChoiceParam(path, tuple(domain.categories))
+    if isinstance(domain, Float) and isinstance(sampler, Normal):
+        return NormalParam(path, float(sampler.mean), float(sampler.sd), q)
+    if isinstance(domain, (Float, Integer)) and isinstance(sampler, (Uniform, LogUniform)):
+        return _bounded(path, domain, isinstance(sampler, LogUniform), q)
+    raise ValueError(f"{name!r}: unsupported domain {domain!r} with sampler {sampler!r}; use one of "
+                     "tune.choice, uniform, quniform, loguniform, qloguniform, randn, qrandn, "
+                     "randint, qrandint, lograndint, qlograndint")
+
+
+def _bounded(path: Path, domain: Float | Integer, log: bool, q: float | None) -> BoundedParam:
+    """Bounds of the continuous draw and of the valid values, mirroring Tune's samplers."""
+    lower, upper = domain.lower, domain.upper
+    if isinstance(domain, Integer):
+        if q is None or q == 1:  # randint/lograndint: [lower, upper), upper excluded
+            q, low, high = None, lower, upper
+        else:  # qrandint/qlograndint: grid indices [ceil(lower/q), floor(upper/q)], both included
+            low = _grid_index(lower, q, math.ceil)
+            high = _grid_index(upper, q, math.floor) + 1
+        first, last = low, high - 1
+        if last < first or (log and low <= 0):
+            raise ValueError(f"{path_name(path)!r}: integer domain has no values to sample, "
+                             f"got {lower=}, {upper=}, {q=}")
+        return BoundedParam(path, float(low), float(high), log, True, q, int(first), int(last))
+    if q:  # quniform/qloguniform: multiples of q in [lower, upper], both included
+        first = _grid_index(lower, q, math.ceil)
+        last = _grid_index(upper, q, math.floor)
+        low, high = first * q, last * q
+    else:  # uniform/loguniform: [lower, upper)
+        low, high = lower, upper
+        first, last = lower, float(np.nextafter(upper, lower))
+    if not (math.isfinite(low) and math.isfinite(high)) or high <= low or (log and low <= 0):
+        raise ValueError(f"{path_name(path)!r}: float domain needs finite bounds with lower < upper "
+                         f"(lower > 0 on a log scale), got {lower=}, {upper=}, {q=}")
+    return BoundedParam(path, float(low), float(high), log, False, q, first, last)
+
+
+def _holds_domain(value: Any) -> bool:
+    if isinstance(value, Domain) or (isinstance(value, dict) and "grid_search" in value):
+        return True
+    if isinstance(value, dict):
+        return any(_holds_domain(v) for v in value.values())
+    if isinstance(value, (list, tuple)):
+        return any(_holds_domain(v) for v in value)
+    return False
+
+
+class Space:
+    """A Tune search space as an ordered list of parameters plus its constant skeleton."""
+
+    def __init__(self, config: dict):
+        if not isinstance(config, dict):
+            raise ValueError(f"the search space must be a dict, got {type(config).__name__}")
+        self.config = config
+        self.params: list[Param] = []
+        self._walk(config, ())
+        self._index = {param.path: i for i, param in enumerate(self.params)}
+
+    def _walk(self, node: Any, path: Path) -> None:
+        if isinstance(node, dict) and set(node) == {"grid_search"}:
+            to_param(path, Categorical(node["grid_search"]).grid())  # raises the grid_search error
+        elif isinstance(node, Domain):
+            self.params.append(to_param(path, node))
+        elif isinstance(node, dict):
+            for key, child in node.items():
+                self._walk(child, path + (key,))
+        elif isinstance(node, list):
+            for i, child in enumerate(node):
+                self._walk(child, path + (i,))
+
+    def actors(self) -> list[Actor]:
+        return [param.actor() for param in self.params]
+
+    def decode(self, raw: np.ndarray) -> dict:
+        """Raw vector -> full config: every domain resolved, constants kept."""
+        values = {param.path: param.decode(r) for param, r in zip(self.params, raw)}
+        return self._fill(self.config, (), values)
+
+    def _fill(self, node: Any, path: Path, values: dict) -> Any:
+        if path in values:
+            return values[path]
+        if isinstance(node, dict):
+            return {key: self._fill(child, path + (key,), values) for key, child in node.items()}
+        if isinstance(node, list):
+            return [self._fill(child, path + (i,), values) for i, child in enumerate(node)]
+        return node
+
+    def encode(self, config: dict) -> np.ndarray:
+        """A (possibly partial) config -> raw vector, NaN where a parameter is not given.
+
+        Keys may be nested or flattened paths ("a/b"); constants of the space may be
+        repeated. Raises ValueError for a value that the domain could not produce or
+        a key that is not in the space.
+        """
+        raw = np.full(len(self.params), np.nan)
+        by_name = {path_name(param.path): i for i, param in enumerate(self.params)}
+        constants = dict(_constants(self.config, ()))
+
+        def visit(node: Any, path: Path) -> None:
+            index = self._index.get(path, by_name.get(path_name(path)))
+            if index is not None:
+                raw[index] = self.params[index].encode(node)
+            elif isinstance(node, dict) and node:
+                for key, child in node.items():
+                    visit(child, path + (key,))
+            elif isinstance(node, list) and node and not constants.get(path) == node:
+                for i, child in enumerate(node):
+                    visit(child, path + (i,))
+            elif path not in constants:
+                raise ValueError(f"{path_name(path)!r} is not a parameter of the search space; "
+                                 f"its parameters are {list(by_name)}")
+
+        visit(config, ())
+        return raw
+
+    def describe(self, actors: list[Actor]) -> dict[str, float]:
+        described: dict[str, float] = {}
+        for param, actor in zip(self.params, actors):
+            described.update(param.describe(actor))
+        return described
+
+    def signature(self) -> list[dict]:
+        """A JSON description that tells whether a checkpoint belongs to this space."""
+        return [param.signature() for param in self.params]
+
+
+def _constants(node: Any, path: Path):
+    """(path, value) for every leaf of the space that is not a domain."""
+    if isinstance(node, dict) and node and not set(node) == {"grid_search"}:
+        for key, child in node.items():
+            yield from _constants(child, path + (key,))
+    elif isinstance(node, list) and node:
+        for i, child in enumerate(node):
+            yield from _constants(child, path + (i,))
+    elif not isinstance(node, Domain):
+        yield path, node
