@@ -1,0 +1,71 @@
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from ray_pg.actors import CategoricalActor, GaussianActor
+from ray_pg.policy import Adam, Policy, UpdateSettings, advantages, ppo_gradient, ppo_objective, update
+from test_actors import numeric_grad
+
+
+def make_policy():
+    return Policy([CategoricalActor(np.array([0.2, -0.5, 1.0])), GaussianActor(0.3, np.log(1.2)),
+                   GaussianActor(-1.0, np.log(0.7))])
+
+
+def test_ppo_gradient_matches_finite_differences():
+    rng = np.random.default_rng(0)
+    policy = make_policy()
+    raw = np.array([policy.sample(rng) for _ in range(12)])
+    # Samples drawn under a slightly different policy: ratios differ from 1, some clip.
+    old = policy.log_prob(raw) + rng.normal(0, 0.3, len(raw))
+    adv = rng.normal(size=len(raw))
+    ratio = np.exp(policy.log_prob(raw) - old)
+    assert ((ratio > 1.2) | (ratio < 0.8)).any() and ((ratio < 1.2) & (ratio > 0.8)).any()
+    # Keep away from the clip's kinks, where the derivative is undefined.
+    assert np.abs(np.abs(ratio - 1) - 0.2).min() > 1e-3
+
+    def objective(params):
+        policy.params = params
+        return ppo_objective(policy, raw, old, adv, 0.2, 0.05)
+
+    params = policy.params
+    expected = numeric_grad(objective, params)
+    policy.params = params
+    np.testing.assert_allclose(ppo_gradient(policy, raw, old, adv, 0.2, 0.05), expected, atol=1e-6)
+
+
+def test_advantages_rank_and_zscore():
+    rewards = np.array([3.0, 1.0, np.nan, 2.0, 2.0])
+    rank = advantages(rewards, "rank")
+    np.testing.assert_allclose(rank, [0.5, -0.25, -0.5, 0.125, 0.125])
+    z = advantages(rewards, "zscore")
+    assert z[2] < z.min(initial=np.inf, where=~np.isnan(rewards)) - 0.99
+    assert abs(z[[0, 1, 3, 4]].mean()) < 1e-12
+    assert np.all(advantages(np.array([np.nan, np.inf]), "rank") == 0)
+    assert np.all(advantages(np.array([1.0]), "rank") == 0)
+    with pytest.raises(ValueError, match="'bogus'"):
+        advantages(rewards, "bogus")
+
+
+def test_update_raises_probability_of_good_actions_and_respects_sd_bounds():
+    rng = np.random.default_rng(1)
+    policy = make_policy()
+    settings = UpdateSettings(learning_rate=0.1, passes=4, clip=0.2, entropy_coef=0.0, min_sd=0.3, max_sd=2.0)
+    adam = Adam.zeros(policy.params.size)
+    for _ in range(30):
+        raw = np.array([policy.sample(rng) for _ in range(16)])
+        rewards = (raw[:, 0] == 2) - (raw[:, 1] - 2.0) ** 2  # category 2 and z1 = 2 are best
+        adam = update(policy, adam, raw, policy.log_prob(raw), advantages(rewards), settings)
+    cat, gauss, other = policy.actors
+    assert cat.probs()[2] > 0.9
+    assert abs(gauss.mean - 2.0) < 0.5
+    assert 0.3 - 1e-12 <= gauss.sd and 0.3 - 1e-12 <= other.sd <= 2.0
+
+
+def test_actors_and_policy_do_not_import_ray():
+    code = "import sys, ray_pg.actors, ray_pg.policy; assert 'ray' not in sys.modules, 'ray imported'"
+    subprocess.run([sys.executable, "-c", code], check=True)

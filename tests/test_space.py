@@ -1,0 +1,107 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from ray import tune
+
+from domains import DOMAINS, ends, is_producible
+from ray_pg.actors import GaussianActor
+from ray_pg.space import Space
+
+
+def policy_samples(space: Space, n: int, seed: int = 0, sd_scale: float = 1.0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    cols = []
+    for actor in space.actors():
+        if isinstance(actor, GaussianActor):
+            cols.append(actor.mean + sd_scale * actor.sd * rng.standard_normal(n))
+        else:
+            cols.append(rng.integers(0, len(actor.logits), n).astype(float))
+    return np.stack(cols, axis=1)
+
+
+@pytest.mark.parametrize("kind", sorted(DOMAINS))
+def test_decoded_values_are_valid_and_reach_both_ends(kind):
+    domain = DOMAINS[kind]
+    space = Space({"x": domain})
+    values = [space.decode(raw)["x"] for raw in policy_samples(space, 5000, sd_scale=2.5)]
+    invalid = [v for v in values if not is_producible(domain, v)]
+    assert not invalid, invalid[:5]
+    ray_values = [domain.cast(v) for v in domain.sample(size=5000, random_state=np.random.default_rng(1))]
+    assert all(is_producible(domain, v) for v in ray_values)  # the checker itself agrees with Ray
+    if kind == "choice":
+        assert set(map(repr, values)) == set(map(repr, ray_values))
+    elif kind in ("randn", "qrandn"):
+        sampler = domain.get_sampler()
+        mean, sd = (sampler.get_sampler() if kind == "qrandn" else sampler).mean, 5.0 if kind == "qrandn" else 2.0
+        assert min(values) < mean - 2 * sd / 2.5 and max(values) > mean + 2 * sd / 2.5
+    elif isinstance(values[0], int) or kind.startswith("q"):
+        # Discrete: the policy reaches the same smallest and largest values as Tune.
+        assert (min(values), max(values)) == pytest.approx(ends(domain))
+    else:
+        scale = np.log if kind == "loguniform" else (lambda v: v)
+        span = scale(domain.upper) - scale(domain.lower)
+        assert scale(min(values)) - scale(domain.lower) < 0.01 * span
+        assert scale(domain.upper) - scale(max(values)) < 0.01 * span
+
+
+def test_extreme_raw_values_stay_valid():
+    for kind, domain in DOMAINS.items():
+        space = Space({"x": domain})
+        for z in (-1e6, -40.0, -1e-12, 0.0, 40.0, 1e6):
+            raw = np.array([min(max(z, 0), len(domain.categories) - 1) if kind == "choice" else z])
+            value = space.decode(raw)["x"]
+            assert is_producible(domain, value) or kind in ("randn", "qrandn") and abs(z) >= 40, (kind, z, value)
+
+
+def test_nested_lists_and_constants_round_trip():
+    config = {"model": {"layers": [tune.randint(1, 5), tune.choice([16, 32]), 7], "act": tune.choice(["relu", "tanh"])},
+              "lr": tune.loguniform(1e-4, 1e-1), "seed": 42, "tags": ["a", "b"]}
+    space = Space(config)
+    assert [p.path for p in space.params] == [("model", "layers", 0), ("model", "layers", 1), ("model", "act"), ("lr",)]
+    for raw in policy_samples(space, 200, seed=3):
+        decoded = space.decode(raw)
+        assert decoded["seed"] == 42 and decoded["tags"] == ["a", "b"] and decoded["model"]["layers"][2] == 7
+        again = space.decode(space.encode(decoded))
+        assert again["model"] == decoded["model"]
+        assert again["lr"] == pytest.approx(decoded["lr"], rel=1e-6)
+    # Flattened keys and partial configs encode too; missing parameters are NaN.
+    partial = space.encode({"model/act": "tanh", "lr": 0.01})
+    assert partial[2] == 1.0 and np.isnan(partial[:2]).all() and space.decode(np.nan_to_num(partial))["lr"] == pytest.approx(0.01)
+
+
+@pytest.mark.parametrize("kind", sorted(DOMAINS))
+def test_every_producible_value_round_trips(kind):
+    domain = DOMAINS[kind]
+    space = Space({"x": domain})
+    for value in domain.sample(size=300, random_state=np.random.default_rng(2)):
+        value = domain.cast(value)
+        decoded = space.decode(space.encode({"x": value}))["x"]
+        assert type(decoded) is type(value)
+        assert decoded == (pytest.approx(value, rel=1e-6) if isinstance(value, float) else value)
+
+
+@pytest.mark.parametrize(
+    "config, message",
+    [
+        ({"a": {"b": tune.grid_search([1, 2])}}, "'a/b'.*grid_search.*tune.choice"),
+        ({"f": tune.sample_from(lambda c: 3)}, "'f'.*sample_from"),
+        ({"c": tune.choice([{"x": tune.uniform(0, 1)}, 2])}, "'c'.*conditional"),
+        ({"e": tune.randint(5, 5)}, "'e'.*no values"),
+        ({"u": tune.uniform(1.0, 1.0)}, "'u'.*lower < upper"),
+    ],
+)
+def test_refused_domains_name_the_key(config, message):
+    with pytest.raises(ValueError, match=message):
+        Space(config)
+
+
+@pytest.mark.parametrize(
+    "point, message",
+    [({"lr": 5.0}, "'lr'.*outside"), ({"n": 3.5}, "'n'.*multiple"), ({"opt": "rmsprop"}, "'opt'.*not one of"),
+     ({"bogus": 1}, "'bogus' is not a parameter"), ({"n": "3"}, "'n'.*expected a number")],
+)
+def test_bad_points_are_refused(point, message):
+    space = Space({"lr": tune.loguniform(1e-4, 1e-1), "n": tune.randint(1, 10), "opt": tune.choice(["sgd", "adam"])})
+    with pytest.raises(ValueError, match=message):
+        space.encode(point)
