@@ -1,0 +1,247 @@
+"""Table of search methods: name -> factory of a Ray Tune ``Searcher``.
+
+A factory is ``make(space, metric, mode, seed, **kwargs) -> Searcher``. Methods
+whose ``space_in_constructor`` is False are built *without* the space, as users
+build them for ``tune.Tuner(param_space=...)``; the runner then hands the
+space over through ``set_search_properties(metric, mode, space,
+num_samples=budget, ...)`` exactly as Tune does, so budget-aware searchers see
+``num_samples``.
+
+Method strings may carry keyword arguments for ablations, parsed as Python
+literals: ``"pg[batch_size=16]"``, ``"tpe[multivariate=True]"``. The full string is the method's name in result
+rows. Variants worth keeping get an entry in ``METHODS``.
+
+Notes on fidelity:
+- ``tpe`` is Optuna's TPESampler (its defaults) through Ray's ``OptunaSearch``.
+  Ray's own space conversion cannot express ``randn``/``qrandn`` and
+  ``qlograndint``, and drops ``qloguniform``'s quantization, so we pass
+  ``OptunaSearch`` a define-by-run function that reproduces every Tune domain
+  exactly (categories by index, ``randn`` through the inverse normal CDF of a
+  uniform, quantized log domains by rounding, as Tune's ``sample()`` does).
+  TPE models each parameter independently either way.
+- ``hyperopt`` uses Ray's own conversion (as users get it); its integer
+  conversions can step just outside a domain, which problems clip.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from dataclasses import dataclass, field
+from statistics import NormalDist
+from typing import Any, Callable
+
+import numpy as np
+from ray.tune.search import Searcher
+from ray.tune.search.sample import Categorical, Float, Integer, LogUniform, Normal
+
+from experiments.domains import grid_bounds, path_name, set_path, split_sampler, walk
+
+Factory = Callable[..., Searcher]
+
+
+class RandomSearcher(Searcher):
+    """Independent draws from every domain's own ``sample()``; a baseline.
+
+    Args:
+        space: nested dict of Tune domains, or None to receive it through
+            ``set_search_properties`` as from a Tuner's ``param_space``.
+        metric, mode: as for any Searcher (unused to sample).
+        seed: seed of the numpy Generator passed to ``domain.sample``.
+    """
+
+    def __init__(
+        self,
+        space: dict | None = None,
+        *,
+        metric: str | None = None,
+        mode: str | None = None,
+        seed: int | None = None,
+    ) -> None:
+        super().__init__(metric=metric, mode=mode)
+        self._space = space
+        self._rng = np.random.default_rng(seed)
+
+    def set_search_properties(self, metric: str | None, mode: str | None, config: dict, **spec: Any) -> bool:
+        if self._space:
+            return False
+        self._space = config
+        if metric:
+            self._metric = metric
+        if mode:
+            self._mode = mode
+        return True
+
+    def suggest(self, trial_id: str) -> dict | None:
+        if not self._space:
+            raise RuntimeError("RandomSearcher has no search space: pass one or use set_search_properties")
+        config: dict = {}
+        for path, domain in walk(self._space):
+            set_path(config, path, domain.sample(random_state=self._rng))
+        return config
+
+    def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
+        pass
+
+    def get_state(self) -> dict:
+        return {"rng": self._rng.bit_generator.state}
+
+    def set_state(self, state: dict) -> None:
+        self._rng.bit_generator.state = state["rng"]
+
+
+# ------------------------------------------------------------------ TPE (Optuna)
+
+_U_EPS = 1e-12
+_STD_NORMAL = NormalDist()
+
+
+def define_by_run(space: dict) -> Callable[[Any], dict]:
+    """An Optuna define-by-run function that samples every Tune domain exactly.
+
+    Parameter names are Tune's flattened paths ("a/b"); OptunaSearch unflattens
+    them. The returned dict overrides helper values (category indices, uniforms
+    for randn) with the config values.
+    """
+    params = list(walk(space))
+
+    def suggest(trial: Any) -> dict:
+        out = {}
+        for path, domain in params:
+            name = path_name(path)
+            out[name] = _suggest_one(trial, name, domain)
+        return out
+
+    return suggest
+
+
+def _suggest_one(trial: Any, name: str, domain: Any) -> Any:
+    sampler, q = split_sampler(domain)
+    if isinstance(domain, Categorical):
+        index = trial.suggest_categorical(name, list(range(len(domain.categories))))
+        return domain.categories[index]
+    if isinstance(sampler, Normal):
+        u = trial.suggest_float(name, _U_EPS, 1 - _U_EPS)
+        value = sampler.mean + sampler.sd * _STD_NORMAL.inv_cdf(u)
+        return float(np.round(value / q) * q) if q else value
+    log = isinstance(sampler, LogUniform)
+    if isinstance(domain, Integer):
+        if q is None:
+            return trial.suggest_int(name, domain.lower, domain.upper - 1, log=log)
+        lo, hi = (int(b) for b in grid_bounds(domain, q))
+        if q == 1:
+            hi -= 1
+        # Tune draws the grid index (log-)uniformly, then multiplies by q.
+        return int(trial.suggest_int(name, lo, hi, log=log) * q)
+    if isinstance(domain, Float):
+        if q is None:
+            return trial.suggest_float(name, domain.lower, domain.upper, log=log)
+        lo, hi = (b * q for b in grid_bounds(domain, q))
+        if log:  # Tune: log-uniform on the grid's span, then round to the grid
+            value = trial.suggest_float(name, lo, hi, log=True)
+        else:
+            value = trial.suggest_float(name, lo, hi, step=q)
+        return float(np.round(value / q) * q)
+    raise ValueError(f"parameter {name!r}: unsupported domain {domain!r}")
+
+
+def make_tpe(space: dict, metric: str, mode: str, seed: int, **kwargs: Any) -> Searcher:
+    import optuna
+    from ray.tune.search.optuna import OptunaSearch
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    sampler = optuna.samplers.TPESampler(seed=seed, **kwargs)
+    return OptunaSearch(space=define_by_run(space), metric=metric, mode=mode, sampler=sampler)
+
+
+def make_hyperopt(space: dict, metric: str, mode: str, seed: int, **kwargs: Any) -> Searcher:
+    from ray.tune.search.hyperopt import HyperOptSearch
+
+    return HyperOptSearch(metric=metric, mode=mode, random_state_seed=seed, **kwargs)
+
+
+def make_random(space: dict, metric: str, mode: str, seed: int, **kwargs: Any) -> Searcher:
+    return RandomSearcher(metric=metric, mode=mode, seed=seed, **kwargs)
+
+
+def make_pg(space: dict, metric: str, mode: str, seed: int, **kwargs: Any) -> Searcher:
+    from ray_pg import PGSearcher
+
+    return PGSearcher(metric=metric, mode=mode, seed=seed, **kwargs)
+
+
+# ------------------------------------------------------------------------ table
+
+
+@dataclass(frozen=True)
+class Method:
+    """A searcher factory and how the runner hands it the space.
+
+    Attributes:
+        factory: ``make(space, metric, mode, seed, **kwargs) -> Searcher``.
+        space_in_constructor: True when the factory builds the searcher with
+            its space (Tune must then get no ``param_space``); False when the
+            runner passes the space through ``set_search_properties``.
+        kwargs: fixed keyword arguments of this table entry.
+    """
+
+    factory: Factory
+    space_in_constructor: bool = False
+    kwargs: dict[str, Any] = field(default_factory=dict)
+
+
+METHODS: dict[str, Method] = {
+    "random": Method(make_random),
+    "tpe": Method(make_tpe, space_in_constructor=True),
+    "hyperopt": Method(make_hyperopt),
+    "pg": Method(make_pg),
+    # Ablations of PGSearcher's knobs: add entries here, or pass "pg[knob=value]".
+    "pg_b16": Method(make_pg, kwargs={"batch_size": 16}),
+    "pg_b32": Method(make_pg, kwargs={"batch_size": 32}),
+}
+
+#: Methods run when none are named.
+DEFAULT_METHODS = ("random", "tpe", "hyperopt", "pg")
+
+_SPEC = re.compile(r"^(?P<base>[A-Za-z0-9_]+)(\[(?P<args>.*)\])?$")
+
+
+def parse_method(spec: str) -> tuple[Method, dict[str, Any]]:
+    """``"pg[batch_size=16]"`` -> (the "pg" Method, {"batch_size": 16})."""
+    match = _SPEC.match(spec.strip())
+    if not match or match["base"] not in METHODS:
+        raise ValueError(f"unknown method {spec!r}; known: {sorted(METHODS)} (optionally name[key=value,...])")
+    kwargs: dict[str, Any] = {}
+    if match["args"]:
+        call = ast.parse(f"f({match['args']})", mode="eval").body
+        if not isinstance(call, ast.Call) or call.args:
+            raise ValueError(f"method {spec!r}: arguments must be key=value pairs")
+        kwargs = {kw.arg: ast.literal_eval(kw.value) for kw in call.keywords}
+    method = METHODS[match["base"]]
+    return method, {**method.kwargs, **kwargs}
+
+
+def make(spec: str, space: dict, metric: str, mode: str, seed: int) -> tuple[Searcher, bool]:
+    """Build the searcher named by ``spec``; also return ``space_in_constructor``."""
+    method, kwargs = parse_method(spec)
+    return method.factory(space, metric, mode, seed, **kwargs), method.space_in_constructor
+
+
+def available(spec: str) -> bool:
+    """False when a method's package cannot be imported (e.g. ray_pg not written yet)."""
+    method, _ = parse_method(spec)
+    module = {make_pg: "ray_pg", make_tpe: "optuna", make_hyperopt: "hyperopt"}.get(method.factory)
+    if module is None:
+        return True
+    try:
+        __import__(module)
+    except ImportError:
+        return False
+    if module == "ray_pg":
+        import ray_pg
+
+        return hasattr(ray_pg, "PGSearcher")
+    return True
+
+
+__all__ = ["METHODS", "DEFAULT_METHODS", "Method", "RandomSearcher", "make", "parse_method", "available"]

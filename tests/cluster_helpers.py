@@ -1,0 +1,220 @@
+"""Trainables, callbacks and fault injectors for the multi-node and resume tests.
+
+They live in an importable module, not in the test files: Ray pickles a
+trainable defined in a test module by reference and its workers cannot import
+it, and Tune pickles its callbacks and searcher into ``tuner.pkl`` (a class
+defined in ``__main__`` fails there). Used by ``tests/test_cluster.py`` and
+``tests/resume_driver.py``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import tempfile
+import time
+from typing import Any
+
+import ray
+from ray import tune
+from ray.tune.execution.placement_groups import PlacementGroupFactory
+
+from ray_pg import PGSearcher
+
+METRIC = "score"
+MODE = "max"
+
+# Set in a driver process to make KillDriverAfter SIGKILL it after N completed trials.
+KILL_AFTER_ENV = "RAY_PG_TEST_KILL_AFTER"
+# A file where RecordingPGSearcher writes what it restored and suggested from.
+RECORD_ENV = "RAY_PG_TEST_RECORD"
+
+
+def space(*, with_device: bool = False) -> dict[str, Any]:
+    config: dict[str, Any] = {"x": tune.uniform(-1.0, 1.0), "kind": tune.choice(["a", "b", "c"])}
+    if with_device:
+        config["device"] = tune.choice(["cpu", "gpu"])
+    return config
+
+
+def objective(config: dict[str, Any]) -> float:
+    return -((config["x"] - 0.3) ** 2) + {"a": 0.0, "b": 0.1, "c": 0.2}[config["kind"]]
+
+
+# --- trainables -------------------------------------------------------------------
+
+
+def where_am_i() -> dict[str, Any]:
+    """What a trial sees of its placement: node, assigned GPU ids, CUDA_VISIBLE_DEVICES."""
+    return {
+        "node_id": ray.get_runtime_context().get_node_id(),
+        "gpu_ids": ",".join(str(g) for g in ray.get_gpu_ids()),
+        "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES", "<unset>"),
+    }
+
+
+def stepping_trainable(config: dict[str, Any], *, n_iters: int = 3, tick: float = 0.2) -> None:
+    """Reports the objective `n_iters` times, `tick` seconds apart, checkpointing each step.
+
+    After a restart it resumes from its checkpoint; `resumed_from` reports the
+    step it resumed at (0: started afresh).
+    """
+    start = 0
+    checkpoint = tune.get_checkpoint()
+    if checkpoint is not None:
+        with checkpoint.as_directory() as ckpt_dir, open(os.path.join(ckpt_dir, "step.json")) as f:
+            start = json.load(f)["step"]
+    placement = where_am_i()
+    for step in range(start, n_iters):
+        time.sleep(tick)
+        metrics = {METRIC: objective(config), "step": step + 1, "resumed_from": start, **placement}
+        with tempfile.TemporaryDirectory() as tmp:
+            with open(os.path.join(tmp, "step.json"), "w") as f:
+                json.dump({"step": step + 1}, f)
+            tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(tmp))
+
+
+def device_resources(config: dict[str, Any]) -> PlacementGroupFactory:
+    """{"cpu": 1, "gpu": 1} for trials with device "gpu", {"cpu": 1} otherwise."""
+    bundle = {"CPU": 1, "GPU": 1} if config["device"] == "gpu" else {"CPU": 1}
+    return PlacementGroupFactory([bundle])
+
+
+def probe_trainable(n_iters: int = 3, tick: float = 0.3):
+    """A stepping trainable whose resources follow config["device"]."""
+    return tune.with_resources(
+        tune.with_parameters(stepping_trainable, n_iters=n_iters, tick=tick), device_resources
+    )
+
+
+def cpu_trainable(n_iters: int = 3, tick: float = 0.2):
+    return tune.with_resources(tune.with_parameters(stepping_trainable, n_iters=n_iters, tick=tick), {"cpu": 1})
+
+
+# --- fault injection ---------------------------------------------------------------
+
+# Tune pickles callbacks, and a Cluster (it holds processes) does not pickle:
+# callbacks name their target here instead of holding it.
+_CLUSTERS: dict[str, Any] = {}
+# What callbacks saw, by name, for the test to read after fit().
+EVENTS: dict[str, dict[str, Any]] = {}
+
+
+def register_cluster(name: str, cluster: Any) -> None:
+    _CLUSTERS[name] = cluster
+
+
+def forget_cluster(name: str) -> None:
+    _CLUSTERS.pop(name, None)
+
+
+class RemoveNodeMidRun(tune.Callback):
+    """Removes a worker node once a trial on it has reported `at_step` steps
+    and `after_completed` trials have finished; records what happened next.
+
+    Runs in the driver's main thread, inside Tune's event loop.
+    """
+
+    def __init__(self, name: str, node_id: str, *, graceful: bool, at_step: int = 2, after_completed: int = 2):
+        self.name = name
+        self.node_id = node_id
+        self.graceful = graceful
+        self.at_step = at_step
+        self.after_completed = after_completed
+        EVENTS[name] = {"removed_at": None, "lost": [], "trigger": None, "recovered": [], "errored": [],
+                        "completed": 0}
+
+    def on_trial_complete(self, iteration, trials, trial, **info):
+        EVENTS[self.name]["completed"] += 1
+
+    def on_trial_result(self, iteration, trials, trial, result, **info):
+        events = EVENTS[self.name]
+        if (events["removed_at"] is not None or result.get("node_id") != self.node_id
+                or result.get("step", 0) < self.at_step or events["completed"] < self.after_completed):
+            return
+        cluster = _CLUSTERS[self.name]
+        (node,) = [n for n in cluster.worker_nodes if n.unique_id == self.node_id]
+        events["trigger"] = trial.trial_id
+        events["lost"] = [
+            t.trial_id for t in trials
+            if t.status == "RUNNING" and (t.last_result or {}).get("node_id") == self.node_id
+        ]
+        cluster.remove_node(node, allow_graceful=self.graceful)
+        events["removed_at"] = time.monotonic()
+
+    def on_trial_recover(self, iteration, trials, trial, **info):
+        EVENTS[self.name]["recovered"].append(trial.trial_id)
+
+    def on_trial_error(self, iteration, trials, trial, **info):
+        EVENTS[self.name]["errored"].append(trial.trial_id)
+
+
+class KillDriverAfter(tune.Callback):
+    """SIGKILLs this driver after N completed trials, N from $RAY_PG_TEST_KILL_AFTER.
+
+    Read at call time, not at construction: Tune restores callbacks from
+    tuner.pkl, and the restored copy must stay harmless.
+    """
+
+    def __init__(self):
+        self.completed = 0
+
+    def on_trial_complete(self, iteration, trials, trial, **info):
+        self.completed += 1
+        kill_after = os.environ.get(KILL_AFTER_ENV)
+        if kill_after and self.completed >= int(kill_after):
+            os.kill(os.getpid(), signal.SIGKILL)
+
+
+class RecordingPGSearcher(PGSearcher):
+    """PGSearcher that writes, to $RAY_PG_TEST_RECORD, the state it restored and
+    the state it makes its first suggestion from after a restore.
+
+    Only watches; the algorithm is PGSearcher's. `__init__` is not re-run on
+    `Tuner.restore` (the object is unpickled), hence the getattr defaults.
+    """
+
+    def restore(self, checkpoint_path: str) -> None:
+        super().restore(checkpoint_path)
+        self._restored_from = checkpoint_path
+        self._write_record("restored", {"path": checkpoint_path, "state": self._state_or_none()})
+
+    def suggest(self, trial_id: str) -> dict | None:
+        if getattr(self, "_restored_from", None) and not getattr(self, "_recorded_suggest", False):
+            self._recorded_suggest = True
+            self._write_record("first_suggest", {"trial_id": trial_id, "state": self._state_or_none()})
+        return super().suggest(trial_id)
+
+    def _state_or_none(self) -> dict | None:
+        try:
+            return self.get_state()
+        except RuntimeError:  # no search space yet: the state waits in _state_to_restore
+            return None
+
+    def _write_record(self, key: str, value: Any) -> None:
+        path = os.environ.get(RECORD_ENV)
+        if not path:
+            return
+        record = {}
+        if os.path.exists(path):
+            with open(path) as f:
+                record = json.load(f)
+        record[key] = value
+        with open(path, "w") as f:
+            json.dump(record, f)
+
+
+def read_json(path: str | os.PathLike) -> Any:
+    with open(path) as f:
+        return json.load(f)
+
+
+def newest_searcher_state(experiment_dir: str | os.PathLike) -> tuple[str, dict]:
+    """(path, state) of the newest searcher-state-*.pkl: the one Tune restores from."""
+    names = [n for n in os.listdir(experiment_dir) if n.startswith("searcher-state-") and n.endswith(".pkl")]
+    if not names:
+        raise FileNotFoundError(f"no searcher-state-*.pkl in {experiment_dir}")
+    # Tune picks by name (the session timestamp sorts); mtime breaks no ties here.
+    path = os.path.join(experiment_dir, max(names))
+    return path, read_json(path)

@@ -1,0 +1,36 @@
+"""Search spaces for the contract suite, and a validity check for whole configs."""
+
+from __future__ import annotations
+
+from ray import tune
+from ray.tune.search.sample import Domain
+
+from domains import DOMAINS, is_producible
+
+SPACES = {
+    "choice_only": {"opt": tune.choice(["sgd", "adam", "rmsprop"]), "act": tune.choice([0, 1])},
+    "continuous_only": {"x": tune.uniform(-5, 5), "y": tune.uniform(0, 1)},
+    "mixed": {"opt": tune.choice(["sgd", "adam"]), "lr": tune.loguniform(1e-5, 1e-1), "layers": tune.randint(1, 6),
+              "dropout": tune.uniform(0.0, 0.5), "epochs": 10},
+    "log_int_quantized": {k: DOMAINS[k] for k in DOMAINS if k != "choice"},
+    "nested": {"model": {"widths": [tune.lograndint(8, 512), tune.qrandint(8, 64, 8), 3],
+                         "norm": tune.choice([True, False])},
+               "optim": {"lr": tune.qloguniform(1e-4, 1e-1, 1e-4), "noise": tune.qrandn(0, 1, 0.25)},
+               "name": "run"},
+}
+
+
+def assert_valid(space: dict, config: dict) -> None:
+    """Every domain resolved to a producible value, every constant kept, no extra key."""
+    if isinstance(space, dict):
+        assert isinstance(config, dict) and set(config) == set(space), (space, config)
+        for key in space:
+            assert_valid(space[key], config[key])
+    elif isinstance(space, list):
+        assert isinstance(config, list) and len(config) == len(space)
+        for s, c in zip(space, config):
+            assert_valid(s, c)
+    elif isinstance(space, Domain):
+        assert is_producible(space, config), (space.domain_str, config)
+    else:
+        assert config == space

@@ -1,0 +1,215 @@
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+from ray import tune
+
+from ray_pg import PGSearcher
+from spaces import SPACES, assert_valid
+
+BAD_RESULTS = [{"loss": math.nan}, {"loss": math.inf}, {"loss": -math.inf}, {"other": 1.0}, {"loss": None}, {"loss": "x"}]
+
+
+def objective(config: dict) -> float:
+    """Any deterministic number of a config, for driving the searcher."""
+    return float(abs(hash(json.dumps(config, sort_keys=True, default=str))) % 1000) / 1000
+
+
+def drive(searcher: PGSearcher, space: dict, n: int, seed: int, in_flight: int = 6, bad: bool = True) -> list:
+    """Run n trials with up to ``in_flight`` pending, completing them in random order."""
+    rng = np.random.default_rng(seed)
+    pending, configs = {}, []
+    for i in range(n):
+        config = searcher.suggest(f"t{i}")
+        assert_valid(space, config)
+        configs.append(config)
+        pending[f"t{i}"] = config
+        while len(pending) >= in_flight or (i == n - 1 and pending):
+            tid = list(pending)[rng.integers(len(pending))]
+            config = pending.pop(tid)
+            roll = rng.random()
+            if bad and roll < 0.05:
+                searcher.on_trial_complete(tid, result=None, error=True)
+            elif bad and roll < 0.12:
+                searcher.on_trial_complete(tid, result=BAD_RESULTS[rng.integers(len(BAD_RESULTS))])
+            else:
+                searcher.on_trial_complete(tid, result={"loss": objective(config), "done": True})
+            if bad and roll > 0.95:
+                searcher.on_trial_complete(tid, result={"loss": 0.0})  # repeated id: ignored
+                searcher.on_trial_complete("never-suggested", result={"loss": 0.0})
+    return configs
+
+
+@pytest.mark.parametrize("name", sorted(SPACES))
+def test_contract_on_every_space_with_bad_results(name):
+    space = SPACES[name]
+    searcher = PGSearcher(space, metric="loss", mode="min", seed=1)
+    drive(searcher, space, 120, seed=2)
+    assert searcher.num_updates >= 10
+    assert searcher.num_failed > 0
+    history = searcher.history()
+    assert len(history) == searcher.num_updates
+    assert history["trials_used"].iloc[-1] == sum(history["batch_size"])
+    json.dumps(searcher.get_state(), allow_nan=False)
+
+
+def test_failed_trials_rank_worst_or_are_ignored():
+    space = SPACES["choice_only"]
+    worst = PGSearcher(space, metric="loss", mode="min", seed=0, batch_size=4)
+    ignore = PGSearcher(space, metric="loss", mode="min", seed=0, batch_size=4, failed_trials="ignore")
+    for searcher in (worst, ignore):
+        for i in range(4):
+            searcher.suggest(str(i))
+        searcher.on_trial_complete("0", error=True)
+        searcher.on_trial_complete("1", result={"loss": math.nan})
+        searcher.on_trial_complete("2", result={"loss": 1.0})
+        searcher.on_trial_complete("3", result={"loss": 2.0})
+    assert worst.num_updates == 1 and worst.history()["failed"].iloc[0] == 2
+    assert ignore.num_updates == 0 and ignore.num_failed == 2
+
+
+def test_trial_stopped_before_running_is_dropped():
+    searcher = PGSearcher(SPACES["mixed"], metric="loss", mode="min", seed=0)
+    searcher.suggest("a")
+    searcher.on_trial_complete("a")
+    assert searcher.num_failed == 0 and searcher.get_state()["pending"] == {} and searcher.get_state()["batch"] == []
+
+
+@pytest.mark.parametrize("mode", ["min", "max"])
+def test_reward_sign_follows_mode(mode):
+    searcher = PGSearcher({"x": tune.choice([0, 1])}, metric="m", mode=mode, seed=0, batch_size=50,
+                          learning_rate=0.3)
+    for i in range(400):
+        x = searcher.suggest(str(i))["x"]
+        searcher.on_trial_complete(str(i), result={"m": float(x)})
+    p_one = searcher.history()["x:p[1]"].iloc[-1]
+    assert p_one > 0.9 if mode == "max" else p_one < 0.1
+
+
+def test_same_seed_same_suggestions_and_no_global_rng():
+    space = SPACES["nested"]
+    np.random.seed(0)
+    first = drive(PGSearcher(space, metric="loss", mode="min", seed=7), space, 60, seed=3)
+    np.random.seed(99)
+    second = drive(PGSearcher(space, metric="loss", mode="min", seed=7), space, 60, seed=3)
+    assert first == second
+    state = np.random.get_state()
+    drive(PGSearcher(space, metric="loss", mode="min", seed=8), space, 30, seed=3)
+    assert np.array_equal(np.random.get_state()[1], state[1])  # the global RNG was not touched
+
+
+def test_state_round_trip_gives_identical_suggestions(tmp_path):
+    space = SPACES["mixed"]
+    original = PGSearcher(space, metric="loss", mode="min", seed=3, batch_size=8)
+    drive(original, space, 37, seed=4, in_flight=3, bad=False)
+    for tid in ("p1", "p2", "p3"):
+        original.suggest(tid)  # pending when the checkpoint is taken
+    path = tmp_path / "searcher-state-test.pkl"
+    original.save(str(path))
+    restored = PGSearcher(metric="loss", mode="min")
+    restored.set_search_properties(None, None, space)
+    restored.restore(str(path))
+    assert json.loads(path.read_text()) == json.loads(json.dumps(restored.get_state()))
+    for searcher in (original, restored):  # pending trials complete after the restore
+        for k, tid in enumerate(("p1", "p2", "p3")):
+            searcher.on_trial_complete(tid, result={"loss": float(k)})
+    assert original.get_state()["batch"] == restored.get_state()["batch"]
+    assert drive(original, space, 40, seed=5) == drive(restored, space, 40, seed=5)
+    assert original.get_state() == restored.get_state()
+
+
+def test_restore_before_space_applies_when_tune_hands_the_space(tmp_path):
+    space = SPACES["mixed"]
+    original = PGSearcher(space, metric="loss", mode="min", seed=3)
+    drive(original, space, 30, seed=4, bad=False)
+    original.save(str(tmp_path / "s.json"))
+    restored = PGSearcher()
+    restored.restore(str(tmp_path / "s.json"))
+    assert restored.set_search_properties("loss", "min", space)
+    assert restored.num_updates == original.num_updates > 0
+    assert drive(original, space, 10, seed=5) == drive(restored, space, 10, seed=5)
+
+
+def test_bad_checkpoints_raise_clear_errors(tmp_path):
+    searcher = PGSearcher(SPACES["mixed"], metric="loss", mode="min", seed=0)
+    searcher.save(str(tmp_path / "ok.json"))
+    other = PGSearcher(SPACES["choice_only"], metric="loss", mode="min")
+    with pytest.raises(ValueError, match="different search space"):
+        other.restore(str(tmp_path / "ok.json"))
+    (tmp_path / "junk.pkl").write_bytes(b"\x80\x04junk")
+    with pytest.raises(ValueError, match="cannot read a PGSearcher checkpoint"):
+        searcher.restore(str(tmp_path / "junk.pkl"))
+    state = json.loads((tmp_path / "ok.json").read_text())
+    del state["policy"]
+    (tmp_path / "cut.json").write_text(json.dumps(state))
+    with pytest.raises(ValueError, match="corrupted"):
+        searcher.restore(str(tmp_path / "cut.json"))
+    (tmp_path / "v9.json").write_text(json.dumps({**state, "version": 9}))
+    with pytest.raises(ValueError, match="version 9"):
+        searcher.restore(str(tmp_path / "v9.json"))
+
+
+def test_points_to_evaluate_come_first_and_fill_missing_keys():
+    space = SPACES["mixed"]
+    points = [{"opt": "adam", "lr": 0.01, "layers": 3, "dropout": 0.1}, {"opt": "sgd"}]
+    searcher = PGSearcher(space, metric="loss", mode="min", points_to_evaluate=points, seed=0)
+    first, second = searcher.suggest("a"), searcher.suggest("b")
+    assert first == {**points[0], "lr": pytest.approx(0.01), "dropout": pytest.approx(0.1), "epochs": 10}
+    assert second["opt"] == "sgd"
+    assert_valid(space, second)
+
+
+def test_evaluated_rewards_are_learnt_from_not_suggested():
+    space = {"x": tune.choice(["a", "b"])}
+    points = [{"x": "a"}] * 4 + [{"x": "b"}] * 4
+    searcher = PGSearcher(space, metric="acc", mode="max", points_to_evaluate=points,
+                          evaluated_rewards=[1.0] * 4 + [0.0] * 4, batch_size=8, seed=0)
+    assert searcher.num_updates == 1 and searcher.history()["x:p[a]"].iloc[0] > 0.5
+    assert searcher.suggest("t")["x"] in ("a", "b")
+    with pytest.raises(ValueError, match="one value per point"):
+        PGSearcher(space, points_to_evaluate=points, evaluated_rewards=[1.0])
+    with pytest.raises(ValueError, match="every parameter"):
+        PGSearcher(SPACES["mixed"], metric="m", mode="max", points_to_evaluate=[{"opt": "sgd"}], evaluated_rewards=[1.0])
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [({"mode": "maximize"}, "mode"), ({"batch_size": 1}, "batch_size"), ({"learning_rate": 0}, "learning_rate"),
+     ({"passes": 0}, "passes"), ({"min_sd": 5.0}, "min_sd"), ({"advantage": "raw"}, "advantage"),
+     ({"failed_trials": "drop"}, "failed_trials")],
+)
+def test_bad_arguments_raise(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        PGSearcher(SPACES["mixed"], **kwargs)
+
+
+def test_missing_space_or_metric_raise_clear_errors():
+    with pytest.raises(RuntimeError, match="no search space"):
+        PGSearcher(metric="m", mode="max").suggest("t")
+    with pytest.raises(RuntimeError, match="metric and a mode"):
+        PGSearcher(SPACES["mixed"]).suggest("t")
+
+
+def test_set_search_properties_contract():
+    searcher = PGSearcher(metric="loss")
+    assert searcher.set_search_properties(None, "min", SPACES["mixed"], num_samples=50)
+    assert searcher.metric == "loss" and searcher.mode == "min"
+    assert not searcher.set_search_properties("acc", "max", SPACES["mixed"])  # already has a space
+    assert searcher.metric == "loss"
+
+
+def test_auto_batch_size_follows_concurrency():
+    searcher = PGSearcher(SPACES["mixed"], metric="loss", mode="min")
+    assert searcher.batch_size == 8
+    assert searcher.set_max_concurrency(64) and searcher.batch_size == 32
+    for i in range(64):
+        assert searcher.suggest(str(i)) is not None
+    assert searcher.suggest("64") is None  # the limit a ConcurrencyLimiter handed over
+    unlimited = PGSearcher(SPACES["mixed"], metric="loss", mode="min")
+    for i in range(40):
+        unlimited.suggest(str(i))
+    assert unlimited.batch_size == 20
+    assert PGSearcher(SPACES["mixed"], batch_size=5).batch_size == 5

@@ -1,0 +1,80 @@
+"""PGSearcher inside real Tune runs on a local Ray."""
+
+from __future__ import annotations
+
+import pytest
+import ray
+from ray import tune
+from ray.tune.schedulers import ASHAScheduler
+from ray.tune.search import ConcurrencyLimiter
+
+import trainables
+from ray_pg import PGSearcher
+from spaces import assert_valid
+
+
+@pytest.fixture(scope="module", autouse=True)
+def local_ray_for_module():
+    ray.init(num_cpus=2, include_dashboard=False, configure_logging=False)
+    yield
+    ray.shutdown()
+
+
+def configs_of(df) -> list[dict]:
+    """Rebuild each trial's config from the results dataframe's config/ columns."""
+    columns = [c for c in df.columns if c.startswith("config/")]
+    return [{c[len("config/"):]: row[c] for c in columns} for _, row in df.iterrows()]
+
+
+def check_dataframe(df, num_trials: int) -> None:
+    assert len(df) == num_trials
+    for config in configs_of(df):
+        config = {**config, "lr": float(config["lr"]), "dropout": float(config["dropout"]),
+                  "layers": int(config["layers"]), "epochs": int(config["epochs"])}
+        assert_valid(trainables.SPACE, config)
+
+
+def test_tune_run(tmp_path):
+    searcher = PGSearcher(seed=0)
+    analysis = tune.run(trainables.one_shot, config=trainables.SPACE, search_alg=searcher, metric="loss", mode="min",
+                        num_samples=24, reuse_actors=True, storage_path=str(tmp_path), verbose=0)
+    check_dataframe(analysis.results_df, 24)
+    assert searcher.num_updates == 3 and searcher.metric == "loss"
+    assert len(searcher.history()) == 3
+
+
+def test_tuner_with_concurrency_limiter(tmp_path):
+    searcher = PGSearcher(trainables.SPACE, metric="loss", mode="min", seed=1)
+    tuner = tune.Tuner(trainables.one_shot,
+                       tune_config=tune.TuneConfig(search_alg=ConcurrencyLimiter(searcher, max_concurrent=2),
+                                                   num_samples=24, reuse_actors=True),
+                       run_config=tune.RunConfig(storage_path=str(tmp_path), verbose=0))
+    grid = tuner.fit()
+    assert not grid.errors
+    df = grid.get_dataframe()
+    check_dataframe(df, 24)
+    assert searcher.batch_size == 8 and searcher.num_updates == 3
+    best = grid.get_best_result(metric="loss", mode="min")
+    assert best.metrics["loss"] == df["loss"].min()
+
+
+def test_tuner_with_asha_and_failing_trials(tmp_path):
+    searcher = PGSearcher(seed=2, batch_size=6)
+    tuner = tune.Tuner(
+        trainables.iterative,
+        param_space=trainables.SPACE,
+        tune_config=tune.TuneConfig(search_alg=searcher, scheduler=ASHAScheduler(max_t=9, grace_period=1),
+                                    metric="loss", mode="min", num_samples=24, reuse_actors=True),
+        run_config=tune.RunConfig(storage_path=str(tmp_path), verbose=0))
+    df = tuner.fit().get_dataframe()
+    check_dataframe(df, 24)
+    assert (df["training_iteration"] < 9).any()  # ASHA stopped some trials early
+    assert searcher.num_updates == 4
+
+    failing = PGSearcher(seed=3, batch_size=6)
+    grid = tune.Tuner(trainables.sometimes_fails, param_space=trainables.SPACE,
+                      tune_config=tune.TuneConfig(search_alg=failing, metric="loss", mode="min", num_samples=24,
+                                                  reuse_actors=True),
+                      run_config=tune.RunConfig(storage_path=str(tmp_path), verbose=0)).fit()
+    assert len(grid.errors) == failing.num_failed > 0
+    assert failing.num_updates == 4  # errored trials still count, ranked worst
