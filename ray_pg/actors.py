@@ -1,110 +1,120 @@
-"""Per-parameter policies ("actors"): parameters as data, maths as methods.
+"""The actors: all categoricals of a space as one block, all Gaussians as another.
 
-An actor is a distribution over one raw variable: a category index for a
-categorical, an unbounded real ``z`` for a Gaussian. Every actor exposes its
-parameters as one flat array so that the policy can optimise them together.
-Pure numpy: this module knows nothing of Ray.
+Parameters are data (NamedTuples of arrays), maths are vectorised methods, so
+sampling and scoring cost a fixed number of numpy calls however many parameters
+a space has. Each block exposes its parameters as one flat array for the
+optimiser. Pure numpy: this module knows nothing of Ray.
 """
 
 from __future__ import annotations
 
 import math
-from typing import NamedTuple
+from typing import NamedTuple, Sequence
 
 import numpy as np
 
 _LOG_2PI = math.log(2.0 * math.pi)
 
 
-def softmax(logits: np.ndarray) -> np.ndarray:
-    """Numerically stable softmax of a 1-d array."""
-    shifted = np.exp(logits - logits.max())
-    return shifted / shifted.sum()
+class Categoricals(NamedTuple):
+    """One softmax distribution per row of ``logits`` (C, K) over category indices.
 
-
-class CategoricalActor(NamedTuple):
-    """Softmax distribution over ``len(logits)`` category indices."""
+    Rows have different numbers of categories: ``mask`` marks the real entries;
+    padding logits stay at zero and never receive gradient.
+    """
 
     logits: np.ndarray
+    mask: np.ndarray
 
     @classmethod
-    def uniform(cls, num_categories: int) -> CategoricalActor:
-        if num_categories < 1:
-            raise ValueError(f"a categorical needs at least one category, got {num_categories=}")
-        return cls(np.zeros(num_categories))
+    def uniform(cls, sizes: Sequence[int]) -> Categoricals:
+        if any(size < 1 for size in sizes):
+            raise ValueError(f"a categorical needs at least one category, got sizes={list(sizes)}")
+        width = max(sizes, default=0)
+        mask = np.arange(width)[None, :] < np.asarray(sizes, dtype=int)[:, None]
+        return cls(np.zeros((len(sizes), width)), mask)
 
     @property
     def params(self) -> np.ndarray:
-        return self.logits
+        return self.logits.ravel()
 
-    def with_params(self, params: np.ndarray) -> CategoricalActor:
-        return CategoricalActor(np.asarray(params, dtype=float))
+    def with_params(self, params: np.ndarray) -> Categoricals:
+        return Categoricals(np.asarray(params, dtype=float).reshape(self.logits.shape), self.mask)
+
+    def log_probs(self) -> np.ndarray:
+        """Row-wise log-softmax; 0 on padding (whose probability is 0, see ``probs``)."""
+        if self.logits.size == 0:
+            return np.zeros(self.logits.shape)
+        masked = np.where(self.mask, self.logits, -np.inf)
+        top = masked.max(axis=1, keepdims=True)
+        log_norm = top + np.log(np.exp(masked - top).sum(axis=1, keepdims=True))
+        return np.where(self.mask, self.logits - log_norm, 0.0)
 
     def probs(self) -> np.ndarray:
-        return softmax(self.logits)
+        return np.where(self.mask, np.exp(self.log_probs()), 0.0)
 
-    def sample(self, rng: np.random.Generator) -> int:
-        # Inverse-CDF draw: an exact categorical sample, cheaper than rng.choice(p=...).
-        cdf = np.cumsum(self.probs())
-        return int(min(np.searchsorted(cdf, rng.random() * cdf[-1], side="right"), len(cdf) - 1))
+    def sample(self, rng: np.random.Generator) -> np.ndarray:
+        """One index per row by Gumbel-max: an exact categorical draw."""
+        gumbel = -np.log(-np.log(rng.random(self.logits.shape)))
+        if self.logits.size == 0:
+            return np.zeros(len(self.logits), dtype=int)
+        return np.argmax(np.where(self.mask, self.logits + gumbel, -np.inf), axis=1)
 
     def log_prob(self, x: np.ndarray) -> np.ndarray:
-        logits = self.logits
-        log_norm = logits.max() + np.log(np.exp(logits - logits.max()).sum())
-        return logits[np.asarray(x, dtype=int)] - log_norm
+        """log p of indices ``x`` (n, C), shape (n, C)."""
+        x = np.asarray(x, dtype=int)
+        return self.log_probs()[np.arange(x.shape[1])[None, :], x]
 
     def grad_log_prob(self, x: np.ndarray) -> np.ndarray:
-        """d log p(x) / d logits = onehot(x) - softmax(logits), shape (n, k)."""
+        """d log p(x) / d logits = onehot(x) - softmax(logits), shape (n, C, K)."""
         x = np.asarray(x, dtype=int)
-        grad = np.tile(-self.probs(), (len(x), 1))
-        grad[np.arange(len(x)), x] += 1.0
+        n, rows = x.shape
+        grad = np.broadcast_to(-self.probs(), (n, *self.logits.shape)).copy()
+        grad[np.arange(n)[:, None], np.arange(rows)[None, :], x] += 1.0
         return grad
 
-    def entropy(self) -> float:
-        p = self.probs()
-        return float(-(p * np.log(np.maximum(p, 1e-300))).sum())
+    def entropy(self) -> np.ndarray:
+        return -(self.probs() * self.log_probs()).sum(axis=1)
 
     def grad_entropy(self) -> np.ndarray:
-        """dH/d logits_j = -p_j (log p_j + H)."""
-        p = self.probs()
-        return -p * (np.log(np.maximum(p, 1e-300)) + self.entropy())
+        """dH/d logits_j = -p_j (log p_j + H), zero on padding."""
+        return -self.probs() * (self.log_probs() + self.entropy()[:, None])
 
 
-class GaussianActor(NamedTuple):
-    """Normal distribution over an unbounded real, parameterised by mean and log sd."""
+class Gaussians(NamedTuple):
+    """Independent normal distributions over unbounded reals: vectors of means and log sds."""
 
-    mean: float
-    log_sd: float
+    mean: np.ndarray
+    log_sd: np.ndarray
 
     @property
     def params(self) -> np.ndarray:
-        return np.array([self.mean, self.log_sd])
+        return np.concatenate([self.mean, self.log_sd])
 
-    def with_params(self, params: np.ndarray) -> GaussianActor:
-        return GaussianActor(float(params[0]), float(params[1]))
+    def with_params(self, params: np.ndarray) -> Gaussians:
+        params = np.asarray(params, dtype=float)
+        return Gaussians(params[: len(self.mean)], params[len(self.mean):])
 
     @property
-    def sd(self) -> float:
-        return math.exp(self.log_sd)
+    def sd(self) -> np.ndarray:
+        return np.exp(self.log_sd)
 
-    def sample(self, rng: np.random.Generator) -> float:
-        return self.mean + self.sd * float(rng.standard_normal())
+    def sample(self, rng: np.random.Generator) -> np.ndarray:
+        return self.mean + self.sd * rng.standard_normal(len(self.mean))
 
     def log_prob(self, z: np.ndarray) -> np.ndarray:
+        """log density of ``z`` (n, G), shape (n, G)."""
         standard = (np.asarray(z, dtype=float) - self.mean) / self.sd
         return -0.5 * standard**2 - self.log_sd - 0.5 * _LOG_2PI
 
     def grad_log_prob(self, z: np.ndarray) -> np.ndarray:
-        """Columns d/d mean = (z - m) / sd^2 and d/d log_sd = (z - m)^2 / sd^2 - 1."""
+        """[d/d mean, d/d log_sd] = [(z - m) / sd^2, (z - m)^2 / sd^2 - 1], shape (n, 2G)."""
         diff = np.asarray(z, dtype=float) - self.mean
         var = self.sd**2
-        return np.stack([diff / var, diff**2 / var - 1.0], axis=1)
+        return np.concatenate([diff / var, diff**2 / var - 1.0], axis=1)
 
-    def entropy(self) -> float:
+    def entropy(self) -> np.ndarray:
         return self.log_sd + 0.5 * (1.0 + _LOG_2PI)
 
     def grad_entropy(self) -> np.ndarray:
-        return np.array([0.0, 1.0])
-
-
-Actor = CategoricalActor | GaussianActor
+        return np.concatenate([np.zeros_like(self.mean), np.ones_like(self.log_sd)])

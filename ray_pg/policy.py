@@ -21,62 +21,71 @@ from typing import NamedTuple, Sequence
 
 import numpy as np
 
-from ray_pg.actors import Actor, GaussianActor
+from ray_pg.actors import Categoricals, Gaussians
 
 
 class Policy:
-    """Independent actors over the raw variables of one space, with flat parameters."""
+    """Independent actors over the raw variables of one space, with flat parameters.
 
-    def __init__(self, actors: Sequence[Actor]):
-        self.actors = list(actors)
-        sizes = np.array([actor.params.size for actor in self.actors], dtype=int)
-        ends = np.cumsum(sizes)
-        self._slices = [slice(int(end - size), int(end)) for size, end in zip(sizes, ends)]
-        # Flat indices of every Gaussian's log sd, clamped after each step.
-        self._log_sd_index = np.array(
-            [s.start + 1 for s, a in zip(self._slices, self.actors) if isinstance(a, GaussianActor)],
-            dtype=int,
-        )
+    ``columns`` describes the raw vector: an int is a categorical over that many
+    categories, a ``(mean, log_sd)`` pair is a Gaussian starting there.
+    """
+
+    def __init__(self, columns: Sequence[int | tuple[float, float]]):
+        self._cat_cols = np.array([j for j, c in enumerate(columns) if isinstance(c, int)], dtype=int)
+        self._gauss_cols = np.array([j for j, c in enumerate(columns) if not isinstance(c, int)], dtype=int)
+        self.categoricals = Categoricals.uniform([columns[j] for j in self._cat_cols])
+        self.gaussians = Gaussians(np.array([columns[j][0] for j in self._gauss_cols], dtype=float),
+                                   np.array([columns[j][1] for j in self._gauss_cols], dtype=float))
+        self._width = len(columns)
 
     @property
     def params(self) -> np.ndarray:
-        if not self.actors:
-            return np.zeros(0)
-        return np.concatenate([actor.params for actor in self.actors])
+        return np.concatenate([self.categoricals.params, self.gaussians.params])
 
     @params.setter
     def params(self, flat: np.ndarray) -> None:
-        flat = np.asarray(flat, dtype=float)
-        self.actors = [actor.with_params(flat[s]) for actor, s in zip(self.actors, self._slices)]
+        split = self.categoricals.logits.size
+        self.categoricals = self.categoricals.with_params(flat[:split])
+        self.gaussians = self.gaussians.with_params(flat[split:])
 
     def clamp_sd(self, min_sd: float, max_sd: float) -> None:
-        flat = self.params
-        flat[self._log_sd_index] = np.clip(flat[self._log_sd_index], np.log(min_sd), np.log(max_sd))
-        self.params = flat
+        log_sd = np.clip(self.gaussians.log_sd, np.log(min_sd), np.log(max_sd))
+        self.gaussians = Gaussians(self.gaussians.mean, log_sd)
 
     def sample(self, rng: np.random.Generator) -> np.ndarray:
-        return np.array([actor.sample(rng) for actor in self.actors], dtype=float)
+        raw = np.empty(self._width)
+        raw[self._cat_cols] = self.categoricals.sample(rng)
+        raw[self._gauss_cols] = self.gaussians.sample(rng)
+        return raw
 
     def log_prob(self, raw: np.ndarray) -> np.ndarray:
-        """Joint log-probability of each row of ``raw`` (shape (n, num_actors))."""
+        """Joint log-probability of each row of ``raw`` (shape (n, num_columns))."""
         raw = np.atleast_2d(raw)
-        total = np.zeros(len(raw))
-        for j, actor in enumerate(self.actors):
-            total += actor.log_prob(raw[:, j])
-        return total
+        return (self.categoricals.log_prob(raw[:, self._cat_cols]).sum(axis=1)
+                + self.gaussians.log_prob(raw[:, self._gauss_cols]).sum(axis=1))
 
     def grad_log_prob(self, raw: np.ndarray) -> np.ndarray:
         """d log pi(row) / d params for each row, shape (n, num_params)."""
         raw = np.atleast_2d(raw)
-        return np.concatenate(
-            [actor.grad_log_prob(raw[:, j]) for j, actor in enumerate(self.actors)], axis=1
-        )
+        cat = self.categoricals.grad_log_prob(raw[:, self._cat_cols]).reshape(len(raw), -1)
+        return np.concatenate([cat, self.gaussians.grad_log_prob(raw[:, self._gauss_cols])], axis=1)
 
     def entropy(self) -> float:
-        return float(sum(actor.entropy() for actor in self.actors))
+        return float(self.categoricals.entropy().sum() + self.gaussians.entropy().sum())
 
     def grad_entropy(self) -> np.ndarray:
-        return np.concatenate([actor.grad_entropy() for actor in self.actors])
+        return np.concatenate([self.categoricals.grad_entropy().ravel(), self.gaussians.grad_entropy()])
+
+    def columns(self) -> list[np.ndarray | tuple[float, float]]:
+        """Per raw column: its category probabilities, or its Gaussian's (mean, sd)."""
+        views: list = [None] * self._width
+        probs, mask = self.categoricals.probs(), self.categoricals.mask
+        for row, j in enumerate(self._cat_cols):
+            views[j] = probs[row][mask[row]]
+        for i, j in enumerate(self._gauss_cols):
+            views[j] = (float(self.gaussians.mean[i]), float(self.gaussians.sd[i]))
+        return views
 
 
 def advantages(rewards: np.ndarray, method: str = "rank") -> np.ndarray:

@@ -108,7 +108,7 @@ class PGSearcher(Searcher):
 
     def _setup(self, config: dict) -> None:
         self._space = Space(config)
-        self._policy = Policy(self._space.actors())
+        self._policy = Policy(self._space.columns())
         self._adam = Adam.zeros(self._policy.params.size)
         self._pending: dict[str, tuple[np.ndarray, float]] = {}
         self._batch: list[tuple[np.ndarray, float, float]] = []
@@ -216,7 +216,7 @@ class PGSearcher(Searcher):
             "mean_reward": float(finite.mean()) if len(finite) else None,
             "best_reward": float(finite.max()) if len(finite) else None,
             "entropy": self._policy.entropy(),
-            **self._space.describe(self._policy.actors),
+            **self._space.describe(self._policy.columns()),
         })
         self._batch = []
 

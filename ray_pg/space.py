@@ -32,7 +32,6 @@ from ray.tune.search.sample import (
     Uniform,
 )
 
-from ray_pg.actors import Actor, CategoricalActor, GaussianActor
 
 Path = tuple[Union[str, int], ...]
 
@@ -71,8 +70,9 @@ class ChoiceParam:
     path: Path
     categories: tuple
 
-    def actor(self) -> Actor:
-        return CategoricalActor.uniform(len(self.categories))
+    def column(self) -> int:
+        """The policy column: a categorical over the category indices."""
+        return len(self.categories)
 
     def decode(self, raw: float) -> Any:
         return self.categories[int(raw)]
@@ -83,9 +83,9 @@ class ChoiceParam:
                 return float(index)
         raise ValueError(f"{path_name(self.path)!r}: {value!r} is not one of the choices {list(self.categories)!r}")
 
-    def describe(self, actor: CategoricalActor) -> dict[str, float]:
+    def describe(self, probs: np.ndarray) -> dict[str, float]:
         name = path_name(self.path)
-        return {f"{name}:p[{category}]": float(p) for category, p in zip(self.categories, actor.probs())}
+        return {f"{name}:p[{category}]": float(p) for category, p in zip(self.categories, probs)}
 
     def signature(self) -> dict:
         return {"path": path_name(self.path), "kind": "choice", "categories": [repr(c) for c in self.categories]}
@@ -111,8 +111,9 @@ class BoundedParam:
     first: float
     last: float
 
-    def actor(self) -> Actor:
-        return GaussianActor(0.0, math.log(BOUNDED_INITIAL_SD))
+    def column(self) -> tuple[float, float]:
+        """The policy column: a Gaussian over z, (mean, log sd)."""
+        return 0.0, math.log(BOUNDED_INITIAL_SD)
 
     def _x(self, z: float) -> float:
         u = _sigmoid(z)
@@ -158,11 +159,11 @@ class BoundedParam:
                 raise ValueError(f"{name!r}: {value!r} is outside [{self.low}, {self.high})")
         return _logit(self._u(x))
 
-    def describe(self, actor: GaussianActor) -> dict[str, float]:
-        name = path_name(self.path)
+    def describe(self, gaussian: tuple[float, float]) -> dict[str, float]:
+        name, (mean, sd) = path_name(self.path), gaussian
         unit = (self.q or 1) if self.integer else 1  # integers: grid index -> value
-        spread = (self._x(actor.mean + actor.sd) - self._x(actor.mean - actor.sd)) / 2.0
-        return {f"{name}:mean": unit * self._x(actor.mean), f"{name}:sd": unit * spread}
+        spread = (self._x(mean + sd) - self._x(mean - sd)) / 2.0
+        return {f"{name}:mean": unit * self._x(mean), f"{name}:sd": unit * spread}
 
     def signature(self) -> dict:
         return {"path": path_name(self.path), "kind": "bounded", "low": self.low, "high": self.high,
@@ -178,8 +179,9 @@ class NormalParam:
     sd: float
     q: float | None
 
-    def actor(self) -> Actor:
-        return GaussianActor(0.0, 0.0)
+    def column(self) -> tuple[float, float]:
+        """The policy column: a Gaussian over the standardised value, (mean, log sd)."""
+        return 0.0, 0.0
 
     def decode(self, raw: float) -> float:
         value = self.mean + self.sd * raw
@@ -191,9 +193,9 @@ class NormalParam:
             raise ValueError(f"{path_name(self.path)!r}: expected a finite number, got {value!r}")
         return (float(value) - self.mean) / self.sd
 
-    def describe(self, actor: GaussianActor) -> dict[str, float]:
-        name = path_name(self.path)
-        return {f"{name}:mean": self.mean + self.sd * actor.mean, f"{name}:sd": self.sd * actor.sd}
+    def describe(self, gaussian: tuple[float, float]) -> dict[str, float]:
+        name, (mean, sd) = path_name(self.path), gaussian
+        return {f"{name}:mean": self.mean + self.sd * mean, f"{name}:sd": self.sd * sd}
 
     def signature(self) -> dict:
         return {"path": path_name(self.path), "kind": "normal", "mean": self.mean, "sd": self.sd, "q": self.q}
@@ -292,8 +294,9 @@ class Space:
             for i, child in enumerate(node):
                 self._walk(child, path + (i,))
 
-    def actors(self) -> list[Actor]:
-        return [param.actor() for param in self.params]
+    def columns(self) -> list[int | tuple[float, float]]:
+        """The policy's columns, one per parameter (see ``Policy``)."""
+        return [param.column() for param in self.params]
 
     def decode(self, raw: np.ndarray) -> dict:
         """Raw vector -> full config: every domain resolved, constants kept."""
@@ -337,10 +340,11 @@ class Space:
         visit(config, ())
         return raw
 
-    def describe(self, actors: list[Actor]) -> dict[str, float]:
+    def describe(self, columns: list) -> dict[str, float]:
+        """The policy in parameter units, from ``Policy.columns()``."""
         described: dict[str, float] = {}
-        for param, actor in zip(self.params, actors):
-            described.update(param.describe(actor))
+        for param, column in zip(self.params, columns):
+            described.update(param.describe(column))
         return described
 
     def signature(self) -> list[dict]:

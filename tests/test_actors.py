@@ -3,7 +3,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ray_pg.actors import CategoricalActor, GaussianActor
+from ray_pg.actors import Categoricals, Gaussians
 
 
 def numeric_grad(f, params, eps=1e-6):
@@ -15,61 +15,73 @@ def numeric_grad(f, params, eps=1e-6):
     return grad
 
 
-@pytest.mark.parametrize("x", [0, 2, 3])
+def categoricals() -> Categoricals:
+    """Two rows: four categories, and two (padded)."""
+    cats = Categoricals.uniform([4, 2])
+    return cats.with_params(np.array([0.3, -1.2, 0.8, 2.0, 0.5, -0.4, 0.0, 0.0]))
+
+
+@pytest.mark.parametrize("x", [[0, 1], [3, 0], [2, 1]])
 def test_categorical_grad_log_prob_matches_finite_differences(x):
-    actor = CategoricalActor(np.array([0.3, -1.2, 0.8, 2.0]))
-    expected = numeric_grad(lambda p: actor.with_params(p).log_prob([x])[0], actor.params)
-    np.testing.assert_allclose(actor.grad_log_prob([x])[0], expected, atol=1e-6)
+    cats = categoricals()
+    expected = numeric_grad(lambda p: cats.with_params(p).log_prob([x]).sum(), cats.params)
+    np.testing.assert_allclose(cats.grad_log_prob([x])[0].ravel(), expected, atol=1e-6)
+    assert np.all(cats.grad_log_prob([x])[0][~cats.mask] == 0)  # padding gets no gradient
 
 
 def test_categorical_grad_entropy_matches_finite_differences():
-    actor = CategoricalActor(np.array([0.3, -1.2, 0.8, 2.0]))
-    expected = numeric_grad(lambda p: actor.with_params(p).entropy(), actor.params)
-    np.testing.assert_allclose(actor.grad_entropy(), expected, atol=1e-6)
+    cats = categoricals()
+    expected = numeric_grad(lambda p: cats.with_params(p).entropy().sum(), cats.params)
+    np.testing.assert_allclose(cats.grad_entropy().ravel(), expected, atol=1e-6)
 
 
-@pytest.mark.parametrize("z", [-3.0, 0.1, 2.5])
-def test_gaussian_grad_log_prob_matches_finite_differences(z):
-    actor = GaussianActor(0.4, np.log(1.3))
-    expected = numeric_grad(lambda p: actor.with_params(p).log_prob([z])[0], actor.params)
-    np.testing.assert_allclose(actor.grad_log_prob([z])[0], expected, atol=1e-6)
-    expected_h = numeric_grad(lambda p: actor.with_params(p).entropy(), actor.params)
-    np.testing.assert_allclose(actor.grad_entropy(), expected_h, atol=1e-6)
+@pytest.mark.parametrize("z", [[-3.0, 0.2], [0.1, 4.0], [2.5, -1.0]])
+def test_gaussian_gradients_match_finite_differences(z):
+    gauss = Gaussians(np.array([0.4, -1.0]), np.log(np.array([1.3, 0.6])))
+    expected = numeric_grad(lambda p: gauss.with_params(p).log_prob([z]).sum(), gauss.params)
+    np.testing.assert_allclose(gauss.grad_log_prob([z])[0], expected, atol=1e-6)
+    expected_h = numeric_grad(lambda p: gauss.with_params(p).entropy().sum(), gauss.params)
+    np.testing.assert_allclose(gauss.grad_entropy(), expected_h, atol=1e-6)
 
 
 def test_categorical_draw_frequencies_match_probabilities():
-    actor = CategoricalActor(np.log(np.array([0.5, 0.3, 0.15, 0.05])))
+    probs = np.array([0.5, 0.3, 0.15, 0.05])
+    cats = Categoricals(np.log(np.array([probs, [0.9, 0.1, 1.0, 1.0]])), np.array([[True] * 4, [True, True, False, False]]))
     rng = np.random.default_rng(123)
     n = 20000
-    counts = np.bincount([actor.sample(rng) for _ in range(n)], minlength=4)
-    expected = n * actor.probs()
-    chi2 = ((counts - expected) ** 2 / expected).sum()
-    assert chi2 < 16.27  # chi-square, 3 degrees of freedom, p = 0.001
+    draws = np.array([cats.sample(rng) for _ in range(n)])
+    for row, p in enumerate(cats.probs()):
+        counts = np.bincount(draws[:, row], minlength=4)
+        assert counts[~cats.mask[row]].sum() == 0  # padding is never drawn
+        expected = n * p[cats.mask[row]]
+        chi2 = ((counts[cats.mask[row]] - expected) ** 2 / expected).sum()
+        assert chi2 < 16.27  # chi-square at p = 0.001 with 3 (row 0) or 1 (row 1) degrees of freedom
+    np.testing.assert_allclose(cats.probs()[1, :2], [0.9, 0.1])
 
 
 def test_gaussian_samples_match_mean_and_sd():
-    actor = GaussianActor(1.5, np.log(0.5))
+    gauss = Gaussians(np.array([1.5, -2.0]), np.log(np.array([0.5, 2.0])))
     rng = np.random.default_rng(7)
-    z = np.array([actor.sample(rng) for _ in range(20000)])
-    assert abs(z.mean() - 1.5) < 0.02 and abs(z.std() - 0.5) < 0.02
-    # log_prob integrates to one on a fine grid.
-    grid = np.linspace(-5, 8, 20001)
-    assert abs(np.exp(actor.log_prob(grid)).sum() * (grid[1] - grid[0]) - 1) < 1e-6
+    z = np.array([gauss.sample(rng) for _ in range(20000)])
+    np.testing.assert_allclose(z.mean(axis=0), [1.5, -2.0], atol=0.04)
+    np.testing.assert_allclose(z.std(axis=0), [0.5, 2.0], rtol=0.02)
+    grid = np.linspace(-20, 20, 40001)[:, None].repeat(2, axis=1)
+    np.testing.assert_allclose(np.exp(gauss.log_prob(grid)).sum(axis=0) * 1e-3, 1.0, atol=1e-6)
 
 
 def test_entropy_values():
-    assert CategoricalActor.uniform(4).entropy() == pytest.approx(np.log(4))
-    assert CategoricalActor(np.array([50.0, 0.0])).entropy() < 1e-18
-    assert GaussianActor(0.0, 0.0).entropy() == pytest.approx(0.5 * np.log(2 * np.pi * np.e))
+    np.testing.assert_allclose(Categoricals.uniform([4, 2]).entropy(), np.log([4, 2]))
+    assert Categoricals(np.array([[50.0, 0.0]]), np.array([[True, True]])).entropy()[0] < 1e-18
+    assert Gaussians(np.zeros(1), np.zeros(1)).entropy()[0] == pytest.approx(0.5 * np.log(2 * np.pi * np.e))
 
 
 def test_same_seed_same_samples():
-    actors = [CategoricalActor(np.array([0.1, 0.2, 0.3])), GaussianActor(0.0, 0.5)]
-    draw = lambda seed: [a.sample(np.random.default_rng(seed)) for a in actors]  # noqa: E731
+    cats, gauss = categoricals(), Gaussians(np.zeros(3), np.zeros(3))
+    draw = lambda seed: [a.sample(np.random.default_rng(seed)).tolist() for a in (cats, gauss)]  # noqa: E731
     assert draw(5) == draw(5)
     assert draw(5) != draw(6)
 
 
 def test_categorical_needs_a_category():
-    with pytest.raises(ValueError, match="num_categories=0"):
-        CategoricalActor.uniform(0)
+    with pytest.raises(ValueError, match=r"sizes=\[3, 0\]"):
+        Categoricals.uniform([3, 0])

@@ -6,14 +6,16 @@ import sys
 import numpy as np
 import pytest
 
-from ray_pg.actors import CategoricalActor, GaussianActor
 from ray_pg.policy import Adam, Policy, UpdateSettings, advantages, ppo_gradient, ppo_objective, update
 from test_actors import numeric_grad
 
 
 def make_policy():
-    return Policy([CategoricalActor(np.array([0.2, -0.5, 1.0])), GaussianActor(0.3, np.log(1.2)),
-                   GaussianActor(-1.0, np.log(0.7))])
+    """Columns: a 3-way categorical, a Gaussian, a 2-way categorical, a Gaussian."""
+    policy = Policy([3, (0.3, np.log(1.2)), 2, (-1.0, np.log(0.7))])
+    policy.params = policy.params + np.random.default_rng(9).normal(0, 0.5, policy.params.size)
+    policy.clamp_sd(0.1, 2.0)
+    return policy
 
 
 def test_ppo_gradient_matches_finite_differences():
@@ -60,10 +62,10 @@ def test_update_raises_probability_of_good_actions_and_respects_sd_bounds():
         raw = np.array([policy.sample(rng) for _ in range(16)])
         rewards = (raw[:, 0] == 2) - (raw[:, 1] - 2.0) ** 2  # category 2 and z1 = 2 are best
         adam = update(policy, adam, raw, policy.log_prob(raw), advantages(rewards), settings)
-    cat, gauss, other = policy.actors
-    assert cat.probs()[2] > 0.9
-    assert abs(gauss.mean - 2.0) < 0.5
-    assert 0.3 - 1e-12 <= gauss.sd and 0.3 - 1e-12 <= other.sd <= 2.0
+    cat, (mean, sd), _, (_, other_sd) = policy.columns()
+    assert cat[2] > 0.9
+    assert abs(mean - 2.0) < 0.5
+    assert 0.3 - 1e-12 <= sd and 0.3 - 1e-12 <= other_sd <= 2.0 + 1e-12
 
 
 def test_actors_and_policy_do_not_import_ray():

@@ -5,18 +5,19 @@ import pytest
 from ray import tune
 
 from domains import DOMAINS, ends, is_producible
-from ray_pg.actors import GaussianActor
 from ray_pg.space import Space
 
 
 def policy_samples(space: Space, n: int, seed: int = 0, sd_scale: float = 1.0) -> np.ndarray:
+    """Draws from the initial policy, with every Gaussian's sd scaled by ``sd_scale``."""
     rng = np.random.default_rng(seed)
     cols = []
-    for actor in space.actors():
-        if isinstance(actor, GaussianActor):
-            cols.append(actor.mean + sd_scale * actor.sd * rng.standard_normal(n))
+    for column in space.columns():
+        if isinstance(column, int):
+            cols.append(rng.integers(0, column, n).astype(float))
         else:
-            cols.append(rng.integers(0, len(actor.logits), n).astype(float))
+            mean, log_sd = column
+            cols.append(mean + sd_scale * np.exp(log_sd) * rng.standard_normal(n))
     return np.stack(cols, axis=1)
 
 
