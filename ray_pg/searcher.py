@@ -27,6 +27,10 @@ _MIN_AUTO_BATCH = 8
 _AUTO_BATCH_FRACTION = 0.5
 
 
+class CheckpointError(ValueError):
+    """A searcher state that cannot be restored: another version or space, or corrupted."""
+
+
 class PGSearcher(Searcher):
     """Suggests configs from a policy over the search space, improved by REINFORCE.
 
@@ -254,27 +258,36 @@ class PGSearcher(Searcher):
         """Restore :meth:`get_state`'s dict; it must come from the same search space."""
         if not isinstance(state, dict) or state.get("version") != STATE_VERSION:
             found = state.get("version") if isinstance(state, dict) else type(state).__name__
-            raise ValueError(f"not a PGSearcher state of version {STATE_VERSION}: got version {found!r}")
+            raise CheckpointError(f"not a PGSearcher state of version {STATE_VERSION}: got version {found!r}")
         if self._space is None:  # Restored before Tune handed over the space: apply it then.
             self._state_to_restore = state
             return
         if state["space"] != self._space.signature():
-            raise ValueError("this PGSearcher checkpoint was saved for a different search space: "
+            raise CheckpointError("this PGSearcher checkpoint was saved for a different search space: "
                              f"saved {state['space']}, current {self._space.signature()}")
-        self._metric, self._mode = state["metric"], state["mode"]
-        self._max_concurrent, self._num_samples = state["max_concurrent"], state["num_samples"]
-        self._policy.params = np.array(state["policy"], dtype=float)
+        # Parse everything before assigning anything: a bad state leaves the searcher as it was.
         adam = state["adam"]
-        self._adam = Adam(np.array(adam["m"], dtype=float), np.array(adam["v"], dtype=float), int(adam["t"]))
-        self._pending = {tid: (np.array(p["raw"], dtype=float), float(p["log_prob"]))
-                         for tid, p in state["pending"].items()}
-        self._batch = [(np.array(b["raw"], dtype=float), float(b["log_prob"]), _nan_if_none(b["reward"]))
-                       for b in state["batch"]]
-        self._queue = [np.array([_nan_if_none(x) for x in raw]) for raw in state["queue"]]
-        self.num_updates, self.num_failed = int(state["num_updates"]), int(state["num_failed"])
-        self._trials_used, self._peak_in_flight = int(state["trials_used"]), int(state["peak_in_flight"])
-        self._history = list(state["history"])
-        self._rng.bit_generator.state = state["rng"]
+        parsed = {
+            "_metric": state["metric"], "_mode": state["mode"],
+            "_max_concurrent": state["max_concurrent"], "_num_samples": state["num_samples"],
+            "_adam": Adam(np.array(adam["m"], dtype=float), np.array(adam["v"], dtype=float), int(adam["t"])),
+            "_pending": {str(tid): (np.array(p["raw"], dtype=float), float(p["log_prob"]))
+                         for tid, p in state["pending"].items()},
+            "_batch": [(np.array(b["raw"], dtype=float), float(b["log_prob"]), _nan_if_none(b["reward"]))
+                       for b in state["batch"]],
+            "_queue": [np.array([_nan_if_none(x) for x in raw], dtype=float) for raw in state["queue"]],
+            "num_updates": int(state["num_updates"]), "num_failed": int(state["num_failed"]),
+            "_trials_used": int(state["trials_used"]), "_peak_in_flight": int(state["peak_in_flight"]),
+            "_history": list(state["history"]),
+        }
+        policy = np.array(state["policy"], dtype=float)
+        if policy.shape != self._policy.params.shape or parsed["_adam"].m.shape != policy.shape:
+            raise CheckpointError(f"policy of {policy.size} parameters, expected {self._policy.params.size}")
+        rng = np.random.default_rng()
+        rng.bit_generator.state = state["rng"]
+        self.__dict__.update(parsed)
+        self._policy.params = policy
+        self._rng = rng
         self._state_to_restore = None
 
     def save(self, checkpoint_path: str) -> None:
@@ -286,11 +299,13 @@ class PGSearcher(Searcher):
             with open(checkpoint_path) as f:
                 state = json.load(f)
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise ValueError(f"cannot read a PGSearcher checkpoint from {checkpoint_path!r}: {exc}") from exc
+            raise CheckpointError(f"cannot read a PGSearcher checkpoint from {checkpoint_path!r}: {exc}") from exc
         try:
             self.set_state(state)
-        except (KeyError, TypeError) as exc:
-            raise ValueError(f"corrupted PGSearcher checkpoint {checkpoint_path!r}: {exc!r}") from exc
+        except CheckpointError:
+            raise
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise CheckpointError(f"corrupted PGSearcher checkpoint {checkpoint_path!r}: {exc!r}") from exc
 
 
 def _check_mode(mode: str | None) -> None:
