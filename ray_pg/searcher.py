@@ -23,8 +23,8 @@ STATE_VERSION = 1
 _MAX_SD = 2.0
 # Auto batch size: at least this many completed trials per update ...
 _MIN_AUTO_BATCH = 8
-# ... and about half the trials in flight, so that a batch is not too stale.
-_AUTO_BATCH_FRACTION = 0.5
+# ... and a quarter of the trials in flight: fresh enough, and enough updates.
+_AUTO_BATCH_FRACTION = 0.25
 
 
 class CheckpointError(ValueError):
@@ -48,7 +48,7 @@ class PGSearcher(Searcher):
         evaluated_rewards: Metric values already known for ``points_to_evaluate``;
             those points are then learnt from instead of suggested.
         batch_size: Completed trials per update. None follows the concurrency:
-            ``max(8, half the trials in flight)``.
+            ``max(8, a quarter of the trials in flight)``.
         learning_rate: Adam step size on logits, means and log sds.
         passes: Adam steps per batch (clipped importance weights keep them safe).
         clip: PPO clip range of the importance ratio.
@@ -70,7 +70,7 @@ class PGSearcher(Searcher):
         evaluated_rewards: list[float] | None = None,
         batch_size: int | None = None,
         learning_rate: float = 0.1,
-        passes: int = 4,
+        passes: int = 8,
         clip: float = 0.2,
         entropy_coef: float = 0.0,
         min_sd: float = 0.05,

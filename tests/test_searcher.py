@@ -204,12 +204,12 @@ def test_set_search_properties_contract():
 def test_auto_batch_size_follows_concurrency():
     searcher = PGSearcher(SPACES["mixed"], metric="loss", mode="min")
     assert searcher.batch_size == 8
-    assert searcher.set_max_concurrency(64) and searcher.batch_size == 32
+    assert searcher.set_max_concurrency(64) and searcher.batch_size == 16
     for i in range(64):
         assert searcher.suggest(str(i)) is not None
     assert searcher.suggest("64") is None  # the limit a ConcurrencyLimiter handed over
     unlimited = PGSearcher(SPACES["mixed"], metric="loss", mode="min")
     for i in range(40):
         unlimited.suggest(str(i))
-    assert unlimited.batch_size == 20
+    assert unlimited.batch_size == 10
     assert PGSearcher(SPACES["mixed"], batch_size=5).batch_size == 5
