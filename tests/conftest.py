@@ -18,6 +18,6 @@ def local_ray():
     """A real local Ray with 2 CPUs, shut down after the test."""
     import ray
 
-    ray.init(num_cpus=2, include_dashboard=False, configure_logging=False)
+    ray.init(address="local", num_cpus=2, include_dashboard=False, configure_logging=False)
     yield
     ray.shutdown()
