@@ -54,8 +54,10 @@ class Args:
     Set it explicitly on an autoscaling cluster that starts without GPU nodes."""
     cpus_per_trial: float = 1.0
     """CPUs per trial (also the number of torch threads on CPU)."""
-    max_concurrent: int | None = None
-    """Most trials running at once; None: as many as the resources allow."""
+    max_concurrent: int | None = 8
+    """Most trials in flight at once. Also how many Tune keeps pending: with
+    None, Tune keeps one trial of a custom searcher pending at a time, so trials
+    start one by one and an autoscaler sees demand for one trial at a time."""
     searcher_batch_size: int | None = None
     """Finished trials per policy update; None: PGSearcher follows the concurrency."""
     max_failures: int = 3
@@ -251,7 +253,11 @@ def main(args: Args) -> tune.ResultGrid:
 
     if args.resume and tune.Tuner.can_restore(experiment_path):
         print(f"resuming {experiment_path}", flush=True)
-        tuner = tune.Tuner.restore(experiment_path, trainable=trainable, resume_errored=True)
+        # param_space again: Tune does not keep it in tuner.pkl, and the searcher
+        # is told the space only when it is given.
+        tuner = tune.Tuner.restore(
+            experiment_path, trainable=trainable, param_space=search_space(), resume_errored=True
+        )
     else:
         searcher = PGSearcher(metric=METRIC, mode=MODE, batch_size=args.searcher_batch_size, seed=args.seed)
         tuner = tune.Tuner(

@@ -9,6 +9,7 @@ history (one row per update) as CSV files.
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,7 +43,8 @@ def main(args: Args) -> None:
             digits.train,
             param_space=digits.SPACE,
             tune_config=tune.TuneConfig(search_alg=searcher, metric="accuracy", mode="max",
-                                        num_samples=args.num_samples, reuse_actors=True),
+                                        num_samples=args.num_samples, reuse_actors=True,
+                                        max_concurrent_trials=args.num_cpus or os.cpu_count()),
             run_config=tune.RunConfig(name="quickstart", storage_path=str(out / "ray_results"), verbose=1),
         )
         grid = tuner.fit()

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 import math
+import pickle
 from numbers import Real
 from typing import Any
 
@@ -112,6 +114,10 @@ class PGSearcher(Searcher):
 
     def _setup(self, config: dict) -> None:
         self._space = Space(config)
+        # Tune keeps no param_space for `Tuner.restore(path, trainable)`, so the
+        # state carries the space itself. Domains and categories are arbitrary
+        # Python objects: pickled, as Tune pickles them for its trials.
+        self._space_pickle = base64.b64encode(pickle.dumps(config)).decode("ascii")
         self._policy = Policy(self._space.columns())
         self._adam = Adam.zeros(self._policy.params.size)
         self._pending: dict[str, tuple[np.ndarray, float]] = {}
@@ -151,7 +157,15 @@ class PGSearcher(Searcher):
 
     # ------------------------------------------------------- suggest / complete
 
+    def _setup_from_restored_state(self) -> None:
+        """Restored before any space was handed over, and none ever was: use the checkpoint's."""
+        if self._space is None and self._state_to_restore is not None:
+            state, self._state_to_restore = self._state_to_restore, None
+            self._setup(pickle.loads(base64.b64decode(state["space_pickle"])))
+            self.set_state(state)
+
     def suggest(self, trial_id: str) -> dict | None:
+        self._setup_from_restored_state()
         if self._space is None:
             raise RuntimeError("PGSearcher has no search space: pass one to PGSearcher(space=...) or "
                                "as Tuner(param_space=...) / tune.run(config=...)")
@@ -174,6 +188,7 @@ class PGSearcher(Searcher):
         Unknown and repeated ids (after a restore) are ignored. A trial stopped
         before it ran (no result, no error) tells nothing and is dropped.
         """
+        self._setup_from_restored_state()
         entry = self._pending.pop(trial_id, None) if self._space is not None else None
         if entry is None or (result is None and not error):
             return
@@ -226,17 +241,20 @@ class PGSearcher(Searcher):
 
     def history(self) -> pd.DataFrame:
         """One row per policy update: its batch and the policy it left, in parameter units."""
+        self._setup_from_restored_state()
         return pd.DataFrame(self._history if self._space is not None else [])
 
     # ------------------------------------------------------------------ state
 
     def get_state(self) -> dict:
         """The searcher's whole state as a versioned, JSON-safe dict."""
+        self._setup_from_restored_state()
         if self._space is None:
             raise RuntimeError("PGSearcher has no search space yet, so it has no state to save")
         return {
             "version": STATE_VERSION,
             "space": self._space.signature(),
+            "space_pickle": self._space_pickle,
             "metric": self._metric,
             "mode": self._mode,
             "max_concurrent": self._max_concurrent,
@@ -259,7 +277,9 @@ class PGSearcher(Searcher):
         if not isinstance(state, dict) or state.get("version") != STATE_VERSION:
             found = state.get("version") if isinstance(state, dict) else type(state).__name__
             raise CheckpointError(f"not a PGSearcher state of version {STATE_VERSION}: got version {found!r}")
-        if self._space is None:  # Restored before Tune handed over the space: apply it then.
+        if self._space is None:  # Applied when Tune hands over the space, or at first use.
+            if not isinstance(state.get("space_pickle"), str):
+                raise CheckpointError("the checkpoint holds no search space")
             self._state_to_restore = state
             return
         if state["space"] != self._space.signature():

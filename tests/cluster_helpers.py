@@ -18,14 +18,15 @@ from typing import Any
 
 import ray
 from ray import tune
-from ray.tune.execution.placement_groups import PlacementGroupFactory
+from ray._private import ray_constants
+from ray.tune import PlacementGroupFactory
 
 from ray_pg import PGSearcher
 
 METRIC = "score"
 MODE = "max"
 
-# Set in a driver process to make KillDriverAfter SIGKILL it after N completed trials.
+# Set in a driver process to make KillDriverAfter SIGKILL it part-way (JSON, see there).
 KILL_AFTER_ENV = "RAY_PG_TEST_KILL_AFTER"
 # A file where RecordingPGSearcher writes what it restored and suggested from.
 RECORD_ENV = "RAY_PG_TEST_RECORD"
@@ -101,6 +102,44 @@ _CLUSTERS: dict[str, Any] = {}
 EVENTS: dict[str, dict[str, Any]] = {}
 
 
+def _descendants(pid: int) -> list[int]:
+    """Every process under `pid` (Linux /proc; no psutil in this install)."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                # The command name may hold spaces: the ppid follows its closing paren.
+                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        children.setdefault(ppid, []).append(int(entry))
+    found, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+def kill_node_hard(cluster: Any, node: Any) -> None:
+    """SIGKILL a node's raylet and every process under it, as if the machine vanished.
+
+    `remove_node(allow_graceful=False)` alone SIGKILLs the raylet and its
+    services; the worker processes then live on until they notice, long enough
+    for a short trial to finish on a node that is gone.
+    """
+    raylet_pid = node.all_processes[ray_constants.PROCESS_TYPE_RAYLET][0].process.pid
+    orphans = _descendants(raylet_pid)
+    cluster.remove_node(node, allow_graceful=False)
+    for pid in orphans:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
 def register_cluster(name: str, cluster: Any) -> None:
     _CLUSTERS[name] = cluster
 
@@ -113,6 +152,9 @@ class RemoveNodeMidRun(tune.Callback):
     """Removes a worker node once a trial on it has reported `at_step` steps
     and `after_completed` trials have finished; records what happened next.
 
+    graceful=True: `cluster.remove_node(node)` (SIGTERM, like a drained node);
+    graceful=False: SIGKILL of the node and all its processes (a lost machine).
+
     Runs in the driver's main thread, inside Tune's event loop.
     """
 
@@ -122,8 +164,12 @@ class RemoveNodeMidRun(tune.Callback):
         self.graceful = graceful
         self.at_step = at_step
         self.after_completed = after_completed
-        EVENTS[name] = {"removed_at": None, "lost": [], "trigger": None, "recovered": [], "errored": [],
-                        "completed": 0}
+        EVENTS[name] = {"removed_at": None, "trigger": None, "lost": [], "running": [], "recovered": [],
+                        "errored": [], "started_after": [], "completed": 0}
+
+    def on_trial_start(self, iteration, trials, trial, **info):
+        if EVENTS[self.name]["removed_at"] is not None:
+            EVENTS[self.name]["started_after"].append(trial.trial_id)
 
     def on_trial_complete(self, iteration, trials, trial, **info):
         EVENTS[self.name]["completed"] += 1
@@ -134,13 +180,19 @@ class RemoveNodeMidRun(tune.Callback):
                 or result.get("step", 0) < self.at_step or events["completed"] < self.after_completed):
             return
         cluster = _CLUSTERS[self.name]
-        (node,) = [n for n in cluster.worker_nodes if n.unique_id == self.node_id]
+        (node,) = [n for n in cluster.worker_nodes if n.node_id == self.node_id]
         events["trigger"] = trial.trial_id
+        # Running trials that reported from the node are lost for sure; one that
+        # started there but has not reported yet may be lost too.
+        events["running"] = [t.trial_id for t in trials if t.status == "RUNNING"]
         events["lost"] = [
             t.trial_id for t in trials
             if t.status == "RUNNING" and (t.last_result or {}).get("node_id") == self.node_id
         ]
-        cluster.remove_node(node, allow_graceful=self.graceful)
+        if self.graceful:
+            cluster.remove_node(node, allow_graceful=True)
+        else:
+            kill_node_hard(cluster, node)
         events["removed_at"] = time.monotonic()
 
     def on_trial_recover(self, iteration, trials, trial, **info):
@@ -151,19 +203,41 @@ class RemoveNodeMidRun(tune.Callback):
 
 
 class KillDriverAfter(tune.Callback):
-    """SIGKILLs this driver after N completed trials, N from $RAY_PG_TEST_KILL_AFTER.
+    """SIGKILLs this driver once enough trials completed and enough was saved.
 
-    Read at call time, not at construction: Tune restores callbacks from
-    tuner.pkl, and the restored copy must stay harmless.
+    $RAY_PG_TEST_KILL_AFTER holds JSON: {"completed": N, "saved_updates": U,
+    "experiment_dir": D}: kill after N completed trials, as soon as the
+    searcher state that Tune saved in D holds at least U policy updates (so
+    that the restore has a learnt policy to continue from). Read at call
+    time, not at construction: Tune restores callbacks from tuner.pkl, and
+    the restored copy must stay harmless.
     """
 
     def __init__(self):
         self.completed = 0
+        self._last_look = 0.0
 
     def on_trial_complete(self, iteration, trials, trial, **info):
         self.completed += 1
-        kill_after = os.environ.get(KILL_AFTER_ENV)
-        if kill_after and self.completed >= int(kill_after):
+
+    def on_step_end(self, iteration, trials, **info):
+        spec = os.environ.get(KILL_AFTER_ENV)
+        now = time.monotonic()
+        if not spec or now - self._last_look < 0.1:
+            return
+        self._last_look = now
+        spec = json.loads(spec)
+        if self.completed < spec["completed"]:
+            return
+        try:
+            _, saved = newest_searcher_state(spec["experiment_dir"])
+        except (OSError, ValueError):  # not there yet, or caught mid-copy
+            return
+        if saved["num_updates"] >= spec["saved_updates"]:
+            # Tune copies the saved files to the storage path in a background
+            # thread; holding the event loop a moment lets a copy in flight end,
+            # so that what is on disk comes from one save, not from two.
+            time.sleep(0.5)
             os.kill(os.getpid(), signal.SIGKILL)
 
 
@@ -183,8 +257,17 @@ class RecordingPGSearcher(PGSearcher):
     def suggest(self, trial_id: str) -> dict | None:
         if getattr(self, "_restored_from", None) and not getattr(self, "_recorded_suggest", False):
             self._recorded_suggest = True
-            self._write_record("first_suggest", {"trial_id": trial_id, "state": self._state_or_none()})
+            self._write_record("first_suggest", {
+                "trial_id": trial_id,
+                "completions_before": getattr(self, "_completions_since_restore", 0),
+                "state": self._state_or_none(),
+            })
         return super().suggest(trial_id)
+
+    def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
+        if getattr(self, "_restored_from", None) and not getattr(self, "_recorded_suggest", False):
+            self._completions_since_restore = getattr(self, "_completions_since_restore", 0) + 1
+        super().on_trial_complete(trial_id, result=result, error=error)
 
     def _state_or_none(self) -> dict | None:
         try:

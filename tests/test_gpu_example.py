@@ -58,6 +58,7 @@ def test_search_space_is_one_pgsearcher_accepts():
     assert 1 <= config["layers"] <= 3 and config["activation"] in gpu_example.ACTIVATIONS
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(240)
 def test_tiny_run_on_cpu(tmp_path):
     """The real command line: 4 trials of 2 epochs on a fresh 2-CPU local Ray."""

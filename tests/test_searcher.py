@@ -133,6 +133,18 @@ def test_restore_before_space_applies_when_tune_hands_the_space(tmp_path):
     assert drive(original, space, 10, seed=5) == drive(restored, space, 10, seed=5)
 
 
+def test_restore_without_any_space_uses_the_checkpoints(tmp_path):
+    """Tuner.restore(path, trainable) hands the searcher no space: the checkpoint has it."""
+    space = SPACES["nested"]
+    original = PGSearcher(space, metric="loss", mode="min", seed=3)
+    drive(original, space, 30, seed=4, bad=False)
+    original.save(str(tmp_path / "s.json"))
+    restored = PGSearcher()
+    restored.restore(str(tmp_path / "s.json"))
+    assert drive(original, space, 20, seed=5) == drive(restored, space, 20, seed=5)
+    assert restored.get_state() == original.get_state()
+
+
 def test_bad_checkpoints_raise_clear_errors(tmp_path):
     searcher = PGSearcher(SPACES["mixed"], metric="loss", mode="min", seed=0)
     searcher.save(str(tmp_path / "ok.json"))

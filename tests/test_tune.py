@@ -12,6 +12,8 @@ import trainables
 from ray_pg import PGSearcher
 from spaces import assert_valid
 
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
+
 
 @pytest.fixture(scope="module", autouse=True)
 def local_ray_for_module():
