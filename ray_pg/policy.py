@@ -49,6 +49,14 @@ class Policy:
         self.categoricals = self.categoricals.with_params(flat[:split])
         self.gaussians = self.gaussians.with_params(flat[split:])
 
+    def tempered(self, temperature: float) -> Policy:
+        """A sharper copy (temperature < 1): logits / T, every sd * T."""
+        copy = Policy.__new__(Policy)
+        copy.__dict__.update(self.__dict__)
+        copy.categoricals = self.categoricals.with_params(self.categoricals.params / temperature)
+        copy.gaussians = Gaussians(self.gaussians.mean, self.gaussians.log_sd + np.log(temperature))
+        return copy
+
     def clamp_sd(self, min_sd: float, max_sd: float) -> None:
         log_sd = np.clip(self.gaussians.log_sd, np.log(min_sd), np.log(max_sd))
         self.gaussians = Gaussians(self.gaussians.mean, log_sd)

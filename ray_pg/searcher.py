@@ -59,6 +59,11 @@ class PGSearcher(Searcher):
         advantage: "rank" (centred ranks) or "zscore".
         failed_trials: "worst": errored trials and NaN/inf/missing metrics rank
             below every other trial of their batch; "ignore": they are dropped.
+        exploit_from: Fraction of Tune's ``num_samples`` after which suggestions
+            come from a sharpened policy (1 disables it; no effect when the budget
+            is unknown).
+        exploit_temperature: Temperature reached at the end of the budget: logits
+            are divided by it and every sd multiplied by it.
         seed: Seed of the searcher's own random generator (no global RNG is used).
     """
 
@@ -78,6 +83,8 @@ class PGSearcher(Searcher):
         min_sd: float = 0.05,
         advantage: str = "rank",
         failed_trials: str = "worst",
+        exploit_from: float = 0.7,
+        exploit_temperature: float = 0.5,
         seed: int | None = None,
     ):
         _check_mode(mode)
@@ -88,6 +95,9 @@ class PGSearcher(Searcher):
             raise ValueError(f"expected learning_rate > 0, int passes >= 1, clip > 0, entropy_coef >= 0, "
                              f"0 < min_sd < {_MAX_SD}; got {learning_rate=}, {passes=}, {clip=}, "
                              f"{entropy_coef=}, {min_sd=}")
+        if not (0 <= exploit_from <= 1 and 0 < exploit_temperature <= 1):
+            raise ValueError(f"expected 0 <= exploit_from <= 1 and 0 < exploit_temperature <= 1, got "
+                             f"{exploit_from=}, {exploit_temperature=}")
         if advantage not in ("rank", "zscore"):
             raise ValueError(f"advantage must be 'rank' or 'zscore', got {advantage=}")
         if failed_trials not in ("worst", "ignore"):
@@ -100,6 +110,9 @@ class PGSearcher(Searcher):
         self._batch_size = batch_size
         self._advantage = advantage
         self._failed_trials = failed_trials
+        self._exploit_from = exploit_from
+        self._exploit_temperature = exploit_temperature
+        self._num_suggested = 0
         self._points_to_evaluate = list(points_to_evaluate or [])
         self._evaluated_rewards = None if evaluated_rewards is None else list(evaluated_rewards)
         self._rng = np.random.default_rng(seed)
@@ -174,13 +187,27 @@ class PGSearcher(Searcher):
                                "to tune.TuneConfig / tune.run")
         if self._max_concurrent is not None and len(self._pending) >= self._max_concurrent:
             return None
-        raw = self._policy.sample(self._rng)
+        policy = self._sampling_policy()
+        raw = policy.sample(self._rng)
         if self._queue:
             given = self._queue.pop(0)
             raw = np.where(np.isnan(given), raw, given)
-        self._pending[trial_id] = (raw, float(self._policy.log_prob(raw)[0]))
+        self._num_suggested += 1
+        # The log-probability under the distribution that drew the sample keeps the
+        # importance weights of later updates exact.
+        self._pending[trial_id] = (raw, float(policy.log_prob(raw)[0]))
         self._peak_in_flight = max(self._peak_in_flight, len(self._pending))
         return self._space.decode(raw)
+
+    def _sampling_policy(self) -> Policy:
+        """The policy, sharpened over the last part of a known budget."""
+        if not self._num_samples or self._num_samples < 0:
+            return self._policy
+        progress = self._num_suggested / self._num_samples
+        if progress < self._exploit_from:
+            return self._policy
+        ramp = min(1.0, (progress - self._exploit_from) / max(1e-9, 1.0 - self._exploit_from))
+        return self._policy.tempered(1.0 - ramp * (1.0 - self._exploit_temperature))
 
     def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
         """Record a finished, early-stopped or failed trial; update on a full batch.
@@ -265,6 +292,7 @@ class PGSearcher(Searcher):
             "batch": [{"raw": raw.tolist(), "log_prob": lp, "reward": _none_if_nan(r)} for raw, lp, r in self._batch],
             "queue": [[_none_if_nan(x) for x in raw] for raw in self._queue],
             "num_updates": self.num_updates,
+            "num_suggested": self._num_suggested,
             "num_failed": self.num_failed,
             "trials_used": self._trials_used,
             "peak_in_flight": self._peak_in_flight,
@@ -297,6 +325,7 @@ class PGSearcher(Searcher):
                        for b in state["batch"]],
             "_queue": [np.array([_nan_if_none(x) for x in raw], dtype=float) for raw in state["queue"]],
             "num_updates": int(state["num_updates"]), "num_failed": int(state["num_failed"]),
+            "_num_suggested": int(state["num_suggested"]),
             "_trials_used": int(state["trials_used"]), "_peak_in_flight": int(state["peak_in_flight"]),
             "_history": list(state["history"]),
         }

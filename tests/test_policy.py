@@ -40,6 +40,16 @@ def test_ppo_gradient_matches_finite_differences():
     np.testing.assert_allclose(ppo_gradient(policy, raw, old, adv, 0.2, 0.05), expected, atol=1e-6)
 
 
+def test_tempered_policy_sharpens_without_moving():
+    policy = make_policy()
+    sharp = policy.tempered(0.5)
+    for (probs, sharp_probs) in [(policy.columns()[0], sharp.columns()[0]), (policy.columns()[2], sharp.columns()[2])]:
+        np.testing.assert_allclose(sharp_probs, probs**2 / (probs**2).sum())  # softmax(logits / 0.5)
+    for j in (1, 3):
+        assert sharp.columns()[j] == pytest.approx((policy.columns()[j][0], 0.5 * policy.columns()[j][1]))
+    np.testing.assert_array_equal(policy.params, make_policy().params)  # the original is untouched
+
+
 def test_advantages_rank_and_zscore():
     rewards = np.array([3.0, 1.0, np.nan, 2.0, 2.0])
     rank = advantages(rewards, "rank")
