@@ -1,14 +1,16 @@
 """Turn a dataclass of arguments into a command line, as CleanRL's scripts do with tyro.
 
-Each field ``foo_bar: T = default`` becomes ``--foo-bar``; tuple fields take
-several values; bool fields take ``true``/``false``. The field's comment in
-the dataclass docstring is the help text.
+Each field ``foo_bar: T = default  # help`` becomes ``--foo-bar``, with the
+comment after the field as its help text; tuple fields take several values;
+bool fields take ``true``/``false``.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import inspect
+import re
 import typing
 from pathlib import Path
 from typing import Any, TypeVar
@@ -36,9 +38,19 @@ def _converter(tp: Any) -> Any:
     raise TypeError(f"unsupported argument type {tp!r}")
 
 
+def _comments(cls: type) -> dict[str, str]:
+    """``{field: comment}`` from the ``name: type = default  # comment`` lines of a class."""
+    try:
+        source = inspect.getsource(cls)
+    except (OSError, TypeError):
+        return {}
+    return dict(re.findall(r"^\s+(\w+)\s*:[^#\n]*#\s*(.+)$", source, flags=re.M))
+
+
 def parse(cls: type[T], argv: list[str] | None = None) -> T:
     """Parse ``argv`` into an instance of the dataclass ``cls``."""
     hints = typing.get_type_hints(cls)
+    comments = _comments(cls)
     parser = argparse.ArgumentParser(description=(cls.__doc__ or "").strip().split("\n")[0])
     for f in dataclasses.fields(cls):
         tp = hints[f.name]
@@ -46,9 +58,12 @@ def parse(cls: type[T], argv: list[str] | None = None) -> T:
         flag = "--" + f.name.replace("_", "-")
         if typing.get_origin(tp) is tuple:
             item = typing.get_args(tp)[0]
-            parser.add_argument(flag, nargs="+", type=_converter(item), default=default, help=f"default: {default}")
+            shown = " ".join(str(d) for d in default)
+            help_text = f"{comments.get(f.name, '')} (default: {shown})"
+            parser.add_argument(flag, nargs="+", type=_converter(item), default=default, help=help_text)
         else:
-            parser.add_argument(flag, type=_converter(tp), default=default, help=f"default: {default}")
+            help_text = f"{comments.get(f.name, '')} (default: {default})"
+            parser.add_argument(flag, type=_converter(tp), default=default, help=help_text)
     ns = parser.parse_args(argv)
     values = {f.name: getattr(ns, f.name) for f in dataclasses.fields(cls)}
     for f in dataclasses.fields(cls):

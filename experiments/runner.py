@@ -36,6 +36,7 @@ from __future__ import annotations
 import hashlib
 import heapq
 import multiprocessing
+import os
 import re
 import sys
 import time
@@ -80,7 +81,7 @@ class Args:
 
     problems: tuple[str, ...] = tuple(PROBLEMS)  # problem names (fast mode)
     methods: tuple[str, ...] = DEFAULT_METHODS  # method specs, e.g. pg "pg[batch_size=16]"
-    seeds: int = 10  # seeds 0..seeds-1
+    seeds: int = 10  # number of seeds: first_seed, first_seed + 1, ...
     first_seed: int = 0  # first seed
     workers: tuple[int, ...] = (8,)  # trials in flight
     budget: int = 200  # trials per run
@@ -223,7 +224,7 @@ def _execute(job: tuple[Task, str]) -> tuple[Task, float, str | None]:
 
 def _write(frame: pd.DataFrame, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
+    tmp = path.with_suffix(f".{os.getpid()}.tmp")  # two runners may share a folder
     frame.to_parquet(tmp, index=False)
     tmp.replace(path)
 
@@ -246,6 +247,8 @@ def tasks_for(args: Args) -> list[Task]:
 
 def run(args: Args) -> list[tuple[Task, str]]:
     """Run every missing (method, problem, seed, workers); return the failures."""
+    if args.mode not in ("fast", "tune"):
+        raise SystemExit(f"--mode must be fast or tune, got {args.mode!r}")
     missing = [m for m in args.methods if not available(m)]
     if missing:
         raise SystemExit(f"methods not importable here: {missing}")

@@ -1,0 +1,95 @@
+"""Searcher cost per trial as the number of trials grows.
+
+Each method is driven by the fast runner (same async protocol, same problem)
+for up to ``max_trials`` trials; methods in ``capped`` stop once the searcher
+has used ``time_cap_s`` seconds of CPU (TPE's and HyperOpt's cost per trial
+grows with the history, so they cannot reach 10,000 trials in reasonable time).
+The searcher's CPU time (set_search_properties + suggest + on_trial_complete)
+is averaged over windows of trials with log-spaced edges and written as rows
+(method, problem, workers, seed, window_start, trials, ms_per_trial) to
+``<results>/cost/cost.parquet``, then drawn to ``<out>/cost.png``.
+
+Example:
+    python -m experiments.cost --methods random pg tpe hyperopt --max-trials 10000 --time-cap-s 60
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from experiments import cli
+from experiments.runner import Task, _write, run_fast
+
+WINDOW_EDGES = (0, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000, 20000, 50000)
+
+
+@dataclass
+class Args:
+    """Measure searcher CPU time per trial in windows of trials."""
+
+    methods: tuple[str, ...] = ("random", "pg", "tpe", "hyperopt")  # methods to time
+    problem: str = "train_net"  # problem the searchers run on
+    workers: int = 8  # trials in flight
+    max_trials: int = 10_000  # trials per method at most
+    capped: tuple[str, ...] = ("tpe", "hyperopt")  # methods stopped by the time cap
+    time_cap_s: float = 60.0  # searcher CPU seconds for capped methods
+    seed: int = 0  # seed of every run
+    results: Path = Path("results")  # rows go to <results>/cost/cost.parquet
+    out: Path = Path("experiments/results")  # cost.png goes here
+    processes: int = 2  # methods timed in parallel (1 gives the least noisy timings)
+
+
+def windows(frame: pd.DataFrame) -> pd.DataFrame:
+    """Mean searcher ms per trial in each window of completed trials of one run."""
+    cpu = np.concatenate([[0.0], frame["wall_time"].to_numpy()])
+    n = len(frame)
+    rows = []
+    edges = [e for e in WINDOW_EDGES if e < n] + [n]
+    for start, end in zip(edges[:-1], edges[1:]):
+        if end > start:
+            rows.append({"window_start": start, "trials": end, "ms_per_trial": 1000 * (cpu[end] - cpu[start]) / (end - start)})
+    return pd.DataFrame(rows)
+
+
+def _time_one(task: Task) -> pd.DataFrame:
+    frame, _ = run_fast(task)
+    table = windows(frame)
+    for key in ("method", "problem", "workers", "seed"):
+        table.insert(0, key, getattr(task, key))
+    return table
+
+
+def main(argv: list[str] | None = None) -> int:
+    from experiments.plots import plot_cost
+
+    args = cli.parse(Args, argv)
+    tasks = [
+        Task(m, args.problem, args.seed, args.workers, args.max_trials,
+             time_cap_s=args.time_cap_s if m.split("[")[0] in args.capped else 0.0)
+        for m in args.methods
+    ]
+    start = time.perf_counter()
+    if args.processes > 1:
+        with multiprocessing.get_context("spawn").Pool(args.processes) as pool:
+            tables = pool.map(_time_one, tasks, chunksize=1)
+    else:
+        tables = [_time_one(t) for t in tasks]
+    cost = pd.concat(tables, ignore_index=True)
+    path = args.results / "cost" / "cost.parquet"
+    _write(cost, path)
+    args.out.mkdir(parents=True, exist_ok=True)
+    png = plot_cost(cost, args.out / "cost.png")
+    print(cost.pivot_table(index="trials", columns="method", values="ms_per_trial").round(3).to_string())
+    print(f"wrote {path} and {png} in {time.perf_counter() - start:.0f}s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
