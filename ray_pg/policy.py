@@ -16,6 +16,7 @@ negated. Pure numpy: this module knows nothing of Ray.
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from typing import NamedTuple, Sequence
 
@@ -51,11 +52,10 @@ class Policy:
 
     def tempered(self, temperature: float) -> Policy:
         """A sharper copy (temperature < 1): logits / T, every sd * T."""
-        copy = Policy.__new__(Policy)
-        copy.__dict__.update(self.__dict__)
-        copy.categoricals = self.categoricals.with_params(self.categoricals.params / temperature)
-        copy.gaussians = Gaussians(self.gaussians.mean, self.gaussians.log_sd + np.log(temperature))
-        return copy
+        sharp = copy.copy(self)
+        sharp.categoricals = self.categoricals.with_params(self.categoricals.params / temperature)
+        sharp.gaussians = Gaussians(self.gaussians.mean, self.gaussians.log_sd + np.log(temperature))
+        return sharp
 
     def clamp_sd(self, min_sd: float, max_sd: float) -> None:
         log_sd = np.clip(self.gaussians.log_sd, np.log(min_sd), np.log(max_sd))

@@ -144,6 +144,9 @@ class PGSearcher(Searcher):
         if self._evaluated_rewards is None:
             self._queue = points
             return
+        if self._mode is None:
+            raise ValueError("evaluated_rewards need a mode ('max' or 'min') to tell good from bad: "
+                             "pass mode= to PGSearcher or to Tune")
         self._queue = []
         for point, config_point, value in zip(points, self._points_to_evaluate, self._evaluated_rewards):
             if np.isnan(point).any():

@@ -183,6 +183,8 @@ def test_evaluated_rewards_are_learnt_from_not_suggested():
     assert searcher.suggest("t")["x"] in ("a", "b")
     with pytest.raises(ValueError, match="one value per point"):
         PGSearcher(space, points_to_evaluate=points, evaluated_rewards=[1.0])
+    with pytest.raises(ValueError, match="need a mode"):
+        PGSearcher(space, points_to_evaluate=points, evaluated_rewards=[1.0] * 8)
     with pytest.raises(ValueError, match="every parameter"):
         PGSearcher(SPACES["mixed"], metric="m", mode="max", points_to_evaluate=[{"opt": "sgd"}], evaluated_rewards=[1.0])
 
