@@ -136,8 +136,8 @@ class PGSearcher(Searcher):
         self._pending: dict[str, tuple[np.ndarray, float]] = {}
         self._batch: list[tuple[np.ndarray, float, float]] = []
         self._history: list[dict] = []
-        self.num_updates = 0
-        self.num_failed = 0
+        self._num_updates = 0
+        self._num_failed = 0
         self._trials_used = 0
         self._peak_in_flight = 0
         points = [self._space.encode(point) for point in self._points_to_evaluate]
@@ -233,12 +233,24 @@ class PGSearcher(Searcher):
 
     def _complete(self, raw: np.ndarray, log_prob: float, reward: float) -> None:
         if math.isnan(reward):
-            self.num_failed += 1
+            self._num_failed += 1
             if self._failed_trials == "ignore":
                 return
         self._batch.append((raw, log_prob, reward))
         if len(self._batch) >= self.batch_size:
             self._update()
+
+    @property
+    def num_updates(self) -> int:
+        """Policy updates done so far."""
+        self._setup_from_restored_state()
+        return self._num_updates if self._space is not None else 0
+
+    @property
+    def num_failed(self) -> int:
+        """Trials counted as failed: errored, or a missing/NaN/inf metric."""
+        self._setup_from_restored_state()
+        return self._num_failed if self._space is not None else 0
 
     @property
     def batch_size(self) -> int:
@@ -254,11 +266,11 @@ class PGSearcher(Searcher):
         rewards = np.array([entry[2] for entry in self._batch])
         self._adam = update(self._policy, self._adam, raw, old_log_prob,
                             advantages(rewards, self._advantage), self._settings)
-        self.num_updates += 1
+        self._num_updates += 1
         self._trials_used += len(self._batch)
         finite = rewards[np.isfinite(rewards)]
         self._history.append({
-            "update": self.num_updates,
+            "update": self._num_updates,
             "trials_used": self._trials_used,
             "batch_size": len(self._batch),
             "failed": int(len(rewards) - len(finite)),
@@ -294,9 +306,9 @@ class PGSearcher(Searcher):
             "pending": {tid: {"raw": raw.tolist(), "log_prob": lp} for tid, (raw, lp) in self._pending.items()},
             "batch": [{"raw": raw.tolist(), "log_prob": lp, "reward": _none_if_nan(r)} for raw, lp, r in self._batch],
             "queue": [[_none_if_nan(x) for x in raw] for raw in self._queue],
-            "num_updates": self.num_updates,
+            "num_updates": self._num_updates,
             "num_suggested": self._num_suggested,
-            "num_failed": self.num_failed,
+            "num_failed": self._num_failed,
             "trials_used": self._trials_used,
             "peak_in_flight": self._peak_in_flight,
             "history": self._history,
@@ -327,7 +339,7 @@ class PGSearcher(Searcher):
             "_batch": [(np.array(b["raw"], dtype=float), float(b["log_prob"]), _nan_if_none(b["reward"]))
                        for b in state["batch"]],
             "_queue": [np.array([_nan_if_none(x) for x in raw], dtype=float) for raw in state["queue"]],
-            "num_updates": int(state["num_updates"]), "num_failed": int(state["num_failed"]),
+            "_num_updates": int(state["num_updates"]), "_num_failed": int(state["num_failed"]),
             "_num_suggested": int(state["num_suggested"]),
             "_trials_used": int(state["trials_used"]), "_peak_in_flight": int(state["peak_in_flight"]),
             "_history": list(state["history"]),
