@@ -96,22 +96,28 @@ class Policy:
         return views
 
 
-def advantages(rewards: np.ndarray, method: str = "rank") -> np.ndarray:
+def advantages(rewards: np.ndarray, method: str = "nes") -> np.ndarray:
     """Turn one batch of rewards into advantages; NaN marks a failed trial.
 
-    ``"rank"``: centred ranks in [-0.5, 0.5] (ties share their mean rank), robust
-    to the metric's scale and to outliers. ``"zscore"``: (r - mean) / sd.
-    A failed trial ranks below every finite reward.
+    ``"nes"``: the rank-based utilities of natural evolution strategies,
+    ``max(0, log(n/2 + 1) - log(position)) / sum - 1/n``: the better half gets
+    positive weights that grow towards the best, the rest share one small
+    negative weight. ``"rank"``: centred ranks in [-0.5, 0.5]. ``"zscore"``:
+    (r - mean) / sd. Ranks make the first two robust to the metric's scale and
+    to outliers; ties share their mean rank. A failed trial ranks below every
+    finite reward.
     """
     rewards = np.asarray(rewards, dtype=float)
     n = len(rewards)
     failed = ~np.isfinite(rewards)
     if n < 2:
         return np.zeros(n)
-    if method == "rank":
-        ordered = np.where(failed, -np.inf, rewards)
-        ranks = _average_ranks(ordered)
-        return ranks / (n - 1) - 0.5
+    if method in ("nes", "rank"):
+        ranks = _average_ranks(np.where(failed, -np.inf, rewards))  # 0 = worst
+        if method == "rank":
+            return ranks / (n - 1) - 0.5
+        utility = np.maximum(0.0, np.log(n / 2 + 1) - np.log(n - ranks))  # n - ranks: 1 = best
+        return utility / utility.sum() - 1.0 / n
     if method == "zscore":
         finite = rewards[~failed]
         sd = finite.std() if len(finite) > 1 else 0.0
@@ -119,7 +125,7 @@ def advantages(rewards: np.ndarray, method: str = "rank") -> np.ndarray:
         worst = z[~failed].min() if (~failed).any() else 0.0
         # One sd below the worst finite reward: failures rank last.
         return np.where(failed, worst - 1.0, z)
-    raise ValueError(f"advantage must be 'rank' or 'zscore', got {method!r}")
+    raise ValueError(f"advantage must be 'nes', 'rank' or 'zscore', got {method!r}")
 
 
 def _average_ranks(values: np.ndarray) -> np.ndarray:

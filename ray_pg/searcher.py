@@ -56,7 +56,8 @@ class PGSearcher(Searcher):
         clip: PPO clip range of the importance ratio.
         entropy_coef: Weight of the policy entropy bonus (keeps it exploring).
         min_sd: Floor on each Gaussian's sd, in units of its raw variable.
-        advantage: "rank" (centred ranks) or "zscore".
+        advantage: "nes" (log-rank utilities of natural evolution strategies),
+            "rank" (centred ranks) or "zscore".
         failed_trials: "worst": errored trials and NaN/inf/missing metrics rank
             below every other trial of their batch; "ignore": they are dropped.
         exploit_from: Fraction of Tune's ``num_samples`` after which suggestions
@@ -81,7 +82,7 @@ class PGSearcher(Searcher):
         clip: float = 0.2,
         entropy_coef: float = 0.0,
         min_sd: float = 0.05,
-        advantage: str = "rank",
+        advantage: str = "nes",
         failed_trials: str = "worst",
         exploit_from: float = 0.7,
         exploit_temperature: float = 0.5,
@@ -98,8 +99,8 @@ class PGSearcher(Searcher):
         if not (0 <= exploit_from <= 1 and 0 < exploit_temperature <= 1):
             raise ValueError(f"expected 0 <= exploit_from <= 1 and 0 < exploit_temperature <= 1, got "
                              f"{exploit_from=}, {exploit_temperature=}")
-        if advantage not in ("rank", "zscore"):
-            raise ValueError(f"advantage must be 'rank' or 'zscore', got {advantage=}")
+        if advantage not in ("rank", "zscore", "nes"):
+            raise ValueError(f"advantage must be 'nes', 'rank' or 'zscore', got {advantage=}")
         if failed_trials not in ("worst", "ignore"):
             raise ValueError(f"failed_trials must be 'worst' or 'ignore', got {failed_trials=}")
         if evaluated_rewards is not None and len(evaluated_rewards) != len(points_to_evaluate or []):

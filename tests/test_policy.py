@@ -57,6 +57,11 @@ def test_advantages_rank_and_zscore():
     z = advantages(rewards, "zscore")
     assert z[2] < z.min(initial=np.inf, where=~np.isnan(rewards)) - 0.99
     assert abs(z[[0, 1, 3, 4]].mean()) < 1e-12
+    nes = advantages(rewards, "nes")
+    assert abs(nes.sum()) < 1e-12 and nes[0] == nes.max() > nes[3] == nes[4] > nes[1] == nes[2]
+    np.testing.assert_allclose(nes[[1, 2]], -0.2)  # the worse half shares the baseline -1/n
+    for method in ("nes", "rank"):  # scale-free: only the order counts
+        np.testing.assert_allclose(advantages(rewards * 1000 - 7, method), advantages(rewards, method))
     assert np.all(advantages(np.array([np.nan, np.inf]), "rank") == 0)
     assert np.all(advantages(np.array([1.0]), "rank") == 0)
     with pytest.raises(ValueError, match="'bogus'"):
