@@ -22,7 +22,7 @@ import cluster_helpers as helpers
 def build_tuner(storage_path: str, name: str, num_samples: int, batch_size: int) -> tune.Tuner:
     searcher = helpers.RecordingPGSearcher(metric=helpers.METRIC, mode=helpers.MODE, batch_size=batch_size, seed=2)
     return tune.Tuner(
-        helpers.cpu_trainable(n_iters=2, tick=0.1),
+        helpers.cpu_trainable(n_iters=2, tick=0.4),
         param_space=helpers.space(),
         tune_config=tune.TuneConfig(
             search_alg=searcher, num_samples=num_samples, max_concurrent_trials=2, reuse_actors=True

@@ -180,9 +180,11 @@ def _session_processes(sid: int) -> list[int]:
 
 
 def run_and_kill_driver(root: Path, name: str, num_samples: int, batch_size: int) -> Path:
-    """Run tests/resume_driver.py and let it SIGKILL itself half-way: after half
-    the trials, once Tune has saved a searcher state with 2 policy updates."""
-    kill = {"completed": num_samples // 2, "saved_updates": 2, "experiment_dir": str(root / name)}
+    """Run tests/resume_driver.py and let it SIGKILL itself part-way: after a third
+    of the trials, once Tune has saved a searcher state with 2 policy updates.
+    Trials last ~0.8 s, so the other two thirds take several of Tune's 1 s save
+    periods: the kill comes before they are all done."""
+    kill = {"completed": num_samples // 3, "saved_updates": 2, "experiment_dir": str(root / name)}
     env = dict(os.environ, RAY_USAGE_STATS_ENABLED="0", TUNE_GLOBAL_CHECKPOINT_S="1",
                **{helpers.KILL_AFTER_ENV: json.dumps(kill)})
     cmd = [sys.executable, str(TESTS_DIR / "resume_driver.py"), str(root), name, str(num_samples), str(batch_size)]
@@ -228,7 +230,7 @@ def test_driver_killed_then_restored(tmp_path, monkeypatch, respecify_space):
     extra = {"param_space": helpers.space()} if respecify_space else {}
     ray.init(address="local", num_cpus=2, include_dashboard=False, configure_logging=False)
     try:
-        tuner = tune.Tuner.restore(str(experiment), trainable=helpers.cpu_trainable(n_iters=2, tick=0.1), **extra)
+        tuner = tune.Tuner.restore(str(experiment), trainable=helpers.cpu_trainable(n_iters=2, tick=0.4), **extra)
         results = tuner.fit()
     finally:
         ray.shutdown()
