@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import json
-import logging
 import math
 import pickle
 from numbers import Real
@@ -16,8 +15,6 @@ from ray.tune.search import Searcher
 
 from ray_pg.policy import Adam, Policy, UpdateSettings, advantages, update
 from ray_pg.space import Space
-
-logger = logging.getLogger(__name__)
 
 STATE_VERSION = 1
 # Upper bound on every Gaussian's sd (in the units of its raw variable): above
@@ -118,9 +115,16 @@ class PGSearcher(Searcher):
         self._evaluated_rewards = None if evaluated_rewards is None else list(evaluated_rewards)
         self._rng = np.random.default_rng(seed)
         self._space: Space | None = None
-        self._state_to_restore: dict | None = None
+        self._space_from_checkpoint = False
         self._max_concurrent: int | None = None
         self._num_samples: int | None = None
+        self._pending: dict[str, tuple[np.ndarray, float]] = {}
+        self._batch: list[tuple[np.ndarray, float, float]] = []
+        self._history: list[dict] = []
+        self.num_updates = 0
+        self.num_failed = 0
+        self._trials_used = 0
+        self._peak_in_flight = 0
         if space is not None:
             self._setup(space)
 
@@ -134,13 +138,6 @@ class PGSearcher(Searcher):
         self._space_pickle = base64.b64encode(pickle.dumps(config)).decode("ascii")
         self._policy = Policy(self._space.columns())
         self._adam = Adam.zeros(self._policy.params.size)
-        self._pending: dict[str, tuple[np.ndarray, float]] = {}
-        self._batch: list[tuple[np.ndarray, float, float]] = []
-        self._history: list[dict] = []
-        self._num_updates = 0
-        self._num_failed = 0
-        self._trials_used = 0
-        self._peak_in_flight = 0
         points = [self._space.encode(point) for point in self._points_to_evaluate]
         if self._evaluated_rewards is None:
             self._queue = points
@@ -155,15 +152,18 @@ class PGSearcher(Searcher):
             self._complete(point, float(self._policy.log_prob(point)[0]), self._reward_of(value))
 
     def set_search_properties(self, metric: str | None, mode: str | None, config: dict, **spec) -> bool:
-        if self._space is not None:
+        if self._space is not None and not self._space_from_checkpoint:
             return False
         _check_mode(mode)
+        # Restored before Tune handed its space over: keep the state, use Tune's space.
+        restored = self.get_state() if self._space_from_checkpoint else None
+        self._setup(config)
+        if restored is not None:
+            self.set_state(restored)  # CheckpointError if Tune's space is another one
+            self._space_from_checkpoint = False
         self._metric = metric if metric is not None else self._metric
         self._mode = mode if mode is not None else self._mode
         self._num_samples = spec.get("num_samples", self._num_samples)
-        self._setup(config)
-        if self._state_to_restore is not None:
-            self.set_state(self._state_to_restore)
         return True
 
     def set_max_concurrency(self, max_concurrent: int) -> bool:
@@ -174,15 +174,7 @@ class PGSearcher(Searcher):
 
     # ------------------------------------------------------- suggest / complete
 
-    def _setup_from_restored_state(self) -> None:
-        """Restored before any space was handed over, and none ever was: use the checkpoint's."""
-        if self._space is None and self._state_to_restore is not None:
-            state, self._state_to_restore = self._state_to_restore, None
-            self._setup(pickle.loads(base64.b64decode(state["space_pickle"])))
-            self.set_state(state)
-
     def suggest(self, trial_id: str) -> dict | None:
-        self._setup_from_restored_state()
         if self._space is None:
             raise RuntimeError("PGSearcher has no search space: pass one to PGSearcher(space=...) or "
                                "as Tuner(param_space=...) / tune.run(config=...)")
@@ -219,8 +211,7 @@ class PGSearcher(Searcher):
         Unknown and repeated ids (after a restore) are ignored. A trial stopped
         before it ran (no result, no error) tells nothing and is dropped.
         """
-        self._setup_from_restored_state()
-        entry = self._pending.pop(trial_id, None) if self._space is not None else None
+        entry = self._pending.pop(trial_id, None)
         if entry is None or (result is None and not error):
             return
         value = None if error else result.get(self._metric)
@@ -234,24 +225,12 @@ class PGSearcher(Searcher):
 
     def _complete(self, raw: np.ndarray, log_prob: float, reward: float) -> None:
         if math.isnan(reward):
-            self._num_failed += 1
+            self.num_failed += 1
             if self._failed_trials == "ignore":
                 return
         self._batch.append((raw, log_prob, reward))
         if len(self._batch) >= self.batch_size:
             self._update()
-
-    @property
-    def num_updates(self) -> int:
-        """Policy updates done so far."""
-        self._setup_from_restored_state()
-        return self._num_updates if self._space is not None else 0
-
-    @property
-    def num_failed(self) -> int:
-        """Trials counted as failed: errored, or a missing/NaN/inf metric."""
-        self._setup_from_restored_state()
-        return self._num_failed if self._space is not None else 0
 
     @property
     def batch_size(self) -> int:
@@ -267,11 +246,11 @@ class PGSearcher(Searcher):
         rewards = np.array([entry[2] for entry in self._batch])
         self._adam = update(self._policy, self._adam, raw, old_log_prob,
                             advantages(rewards, self._advantage), self._settings)
-        self._num_updates += 1
+        self.num_updates += 1
         self._trials_used += len(self._batch)
         finite = rewards[np.isfinite(rewards)]
         self._history.append({
-            "update": self._num_updates,
+            "update": self.num_updates,
             "trials_used": self._trials_used,
             "batch_size": len(self._batch),
             "failed": int(len(rewards) - len(finite)),
@@ -284,14 +263,12 @@ class PGSearcher(Searcher):
 
     def history(self) -> pd.DataFrame:
         """One row per policy update: its batch and the policy it left, in parameter units."""
-        self._setup_from_restored_state()
-        return pd.DataFrame(self._history if self._space is not None else [])
+        return pd.DataFrame(self._history)
 
     # ------------------------------------------------------------------ state
 
     def get_state(self) -> dict:
         """The searcher's whole state as a versioned, JSON-safe dict."""
-        self._setup_from_restored_state()
         if self._space is None:
             raise RuntimeError("PGSearcher has no search space yet, so it has no state to save")
         return {
@@ -307,9 +284,9 @@ class PGSearcher(Searcher):
             "pending": {tid: {"raw": raw.tolist(), "log_prob": lp} for tid, (raw, lp) in self._pending.items()},
             "batch": [{"raw": raw.tolist(), "log_prob": lp, "reward": _none_if_nan(r)} for raw, lp, r in self._batch],
             "queue": [[_none_if_nan(x) for x in raw] for raw in self._queue],
-            "num_updates": self._num_updates,
+            "num_updates": self.num_updates,
             "num_suggested": self._num_suggested,
-            "num_failed": self._num_failed,
+            "num_failed": self.num_failed,
             "trials_used": self._trials_used,
             "peak_in_flight": self._peak_in_flight,
             "history": self._history,
@@ -317,15 +294,17 @@ class PGSearcher(Searcher):
         }
 
     def set_state(self, state: dict) -> None:
-        """Restore :meth:`get_state`'s dict; it must come from the same search space."""
+        """Restore :meth:`get_state`'s dict; it must come from the same search space.
+
+        A searcher without a space takes the checkpoint's: `Tuner.restore(path,
+        trainable)` hands it none (Tune keeps no param_space).
+        """
         if not isinstance(state, dict) or state.get("version") != STATE_VERSION:
             found = state.get("version") if isinstance(state, dict) else type(state).__name__
             raise CheckpointError(f"not a PGSearcher state of version {STATE_VERSION}: got version {found!r}")
-        if self._space is None:  # Applied when Tune hands over the space, or at first use.
-            if not isinstance(state.get("space_pickle"), str):
-                raise CheckpointError("the checkpoint holds no search space")
-            self._state_to_restore = state
-            return
+        if self._space is None:
+            self._setup(pickle.loads(base64.b64decode(state["space_pickle"])))
+            self._space_from_checkpoint = True
         if state["space"] != self._space.signature():
             raise CheckpointError("this PGSearcher checkpoint was saved for a different search space: "
                              f"saved {state['space']}, current {self._space.signature()}")
@@ -340,7 +319,7 @@ class PGSearcher(Searcher):
             "_batch": [(np.array(b["raw"], dtype=float), float(b["log_prob"]), _nan_if_none(b["reward"]))
                        for b in state["batch"]],
             "_queue": [np.array([_nan_if_none(x) for x in raw], dtype=float) for raw in state["queue"]],
-            "_num_updates": int(state["num_updates"]), "_num_failed": int(state["num_failed"]),
+            "num_updates": int(state["num_updates"]), "num_failed": int(state["num_failed"]),
             "_num_suggested": int(state["num_suggested"]),
             "_trials_used": int(state["trials_used"]), "_peak_in_flight": int(state["peak_in_flight"]),
             "_history": list(state["history"]),
@@ -353,7 +332,6 @@ class PGSearcher(Searcher):
         self.__dict__.update(parsed)
         self._policy.params = policy
         self._rng = rng
-        self._state_to_restore = None
 
     def save(self, checkpoint_path: str) -> None:
         with open(checkpoint_path, "w") as f:
@@ -369,7 +347,7 @@ class PGSearcher(Searcher):
             self.set_state(state)
         except CheckpointError:
             raise
-        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        except (KeyError, TypeError, ValueError, AttributeError, pickle.UnpicklingError) as exc:
             raise CheckpointError(f"corrupted PGSearcher checkpoint {checkpoint_path!r}: {exc!r}") from exc
 
 

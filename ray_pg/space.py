@@ -279,20 +279,25 @@ class Space:
             raise ValueError(f"the search space must be a dict, got {type(config).__name__}")
         self.config = config
         self.params: list[Param] = []
+        self._constants: dict[Path, Any] = {}
         self._walk(config, ())
         self._index = {param.path: i for i, param in enumerate(self.params)}
+        self._index_by_name = {path_name(param.path): i for i, param in enumerate(self.params)}
 
     def _walk(self, node: Any, path: Path) -> None:
+        """Collect the parameters, and the constants a point may repeat."""
         if isinstance(node, dict) and set(node) == {"grid_search"}:
             to_param(path, Categorical(node["grid_search"]).grid())  # raises the grid_search error
         elif isinstance(node, Domain):
             self.params.append(to_param(path, node))
-        elif isinstance(node, dict):
+        elif isinstance(node, dict) and node:
             for key, child in node.items():
                 self._walk(child, path + (key,))
-        elif isinstance(node, list):
+        elif isinstance(node, list) and node:
             for i, child in enumerate(node):
                 self._walk(child, path + (i,))
+        else:
+            self._constants[path] = node
 
     def columns(self) -> list[int | tuple[float, float]]:
         """The policy's columns, one per parameter (see ``Policy``)."""
@@ -320,11 +325,10 @@ class Space:
         a key that is not in the space.
         """
         raw = np.full(len(self.params), np.nan)
-        by_name = {path_name(param.path): i for i, param in enumerate(self.params)}
-        constants = dict(_constants(self.config, ()))
+        constants = self._constants
 
         def visit(node: Any, path: Path) -> None:
-            index = self._index.get(path, by_name.get(path_name(path)))
+            index = self._index.get(path, self._index_by_name.get(path_name(path)))
             if index is not None:
                 raw[index] = self.params[index].encode(node)
             elif isinstance(node, dict) and node:
@@ -335,7 +339,7 @@ class Space:
                     visit(child, path + (i,))
             elif path not in constants:
                 raise ValueError(f"{path_name(path)!r} is not a parameter of the search space; "
-                                 f"its parameters are {list(by_name)}")
+                                 f"its parameters are {list(self._index_by_name)}")
 
         visit(config, ())
         return raw
@@ -350,15 +354,3 @@ class Space:
     def signature(self) -> list[dict]:
         """A JSON description that tells whether a checkpoint belongs to this space."""
         return [param.signature() for param in self.params]
-
-
-def _constants(node: Any, path: Path):
-    """(path, value) for every leaf of the space that is not a domain."""
-    if isinstance(node, dict) and node and not set(node) == {"grid_search"}:
-        for key, child in node.items():
-            yield from _constants(child, path + (key,))
-    elif isinstance(node, list) and node:
-        for i, child in enumerate(node):
-            yield from _constants(child, path + (i,))
-    elif not isinstance(node, Domain):
-        yield path, node
