@@ -77,7 +77,7 @@ def test_runner_summary_and_plots_end_to_end(tmp_path):
     rows = runner.load_results(results)
     assert list(rows.columns) == runner.COLUMNS
     assert len(rows) == 4 * 16
-    for (method, problem), run in rows.groupby(["method", "problem"]):
+    for (_, problem), run in rows.groupby(["method", "problem"]):
         run = run.sort_values("trial")
         assert run["trial"].tolist() == list(range(1, 17))
         assert sorted(run["suggest_index"]) == list(range(1, 17))
