@@ -1,7 +1,9 @@
 """The policy over a whole search space and its batched policy-gradient update.
 
 A sample is a raw vector with one entry per actor (a category index stored as a
-float, or a Gaussian's ``z``); its log-probability is the sum over actors. The
+float, or a Gaussian's ``z``, or NaN for an actor that was not drawn: a branch
+of a conditional space that was not chosen); its log-probability is the sum
+over the drawn actors, so only they receive gradient. The
 update maximises the PPO-clipped surrogate
 
     L = mean_i min(r_i A_i, clip(r_i, 1 - eps, 1 + eps) A_i) + c * H(pi),
@@ -67,17 +69,26 @@ class Policy:
         raw[self._gauss_cols] = self.gaussians.sample(rng)
         return raw
 
-    def log_prob(self, raw: np.ndarray) -> np.ndarray:
-        """Joint log-probability of each row of ``raw`` (shape (n, num_columns))."""
+    def _split(self, raw: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(categorical values, their drawn mask, Gaussian values, their drawn mask); NaN -> 0."""
         raw = np.atleast_2d(raw)
-        return (self.categoricals.log_prob(raw[:, self._cat_cols]).sum(axis=1)
-                + self.gaussians.log_prob(raw[:, self._gauss_cols]).sum(axis=1))
+        drawn = ~np.isnan(raw)
+        raw = np.where(drawn, raw, 0.0)
+        return (raw[:, self._cat_cols], drawn[:, self._cat_cols],
+                raw[:, self._gauss_cols], drawn[:, self._gauss_cols])
+
+    def log_prob(self, raw: np.ndarray) -> np.ndarray:
+        """Joint log-probability of the drawn actors of each row of ``raw`` (n, num_columns)."""
+        cat, cat_drawn, gauss, gauss_drawn = self._split(raw)
+        return ((self.categoricals.log_prob(cat) * cat_drawn).sum(axis=1)
+                + (self.gaussians.log_prob(gauss) * gauss_drawn).sum(axis=1))
 
     def grad_log_prob(self, raw: np.ndarray) -> np.ndarray:
-        """d log pi(row) / d params for each row, shape (n, num_params)."""
-        raw = np.atleast_2d(raw)
-        cat = self.categoricals.grad_log_prob(raw[:, self._cat_cols]).reshape(len(raw), -1)
-        return np.concatenate([cat, self.gaussians.grad_log_prob(raw[:, self._gauss_cols])], axis=1)
+        """d log pi(row) / d params for each row, shape (n, num_params); 0 for actors not drawn."""
+        cat, cat_drawn, gauss, gauss_drawn = self._split(raw)
+        cat_grad = (self.categoricals.grad_log_prob(cat) * cat_drawn[:, :, None]).reshape(len(cat), -1)
+        gauss_grad = self.gaussians.grad_log_prob(gauss) * np.tile(gauss_drawn, 2)
+        return np.concatenate([cat_grad, gauss_grad], axis=1)
 
     def entropy(self) -> float:
         return float(self.categoricals.entropy().sum() + self.gaussians.entropy().sum())
@@ -126,6 +137,21 @@ def advantages(rewards: np.ndarray, method: str = "nes") -> np.ndarray:
         # One sd below the worst finite reward: failures rank last.
         return np.where(failed, worst - 1.0, z)
     raise ValueError(f"advantage must be 'nes', 'rank' or 'zscore', got {method!r}")
+
+
+def by_level(levels: np.ndarray, scores: np.ndarray) -> np.ndarray:
+    """Scores that order trials by level first (how far each went), then by score.
+
+    All levels equal: the scores themselves. Otherwise ranks of the pair
+    (level, score): a trial stopped at a lower level ranks below every trial
+    that went further, whatever its score. NaN scores (failed trials) stay NaN.
+    """
+    failed = np.isnan(scores)
+    if len(np.unique(levels[~failed])) <= 1:
+        return scores
+    level_rank = np.unique(levels, return_inverse=True)[1]
+    score_rank = _average_ranks(np.where(failed, -np.inf, scores))  # in [0, n)
+    return np.where(failed, np.nan, level_rank * len(scores) + score_rank)
 
 
 def _average_ranks(values: np.ndarray) -> np.ndarray:

@@ -13,10 +13,13 @@ import numpy as np
 import pandas as pd
 from ray.tune.search import Searcher
 
-from ray_pg.policy import Adam, Policy, UpdateSettings, advantages, update
+from ray_pg.pareto import pareto_scores
+from ray_pg.policy import Adam, Policy, UpdateSettings, advantages, by_level, update
 from ray_pg.space import Space
 
-STATE_VERSION = 1
+STATE_VERSION = 2
+# The result key that says how far a trial went; Tune adds it to every result.
+TRAINING_ITERATION = "training_iteration"
 # Upper bound on every Gaussian's sd (in the units of its raw variable): above
 # this a squashed Gaussian piles its mass on the range's two ends.
 _MAX_SD = 2.0
@@ -34,18 +37,28 @@ class PGSearcher(Searcher):
     """Suggests configs from a policy over the search space, improved by REINFORCE.
 
     Each parameter gets an actor (softmax logits for ``tune.choice``, a Gaussian
-    for every numeric domain). Completed trials fill a batch; each full batch
-    turns rewards into advantages and runs ``passes`` PPO-clipped Adam steps, with
-    importance weights for samples drawn under an older policy.
+    for every numeric domain); each branch of a conditional choice gets actors of
+    its own. Completed trials fill a batch; each full batch ranks its trials,
+    turns the ranks into advantages and runs ``passes`` PPO-clipped Adam steps,
+    with importance weights for samples drawn under an older policy.
+
+    Trials are ranked by the metric; with several metrics, by Pareto front and
+    then crowding distance. A trial that a scheduler (ASHA, HyperBand) or a
+    stopper cut short ranks below every trial of its batch that went further
+    (more ``training_iteration``s, or finished on its own); within one level
+    the metric decides.
 
     Args:
         space: Tune search space. Leave None to take Tune's ``param_space``/``config``.
-        metric: Result key to optimise. None: take Tune's.
-        mode: "max" or "min". None: take Tune's.
+        metric: Result key to optimise, or a list of keys for multi-objective
+            search. None: take Tune's.
+        mode: "max" or "min", or a list of them, one per metric. None: take Tune's.
         points_to_evaluate: Configs (possibly partial) to try first; missing
-            parameters are drawn from the policy.
-        evaluated_rewards: Metric values already known for ``points_to_evaluate``;
-            those points are then learnt from instead of suggested.
+            parameters are drawn from the policy. A conditional choice is named
+            by the values of its branch.
+        evaluated_rewards: Metric values already known for ``points_to_evaluate``
+            (with several metrics, one list of values per point); those points
+            are then learnt from instead of suggested.
         batch_size: Completed trials per update. None follows the concurrency:
             ``max(8, a quarter of the trials in flight)``.
         learning_rate: Adam step size on logits, means and log sds.
@@ -54,7 +67,8 @@ class PGSearcher(Searcher):
         entropy_coef: Weight of the policy entropy bonus (keeps it exploring).
         min_sd: Floor on each Gaussian's sd, in units of its raw variable.
         advantage: "nes" (log-rank utilities of natural evolution strategies),
-            "rank" (centred ranks) or "zscore".
+            "rank" (centred ranks) or "zscore" (of the metric; of the ranks when
+            there are several metrics or early-stopped trials).
         failed_trials: "worst": errored trials and NaN/inf/missing metrics rank
             below every other trial of their batch; "ignore": they are dropped.
         exploit_from: Fraction of Tune's ``num_samples`` after which suggestions
@@ -85,7 +99,7 @@ class PGSearcher(Searcher):
         exploit_temperature: float = 0.5,
         seed: int | None = None,
     ):
-        _check_mode(mode)
+        _check_objectives(metric, mode)
         if batch_size is not None and (not isinstance(batch_size, int) or batch_size < 2):
             raise ValueError(f"batch_size must be None or an int >= 2, got {batch_size=}")
         if not (learning_rate > 0 and isinstance(passes, int) and passes >= 1 and clip > 0
@@ -119,7 +133,11 @@ class PGSearcher(Searcher):
         self._max_concurrent: int | None = None
         self._num_samples: int | None = None
         self._pending: dict[str, tuple[np.ndarray, float]] = {}
-        self._batch: list[tuple[np.ndarray, float, float]] = []
+        # training_iteration of each pending trial's last result seen in
+        # on_trial_result: its final result differs when Tune cut it short.
+        self._seen_iteration: dict[str, int] = {}
+        # (raw, log-prob under the drawing policy, rewards, level); see _complete.
+        self._batch: list[tuple[np.ndarray, float, np.ndarray, float]] = []
         self._history: list[dict] = []
         self.num_updates = 0
         self.num_failed = 0
@@ -142,19 +160,21 @@ class PGSearcher(Searcher):
         if self._evaluated_rewards is None:
             self._queue = points
             return
-        if self._mode is None:
-            raise ValueError("evaluated_rewards need a mode ('max' or 'min') to tell good from bad: "
-                             "pass mode= to PGSearcher or to Tune")
+        if self._mode is None or self._metric is None:
+            raise ValueError("evaluated_rewards need a metric and a mode ('max' or 'min') to tell good "
+                             "from bad: pass metric= and mode= to PGSearcher")
         self._queue = []
         for point, config_point, value in zip(points, self._points_to_evaluate, self._evaluated_rewards):
-            if np.isnan(point).any():
+            active = self._space.active(point)
+            if np.isnan(point[active]).any():
                 raise ValueError(f"a point with an evaluated reward must set every parameter, got {config_point}")
-            self._complete(point, float(self._policy.log_prob(point)[0]), self._reward_of(value))
+            point = np.where(active, point, np.nan)
+            self._complete(point, float(self._policy.log_prob(point)[0]), self._rewards_of(value), math.inf)
 
     def set_search_properties(self, metric: str | None, mode: str | None, config: dict, **spec) -> bool:
         if self._space is not None and not self._space_from_checkpoint:
             return False
-        _check_mode(mode)
+        _check_objectives(metric if metric is not None else self._metric, mode if mode is not None else self._mode)
         # Restored before Tune handed its space over: keep the state, use Tune's space.
         restored = self.get_state() if self._space_from_checkpoint else None
         self._setup(config)
@@ -181,6 +201,7 @@ class PGSearcher(Searcher):
         if self._metric is None or self._mode is None:
             raise RuntimeError("PGSearcher needs a metric and a mode: pass them to PGSearcher(...) or "
                                "to tune.TuneConfig / tune.run")
+        _check_objectives(self._metric, self._mode)
         if self._max_concurrent is not None and len(self._pending) >= self._max_concurrent:
             return None
         policy = self._sampling_policy()
@@ -188,6 +209,7 @@ class PGSearcher(Searcher):
         if self._queue:
             given = self._queue.pop(0)
             raw = np.where(np.isnan(given), raw, given)
+        raw = self._space.mask_inactive(raw)
         self._num_suggested += 1
         # The log-probability under the distribution that drew the sample keeps the
         # importance weights of later updates exact.
@@ -205,6 +227,11 @@ class PGSearcher(Searcher):
         ramp = min(1.0, (progress - self._exploit_from) / max(1e-9, 1.0 - self._exploit_from))
         return self._policy.tempered(1.0 - ramp * (1.0 - self._exploit_temperature))
 
+    def on_trial_result(self, trial_id: str, result: dict) -> None:
+        # Tune passes on every result except the one on which it stops a trial.
+        if trial_id in self._pending:
+            self._seen_iteration[trial_id] = result.get(TRAINING_ITERATION)
+
     def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
         """Record a finished, early-stopped or failed trial; update on a full batch.
 
@@ -212,23 +239,44 @@ class PGSearcher(Searcher):
         before it ran (no result, no error) tells nothing and is dropped.
         """
         entry = self._pending.pop(trial_id, None)
+        seen = self._seen_iteration.pop(trial_id, None)
         if entry is None or (result is None and not error):
             return
-        value = None if error else result.get(self._metric)
-        self._complete(*entry, self._reward_of(value))
+        if error:
+            self._complete(*entry, self._rewards_of(None), math.inf)
+            return
+        iteration = result.get(TRAINING_ITERATION)
+        # Its last result never reached on_trial_result: Tune stopped the trial
+        # there, so it ranks by how far it went. A trial that ended on its own
+        # (its last result seen already) went as far as it meant to.
+        stopped = isinstance(iteration, Real) and iteration != seen
+        self._complete(*entry, self._rewards_of(result), float(iteration) if stopped else math.inf)
 
-    def _reward_of(self, value: Any) -> float:
-        """Reward to maximise; NaN for a failed trial or a missing/NaN/inf metric."""
-        if isinstance(value, bool) or not isinstance(value, Real) or not math.isfinite(value):
-            return math.nan
-        return float(value) if self._mode == "max" else -float(value)
+    def _rewards_of(self, result: dict | list | Real | None) -> np.ndarray:
+        """Rewards to maximise, one per metric, from a result dict or given values.
 
-    def _complete(self, raw: np.ndarray, log_prob: float, reward: float) -> None:
-        if math.isnan(reward):
+        NaN marks a failed trial or a missing/NaN/inf/non-numeric metric.
+        """
+        metrics, modes = _as_list(self._metric), _as_list(self._mode)
+        if isinstance(result, dict):
+            values = [result.get(metric) for metric in metrics]
+        else:
+            values = _as_list(result) if result is not None else [None] * len(metrics)
+            if len(values) != len(metrics):
+                raise ValueError(f"expected one value per metric {metrics}, got {result!r}")
+        rewards = np.full(len(metrics), math.nan)
+        for i, (value, mode) in enumerate(zip(values, modes)):
+            if not isinstance(value, bool) and isinstance(value, Real) and math.isfinite(value):
+                rewards[i] = float(value) if mode == "max" else -float(value)
+        return rewards
+
+    def _complete(self, raw: np.ndarray, log_prob: float, rewards: np.ndarray, level: float) -> None:
+        """Add a trial to the batch. ``level``: how far it went, inf if Tune did not cut it short."""
+        if np.isnan(rewards).any():
             self.num_failed += 1
             if self._failed_trials == "ignore":
                 return
-        self._batch.append((raw, log_prob, reward))
+        self._batch.append((raw, log_prob, rewards, level))
         if len(self._batch) >= self.batch_size:
             self._update()
 
@@ -243,19 +291,29 @@ class PGSearcher(Searcher):
     def _update(self) -> None:
         raw = np.array([entry[0] for entry in self._batch])
         old_log_prob = np.array([entry[1] for entry in self._batch])
-        rewards = np.array([entry[2] for entry in self._batch])
+        rewards = np.array([entry[2] for entry in self._batch])  # (n, metrics)
+        levels = np.array([entry[3] for entry in self._batch])
+        # A score per trial, higher is better, NaN for failed trials.
+        scores = np.where(np.isnan(rewards).any(axis=1), math.nan, rewards[:, 0]) \
+            if rewards.shape[1] == 1 else pareto_scores(rewards)
         self._adam = update(self._policy, self._adam, raw, old_log_prob,
-                            advantages(rewards, self._advantage), self._settings)
+                            advantages(by_level(levels, scores), self._advantage), self._settings)
         self.num_updates += 1
         self._trials_used += len(self._batch)
-        finite = rewards[np.isfinite(rewards)]
+        failed = np.isnan(scores)
+        finite = rewards[~failed]
+        names = [""] if isinstance(self._metric, str) else [f"[{metric}]" for metric in self._metric]
+        summary = {}
+        for name, column in zip(names, finite.T):
+            summary[f"mean_reward{name}"] = float(column.mean()) if len(column) else None
+            summary[f"best_reward{name}"] = float(column.max()) if len(column) else None
         self._history.append({
             "update": self.num_updates,
             "trials_used": self._trials_used,
             "batch_size": len(self._batch),
-            "failed": int(len(rewards) - len(finite)),
-            "mean_reward": float(finite.mean()) if len(finite) else None,
-            "best_reward": float(finite.max()) if len(finite) else None,
+            "failed": int(failed.sum()),
+            "stopped_early": int(np.isfinite(levels).sum()),
+            **summary,
             "entropy": self._policy.entropy(),
             **self._space.describe(self._policy.columns()),
         })
@@ -281,9 +339,11 @@ class PGSearcher(Searcher):
             "num_samples": self._num_samples,
             "policy": self._policy.params.tolist(),
             "adam": {"m": self._adam.m.tolist(), "v": self._adam.v.tolist(), "t": self._adam.t},
-            "pending": {tid: {"raw": raw.tolist(), "log_prob": lp} for tid, (raw, lp) in self._pending.items()},
-            "batch": [{"raw": raw.tolist(), "log_prob": lp, "reward": _none_if_nan(r)} for raw, lp, r in self._batch],
-            "queue": [[_none_if_nan(x) for x in raw] for raw in self._queue],
+            "pending": {tid: {"raw": _to_json(raw), "log_prob": lp} for tid, (raw, lp) in self._pending.items()},
+            "seen_iteration": self._seen_iteration,
+            "batch": [{"raw": _to_json(raw), "log_prob": lp, "rewards": _to_json(rewards), "level": _to_json(level)}
+                      for raw, lp, rewards, level in self._batch],
+            "queue": [_to_json(raw) for raw in self._queue],
             "num_updates": self.num_updates,
             "num_suggested": self._num_suggested,
             "num_failed": self.num_failed,
@@ -314,11 +374,11 @@ class PGSearcher(Searcher):
             "_metric": state["metric"], "_mode": state["mode"],
             "_max_concurrent": state["max_concurrent"], "_num_samples": state["num_samples"],
             "_adam": Adam(np.array(adam["m"], dtype=float), np.array(adam["v"], dtype=float), int(adam["t"])),
-            "_pending": {str(tid): (np.array(p["raw"], dtype=float), float(p["log_prob"]))
-                         for tid, p in state["pending"].items()},
-            "_batch": [(np.array(b["raw"], dtype=float), float(b["log_prob"]), _nan_if_none(b["reward"]))
+            "_pending": {str(tid): (_from_json(p["raw"]), float(p["log_prob"])) for tid, p in state["pending"].items()},
+            "_seen_iteration": dict(state["seen_iteration"]),
+            "_batch": [(_from_json(b["raw"]), float(b["log_prob"]), _from_json(b["rewards"]), _from_json(b["level"]))
                        for b in state["batch"]],
-            "_queue": [np.array([_nan_if_none(x) for x in raw], dtype=float) for raw in state["queue"]],
+            "_queue": [_from_json(raw) for raw in state["queue"]],
             "num_updates": int(state["num_updates"]), "num_failed": int(state["num_failed"]),
             "_num_suggested": int(state["num_suggested"]),
             "_trials_used": int(state["trials_used"]), "_peak_in_flight": int(state["peak_in_flight"]),
@@ -351,14 +411,37 @@ class PGSearcher(Searcher):
             raise CheckpointError(f"corrupted PGSearcher checkpoint {checkpoint_path!r}: {exc!r}") from exc
 
 
-def _check_mode(mode: str | None) -> None:
-    if mode not in (None, "max", "min"):
-        raise ValueError(f"mode must be 'max' or 'min', got {mode=}")
+def _check_objectives(metric: str | list[str] | None, mode: str | list[str] | None) -> None:
+    """One metric and one mode, or lists of equal length (multi-objective)."""
+    modes = _as_list(mode)
+    if any(m not in ("max", "min") for m in modes) or (isinstance(mode, list) and not mode):
+        raise ValueError(f"mode must be 'max' or 'min', or a list of them, got {mode=}")
+    metrics = _as_list(metric)
+    if isinstance(metric, list) and (not metric or len(set(metrics)) != len(metrics)
+                                     or not all(isinstance(m, str) for m in metrics)):
+        raise ValueError(f"metric must be a result key or a list of distinct keys, got {metric=}")
+    if metric is not None and mode is not None and (isinstance(metric, list) != isinstance(mode, list)
+                                                   or len(metrics) != len(modes)):
+        raise ValueError(f"give one mode per metric (both strings, or lists of equal length), got {metric=}, {mode=}")
 
 
-def _none_if_nan(x: float) -> float | None:
+def _as_list(value: Any) -> list:
+    """``None`` -> [], a list as it is, anything else -> [value]."""
+    if value is None:
+        return []
+    return list(value) if isinstance(value, (list, tuple)) else [value]
+
+
+def _to_json(x: np.ndarray | float) -> list | float | None:
+    """Arrays as lists and NaN/inf as None/strings: JSON has no NaN."""
+    if isinstance(x, np.ndarray):
+        return [_to_json(v) for v in x.tolist()]
+    if math.isinf(x):
+        return "inf" if x > 0 else "-inf"
     return None if math.isnan(x) else x
 
 
-def _nan_if_none(x: float | None) -> float:
+def _from_json(x: list | float | str | None) -> np.ndarray | float:
+    if isinstance(x, list):
+        return np.array([_from_json(v) for v in x], dtype=float)
     return math.nan if x is None else float(x)

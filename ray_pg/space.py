@@ -10,6 +10,11 @@ parameter that owns one raw variable of the policy:
   to the quantization grid exactly as Tune's own ``sample()`` does;
 - ``tune.randn`` / ``tune.qrandn``     -> Gaussian on the standardised value.
 
+A ``tune.choice`` whose categories hold their own domains (a conditional
+space) is a categorical over its branches; each branch's domains get parameters
+of their own, active only in the samples that chose that branch. An inactive
+parameter's raw value is NaN, which the policy reads as "not drawn".
+
 Every decoded value is one the domain's own ``sample()`` could produce.
 """
 
@@ -33,7 +38,16 @@ from ray.tune.search.sample import (
 )
 
 
-Path = tuple[Union[str, int], ...]
+
+
+@dataclass(frozen=True)
+class Branch:
+    """A path step into the category (branch) of a conditional choice."""
+
+    index: int
+
+
+Path = tuple[Union[str, int, Branch], ...]
 
 # Initial sd of the Gaussian over z: sigmoid(N(0, 1.7^2)) is close to uniform on
 # (0, 1), so the first batch is close to random search.
@@ -43,8 +57,18 @@ _U_EPS = 1e-9
 
 
 def path_name(path: Path) -> str:
-    """``("model", "layers", 0)`` -> ``"model/layers/0"``, as Tune flattens config keys."""
-    return "/".join(str(key) for key in path)
+    """``("model", "layers", 0)`` -> ``"model/layers/0"``, as Tune flattens config keys.
+
+    A branch of a conditional choice shows as ``opt[1]``: ``("opt", Branch(1), "eps")``
+    -> ``"opt[1]/eps"``.
+    """
+    parts: list[str] = []
+    for key in path:
+        if isinstance(key, Branch):
+            parts[-1] += f"[{key.index}]"
+        else:
+            parts.append(str(key))
+    return "/".join(parts)
 
 
 def _sigmoid(z: float) -> float:
@@ -83,12 +107,17 @@ class ChoiceParam:
                 return float(index)
         raise ValueError(f"{path_name(self.path)!r}: {value!r} is not one of the choices {list(self.categories)!r}")
 
+    def branches(self) -> list[int]:
+        """Indices of the categories that hold domains of their own (conditional branches)."""
+        return [i for i, category in enumerate(self.categories) if _holds_domain(category)]
+
     def describe(self, probs: np.ndarray) -> dict[str, float]:
-        name = path_name(self.path)
-        return {f"{name}:p[{category}]": float(p) for category, p in zip(self.categories, probs)}
+        name, branches = path_name(self.path), self.branches()
+        return {f"{name}:p[{f'branch {i}' if i in branches else category}]": float(p)
+                for i, (category, p) in enumerate(zip(self.categories, probs))}
 
     def signature(self) -> dict:
-        return {"path": path_name(self.path), "kind": "choice", "categories": [repr(c) for c in self.categories]}
+        return {"path": path_name(self.path), "kind": "choice", "categories": [_shape(c) for c in self.categories]}
 
 
 @dataclass(frozen=True)
@@ -221,9 +250,6 @@ def to_param(path: Path, domain: Domain) -> Param:
     if isinstance(domain, Categorical):
         if not domain.categories:
             raise ValueError(f"{name!r}: tune.choice needs at least one category")
-        if any(_holds_domain(c) for c in domain.categories):
-            raise ValueError(f"{name!r}: choices that hold their own search domains (conditional "
-                             "spaces) are not supported yet; flatten them into separate parameters")
         return ChoiceParam(path, tuple(domain.categories))
     if isinstance(domain, Float) and isinstance(sampler, Normal):
         return NormalParam(path, float(sampler.mean), float(sampler.sd), q)
@@ -261,6 +287,25 @@ def _bounded(path: Path, domain: Float | Integer, log: bool, q: float | None) ->
     return BoundedParam(path, float(low), float(high), log, False, q, first, last)
 
 
+def _shape(value: Any) -> str:
+    """A category's repr with each domain as its kind: stable across processes."""
+    if isinstance(value, Domain):
+        return f"<{type(value).__name__}>"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{key!r}: {_shape(v)}" for key, v in value.items()) + "}"
+    if isinstance(value, (list, tuple)) and _holds_domain(value):
+        return "[" + ", ".join(_shape(v) for v in value) + "]"
+    return repr(value)
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Equality that tolerates values whose == is not a bool (arrays)."""
+    try:
+        return bool(a == b)
+    except (TypeError, ValueError):
+        return a is b
+
+
 def _holds_domain(value: Any) -> bool:
     if isinstance(value, Domain) or (isinstance(value, dict) and "grid_search" in value):
         return True
@@ -272,30 +317,43 @@ def _holds_domain(value: Any) -> bool:
 
 
 class Space:
-    """A Tune search space as an ordered list of parameters plus its constant skeleton."""
+    """A Tune search space as an ordered list of parameters plus its constant skeleton.
+
+    Parameters come in walk order, so a conditional choice precedes the
+    parameters of its branches.
+    """
 
     def __init__(self, config: dict):
         if not isinstance(config, dict):
             raise ValueError(f"the search space must be a dict, got {type(config).__name__}")
         self.config = config
         self.params: list[Param] = []
+        # (parameter, its choice, the branch it belongs to), parents first.
+        self._conditions: list[tuple[int, int, int]] = []
         self._constants: dict[Path, Any] = {}
-        self._walk(config, ())
+        self._walk(config, (), None)
         self._index = {param.path: i for i, param in enumerate(self.params)}
         self._index_by_name = {path_name(param.path): i for i, param in enumerate(self.params)}
 
-    def _walk(self, node: Any, path: Path) -> None:
-        """Collect the parameters, and the constants a point may repeat."""
+    def _walk(self, node: Any, path: Path, condition: tuple[int, int] | None) -> None:
+        """Collect the parameters with the branch each depends on, and the constants."""
         if isinstance(node, dict) and set(node) == {"grid_search"}:
             to_param(path, Categorical(node["grid_search"]).grid())  # raises the grid_search error
         elif isinstance(node, Domain):
-            self.params.append(to_param(path, node))
+            index = len(self.params)
+            param = to_param(path, node)
+            self.params.append(param)
+            if condition is not None:
+                self._conditions.append((index, *condition))
+            if isinstance(param, ChoiceParam):
+                for branch in param.branches():
+                    self._walk(param.categories[branch], path + (Branch(branch),), (index, branch))
         elif isinstance(node, dict) and node:
             for key, child in node.items():
-                self._walk(child, path + (key,))
+                self._walk(child, path + (key,), condition)
         elif isinstance(node, list) and node:
             for i, child in enumerate(node):
-                self._walk(child, path + (i,))
+                self._walk(child, path + (i,), condition)
         else:
             self._constants[path] = node
 
@@ -303,46 +361,92 @@ class Space:
         """The policy's columns, one per parameter (see ``Policy``)."""
         return [param.column() for param in self.params]
 
-    def decode(self, raw: np.ndarray) -> dict:
-        """Raw vector -> full config: every domain resolved, constants kept."""
-        values = {param.path: param.decode(r) for param, r in zip(self.params, raw)}
-        return self._fill(self.config, (), values)
+    def active(self, raw: np.ndarray) -> np.ndarray:
+        """Which parameters ``raw`` uses: all but those of the branches it did not choose."""
+        active = np.ones(len(self.params), dtype=bool)
+        for index, choice, branch in self._conditions:  # parents first
+            active[index] = active[choice] and raw[choice] == branch
+        return active
 
-    def _fill(self, node: Any, path: Path, values: dict) -> Any:
-        if path in values:
-            return values[path]
+    def mask_inactive(self, raw: np.ndarray) -> np.ndarray:
+        """``raw`` with NaN for the parameters of every branch that was not chosen."""
+        return np.where(self.active(raw), raw, np.nan) if self._conditions else raw
+
+    def decode(self, raw: np.ndarray) -> dict:
+        """Raw vector -> full config: every active domain resolved, constants kept."""
+        return self._fill(self.config, (), raw)
+
+    def _fill(self, node: Any, path: Path, raw: np.ndarray) -> Any:
+        index = self._index.get(path)
+        if index is not None:
+            param = self.params[index]
+            value = param.decode(raw[index])
+            if isinstance(param, ChoiceParam) and _holds_domain(value):
+                return self._fill(value, path + (Branch(int(raw[index])),), raw)
+            return value
         if isinstance(node, dict):
-            return {key: self._fill(child, path + (key,), values) for key, child in node.items()}
+            return {key: self._fill(child, path + (key,), raw) for key, child in node.items()}
         if isinstance(node, list):
-            return [self._fill(child, path + (i,), values) for i, child in enumerate(node)]
+            return [self._fill(child, path + (i,), raw) for i, child in enumerate(node)]
         return node
 
     def encode(self, config: dict) -> np.ndarray:
         """A (possibly partial) config -> raw vector, NaN where a parameter is not given.
 
         Keys may be nested or flattened paths ("a/b"); constants of the space may be
-        repeated. Raises ValueError for a value that the domain could not produce or
-        a key that is not in the space.
+        repeated. A conditional choice is named by its branch's values (nested):
+        the one branch whose constants, keys and values they fit. Raises ValueError
+        for a value that the domain could not produce, a key that is not in the
+        space, or values that fit no branch or several.
         """
         raw = np.full(len(self.params), np.nan)
-        constants = self._constants
-
-        def visit(node: Any, path: Path) -> None:
-            index = self._index.get(path, self._index_by_name.get(path_name(path)))
-            if index is not None:
-                raw[index] = self.params[index].encode(node)
-            elif isinstance(node, dict) and node:
-                for key, child in node.items():
-                    visit(child, path + (key,))
-            elif isinstance(node, list) and node and not constants.get(path) == node:
-                for i, child in enumerate(node):
-                    visit(child, path + (i,))
-            elif path not in constants:
-                raise ValueError(f"{path_name(path)!r} is not a parameter of the search space; "
-                                 f"its parameters are {list(self._index_by_name)}")
-
-        visit(config, ())
+        self._encode_into(config, (), raw)
         return raw
+
+    def _encode_into(self, node: Any, path: Path, raw: np.ndarray) -> None:
+        index = self._index.get(path, self._index_by_name.get(path_name(path)))
+        constants = self._constants
+        if index is not None:
+            param = self.params[index]
+            if isinstance(param, ChoiceParam) and param.branches():
+                raw[:] = self._encode_branch(index, node, raw)
+            else:
+                raw[index] = param.encode(node)
+        elif isinstance(node, dict) and node:
+            for key, child in node.items():
+                self._encode_into(child, path + (key,), raw)
+        elif isinstance(node, list) and node and not _same(constants.get(path), node):
+            for i, child in enumerate(node):
+                self._encode_into(child, path + (i,), raw)
+        elif path not in constants:
+            raise ValueError(f"{path_name(path)!r} is not a parameter of the search space; "
+                             f"its parameters are {list(self._index_by_name)}")
+        elif not _same(constants[path], node):
+            raise ValueError(f"{path_name(path)!r} is the constant {constants[path]!r} in the search space, "
+                             f"got {node!r}")
+
+    def _encode_branch(self, index: int, value: Any, raw: np.ndarray) -> np.ndarray:
+        """``raw`` with the one category of a conditional choice that ``value`` fits."""
+        param = self.params[index]
+        fits, reasons = [], []
+        for i, category in enumerate(param.categories):
+            candidate = raw.copy()
+            candidate[index] = i
+            if i not in param.branches():
+                if _same(category, value):
+                    fits.append(candidate)
+                continue
+            try:
+                self._encode_into(value, param.path + (Branch(i),), candidate)
+                fits.append(candidate)
+            except ValueError as exc:
+                reasons.append(f"branch {i}: {exc}")
+        if len(fits) == 1:
+            return fits[0]
+        name = path_name(param.path)
+        if not fits:
+            raise ValueError(f"{name!r}: {value!r} fits none of the choices; " + "; ".join(reasons))
+        raise ValueError(f"{name!r}: {value!r} fits {len(fits)} choices; add a value that tells them apart")
 
     def describe(self, columns: list) -> dict[str, float]:
         """The policy in parameter units, from ``Policy.columns()``."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ray import tune
-from ray.tune.search.sample import Domain
+from ray.tune.search.sample import Categorical, Domain
 
 from domains import DOMAINS, is_producible
 
@@ -17,6 +17,17 @@ SPACES = {
                          "norm": tune.choice([True, False])},
                "optim": {"lr": tune.qloguniform(1e-4, 1e-1, 1e-4), "noise": tune.qrandn(0, 1, 0.25)},
                "name": "run"},
+    # Conditional: each optimiser has its own parameters; one branch nests another choice of branches.
+    "conditional": {"opt": tune.choice([{"name": "sgd", "momentum": tune.uniform(0, 0.99),
+                                         "nesterov": tune.choice([True, False])},
+                                        {"name": "adam", "beta1": tune.uniform(0.8, 0.999),
+                                         "eps": tune.loguniform(1e-9, 1e-6)},
+                                        "default"]),
+                    "model": tune.choice([{"kind": "linear"},
+                                          {"kind": "mlp", "hidden": tune.choice([{"depth": 1},
+                                                                                 {"depth": tune.randint(2, 5),
+                                                                                  "width": tune.qrandint(8, 64, 8)}])}]),
+                    "lr": tune.loguniform(1e-4, 1e-1)},
 }
 
 
@@ -30,7 +41,25 @@ def assert_valid(space: dict, config: dict) -> None:
         assert isinstance(config, list) and len(config) == len(space)
         for s, c in zip(space, config):
             assert_valid(s, c)
+    elif isinstance(space, Categorical) and any(map(holds_domain, space.categories)):
+        assert sum(map(fits, space.categories, [config] * len(space.categories))) >= 1, (space.categories, config)
     elif isinstance(space, Domain):
         assert is_producible(space, config), (space.domain_str, config)
     else:
         assert config == space
+
+
+def holds_domain(node) -> bool:
+    if isinstance(node, Domain):
+        return True
+    values = node.values() if isinstance(node, dict) else node if isinstance(node, list) else []
+    return any(map(holds_domain, values))
+
+
+def fits(category, config) -> bool:
+    """Whether ``config`` is a valid resolution of one category of a conditional choice."""
+    try:
+        assert_valid(category, config)
+    except AssertionError:
+        return False
+    return True

@@ -46,3 +46,29 @@ def run_random(seed: int, budget: int = 200) -> float:
 def test_beats_random_search_in_at_least_4_of_5_seeds(mode):
     wins = [run_pg(seed, mode) < run_random(seed) for seed in range(5)]
     assert sum(wins) >= 4, wins
+
+
+# A conditional space whose best branch is the second: adam with beta1 = 0.95, eps = 1e-8.
+OPTIMISERS = {"opt": tune.choice([
+    {"name": "sgd", "momentum": tune.uniform(0.0, 0.99)},
+    {"name": "adam", "beta1": tune.uniform(0.8, 0.999), "eps": tune.loguniform(1e-10, 1e-6)},
+    {"name": "rmsprop", "decay": tune.uniform(0.5, 0.99), "centered": tune.choice([True, False])}])}
+
+
+def optimiser_loss(config: dict) -> float:
+    opt = config["opt"]
+    if opt["name"] == "sgd":
+        return 0.4 + (opt["momentum"] - 0.9) ** 2
+    if opt["name"] == "adam":
+        return 10 * (opt["beta1"] - 0.95) ** 2 + 0.1 * abs(np.log10(opt["eps"]) + 8) / 2
+    return 0.3 + (opt["decay"] - 0.9) ** 2 + 0.1 * opt["centered"]
+
+
+def test_learns_a_best_branch_that_is_not_the_first():
+    for seed in range(5):
+        searcher = PGSearcher(OPTIMISERS, metric="loss", mode="min", seed=seed)
+        for i in range(160):
+            searcher.on_trial_complete(str(i), result={"loss": optimiser_loss(searcher.suggest(str(i)))})
+        last = searcher.history().iloc[-1]
+        assert last["opt:p[branch 1]"] > 0.8, (seed, last.filter(like="opt:p"))
+        assert abs(last["opt[1]/beta1:mean"] - 0.95) < 0.03, (seed, last["opt[1]/beta1:mean"])

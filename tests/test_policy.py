@@ -18,10 +18,13 @@ def make_policy():
     return policy
 
 
-def test_ppo_gradient_matches_finite_differences():
+@pytest.mark.parametrize("with_inactive", [False, True])
+def test_ppo_gradient_matches_finite_differences(with_inactive):
     rng = np.random.default_rng(0)
     policy = make_policy()
     raw = np.array([policy.sample(rng) for _ in range(12)])
+    if with_inactive:  # actors of branches not chosen: NaN, as a conditional space leaves them
+        raw[rng.random(raw.shape) < 0.3] = np.nan
     # Samples drawn under a slightly different policy: ratios differ from 1, some clip.
     old = policy.log_prob(raw) + rng.normal(0, 0.3, len(raw))
     adv = rng.normal(size=len(raw))
@@ -38,6 +41,25 @@ def test_ppo_gradient_matches_finite_differences():
     expected = numeric_grad(objective, params)
     policy.params = params
     np.testing.assert_allclose(ppo_gradient(policy, raw, old, adv, 0.2, 0.05), expected, atol=1e-6)
+
+
+def test_actors_not_drawn_get_no_gradient_and_no_probability():
+    rng = np.random.default_rng(2)
+    policy = make_policy()
+    raw = np.array([policy.sample(rng) for _ in range(8)])
+    raw[:, 1] = np.nan  # the first Gaussian was drawn in no sample
+    raw[:4, 2] = np.nan  # the 2-way categorical only in the last four
+    grad = ppo_gradient(policy, raw, policy.log_prob(raw), rng.normal(size=8), 0.2, 0.0)
+    # Flat parameters: logits (2 rows x 3, padded), Gaussian means (2), log sds (2).
+    assert grad[6] == 0 and grad[8] == 0  # mean and log sd of the first Gaussian
+    assert np.abs(grad[3:5]).min() > 0  # the 2-way categorical learns from the last four
+    # A sample's log-probability leaves out the actors it did not draw.
+    at_mean = np.where(np.isnan(raw), 0.0, raw)
+    at_mean[:, 1] = policy.gaussians.mean[0]
+    at_mean[:4, 2] = 0
+    left_out = (-policy.gaussians.log_sd[0] - 0.5 * np.log(2 * np.pi)
+                + np.r_[[policy.categoricals.log_probs()[1, 0]] * 4, [0.0] * 4])
+    np.testing.assert_allclose(policy.log_prob(raw), policy.log_prob(at_mean) - left_out)
 
 
 def test_tempered_policy_sharpens_without_moving():
@@ -84,5 +106,5 @@ def test_update_raises_probability_of_good_actions_and_respects_sd_bounds():
 
 
 def test_actors_and_policy_do_not_import_ray():
-    code = "import sys, ray_pg.actors, ray_pg.policy; assert 'ray' not in sys.modules, 'ray imported'"
+    code = "import sys, ray_pg.actors, ray_pg.policy, ray_pg.pareto; assert 'ray' not in sys.modules, 'ray imported'"
     subprocess.run([sys.executable, "-c", code], check=True)

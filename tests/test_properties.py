@@ -1,4 +1,4 @@
-"""Property-based: random nested spaces and random result streams never crash or yield invalid values."""
+"""Property-based: random nested (and conditional) spaces and random result streams never crash or yield invalid values."""
 
 from __future__ import annotations
 
@@ -45,8 +45,10 @@ def domains(draw):
 
 keys = st.text("abcdefgh", min_size=1, max_size=4)
 leaves = st.one_of(domains(), domains(), st.integers(), st.text(max_size=3))
+# Conditional choices: categories that are themselves (sub)spaces, nested to any depth.
 spaces = st.recursive(leaves, lambda children: st.one_of(st.lists(children, min_size=1, max_size=3),
-                                                         st.dictionaries(keys, children, min_size=1, max_size=4)),
+                                                         st.dictionaries(keys, children, min_size=1, max_size=4),
+                                                         st.lists(children, min_size=1, max_size=3).map(tune.choice)),
                       max_leaves=10).map(lambda node: node if isinstance(node, dict) else {"root": node})
 
 outcomes = st.one_of(

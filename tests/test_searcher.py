@@ -101,8 +101,9 @@ def test_same_seed_same_suggestions_and_no_global_rng():
     assert np.array_equal(np.random.get_state()[1], state[1])  # the global RNG was not touched
 
 
-def test_state_round_trip_gives_identical_suggestions(tmp_path):
-    space = SPACES["mixed"]
+@pytest.mark.parametrize("name", ["mixed", "conditional"])
+def test_state_round_trip_gives_identical_suggestions(tmp_path, name):
+    space = SPACES[name]
     original = PGSearcher(space, metric="loss", mode="min", seed=3, batch_size=8)
     drive(original, space, 37, seed=4, in_flight=3, bad=False)
     for tid in ("p1", "p2", "p3"):
@@ -175,7 +176,7 @@ def test_evaluated_rewards_are_learnt_from_not_suggested():
     assert searcher.suggest("t")["x"] in ("a", "b")
     with pytest.raises(ValueError, match="one value per point"):
         PGSearcher(space, points_to_evaluate=points, evaluated_rewards=[1.0])
-    with pytest.raises(ValueError, match="need a mode"):
+    with pytest.raises(ValueError, match="need a metric and a mode"):
         PGSearcher(space, points_to_evaluate=points, evaluated_rewards=[1.0] * 8)
     with pytest.raises(ValueError, match="every parameter"):
         PGSearcher(SPACES["mixed"], metric="m", mode="max", points_to_evaluate=[{"opt": "sgd"}], evaluated_rewards=[1.0])
@@ -231,3 +232,68 @@ def test_auto_batch_size_follows_concurrency():
         unlimited.suggest(str(i))
     assert unlimited.batch_size == 10
     assert PGSearcher(SPACES["mixed"], batch_size=5).batch_size == 5
+
+
+def test_conditional_points_to_evaluate_and_suggestions():
+    space = SPACES["conditional"]
+    searcher = PGSearcher(space, metric="loss", mode="min", seed=0,
+                          points_to_evaluate=[{"opt": {"name": "adam", "beta1": 0.9}}, {"model": {"kind": "linear"}}])
+    first, second = searcher.suggest("a"), searcher.suggest("b")
+    assert first["opt"]["name"] == "adam" and first["opt"]["beta1"] == pytest.approx(0.9)
+    assert set(first["opt"]) == {"name", "beta1", "eps"}
+    assert second["model"] == {"kind": "linear"}
+    for config in (first, second):
+        assert_valid(space, config)
+    with pytest.raises(ValueError, match="fits none"):
+        PGSearcher(space, points_to_evaluate=[{"opt": {"name": "rmsprop"}}])
+
+
+def learnt_p_first(stopped_first: bool) -> float:
+    """One update on a batch where "a" trials score better but (optionally) were stopped at iteration 1."""
+    searcher = PGSearcher({"x": tune.choice(["a", "b"])}, metric="acc", mode="max", batch_size=8, seed=0)
+    cut_short = 0
+    for i in range(8):
+        tid = str(i)
+        x = searcher.suggest(tid)["x"]
+        last = 1 if x == "a" and stopped_first else 3
+        for iteration in range(1, last):  # results Tune passed on before the last one
+            searcher.on_trial_result(tid, {"acc": 0.0, "training_iteration": iteration})
+        if not stopped_first or x == "b":  # ended on its own: its last result was passed on too
+            searcher.on_trial_result(tid, {"acc": 0.5, "training_iteration": last})
+        searcher.on_trial_complete(tid, result={"acc": 0.9 if x == "a" else 0.5, "training_iteration": last})
+        cut_short += x == "a" and stopped_first
+    assert searcher.num_updates == 1 and searcher.history()["stopped_early"].iloc[0] == cut_short
+    return searcher.history()["x:p[a]"].iloc[0]
+
+
+def test_trials_stopped_early_rank_below_trials_that_went_further():
+    assert learnt_p_first(stopped_first=False) > 0.6  # all trials ran their course: the metric decides
+    assert learnt_p_first(stopped_first=True) < 0.4  # "a" was cut short by the scheduler: it ranks below
+
+
+def test_multi_objective_learns_the_front_and_validates_lists():
+    # y trades loss against latency: y = 0 or 1 are both optimal, "slow" is dominated.
+    space = {"kind": tune.choice(["fast", "slow"]), "y": tune.uniform(0.0, 1.0)}
+    searcher = PGSearcher(space, metric=["loss", "latency"], mode=["min", "min"], seed=0, batch_size=16)
+    for i in range(320):
+        config = searcher.suggest(str(i))
+        penalty = 0.5 if config["kind"] == "slow" else 0.0
+        searcher.on_trial_complete(str(i), result={"loss": config["y"] + penalty, "latency": 1 - config["y"] + penalty})
+    history = searcher.history()
+    assert history["kind:p[fast]"].iloc[-1] > 0.9
+    assert {"best_reward[loss]", "best_reward[latency]"} <= set(history.columns)
+    json.dumps(searcher.get_state(), allow_nan=False)
+    for metric, mode in [(["a", "b"], "min"), (["a", "b"], ["min"]), ("a", ["min"]), (["a", "a"], ["min", "min"]),
+                         (["a", "b"], ["min", "best"])]:
+        with pytest.raises(ValueError, match="metric|mode"):
+            PGSearcher(space, metric=metric, mode=mode)
+
+
+def test_multi_objective_evaluated_rewards_need_one_value_per_metric():
+    space = {"x": tune.choice(["a", "b"])}
+    searcher = PGSearcher(space, metric=["m1", "m2"], mode=["max", "min"], points_to_evaluate=[{"x": "a"}, {"x": "b"}],
+                          evaluated_rewards=[[1.0, 0.0], [0.0, 1.0]], batch_size=2)
+    assert searcher.num_updates == 1 and searcher.history()["x:p[a]"].iloc[0] > 0.5  # "a" dominates "b"
+    with pytest.raises(ValueError, match="one value per metric"):
+        PGSearcher(space, metric=["m1", "m2"], mode=["max", "min"], points_to_evaluate=[{"x": "a"}],
+                   evaluated_rewards=[1.0])

@@ -5,7 +5,8 @@ import pytest
 from ray import tune
 
 from domains import DOMAINS, ends, is_producible
-from ray_pg.space import Space
+from ray_pg.space import Space, path_name
+from spaces import SPACES, assert_valid
 
 
 def policy_samples(space: Space, n: int, seed: int = 0, sd_scale: float = 1.0) -> np.ndarray:
@@ -87,7 +88,7 @@ def test_every_producible_value_round_trips(kind):
     [
         ({"a": {"b": tune.grid_search([1, 2])}}, "'a/b'.*grid_search.*tune.choice"),
         ({"f": tune.sample_from(lambda c: 3)}, "'f'.*sample_from"),
-        ({"c": tune.choice([{"x": tune.uniform(0, 1)}, 2])}, "'c'.*conditional"),
+        ({"c": tune.choice([{"x": tune.grid_search([1, 2])}, 2])}, r"'c\[0\]/x'.*grid_search"),
         ({"e": tune.randint(5, 5)}, "'e'.*no values"),
         ({"u": tune.uniform(1.0, 1.0)}, "'u'.*lower < upper"),
     ],
@@ -106,3 +107,61 @@ def test_bad_points_are_refused(point, message):
     space = Space({"lr": tune.loguniform(1e-4, 1e-1), "n": tune.randint(1, 10), "opt": tune.choice(["sgd", "adam"])})
     with pytest.raises(ValueError, match=message):
         space.encode(point)
+
+
+def conditional_draws(space: Space, n: int, seed: int = 0) -> list[np.ndarray]:
+    return [space.mask_inactive(raw) for raw in policy_samples(space, n, seed=seed)]
+
+
+def test_conditional_branches_get_their_own_parameters():
+    space = Space(SPACES["conditional"])
+    names = [path_name(p.path) for p in space.params]
+    assert names == ["opt", "opt[0]/momentum", "opt[0]/nesterov", "opt[1]/beta1", "opt[1]/eps",
+                     "model", "model[1]/hidden", "model[1]/hidden[1]/depth", "model[1]/hidden[1]/width", "lr"]
+    branches_seen = set()
+    for raw in conditional_draws(space, 500, seed=1):
+        config = space.decode(raw)
+        assert_valid(SPACES["conditional"], config)  # exactly the keys of the chosen branch, valid values
+        drawn = {name for name, r in zip(names, raw) if not np.isnan(r)}
+        opt, model = config["opt"], config["model"]
+        expected = {"opt", "model", "lr"}
+        expected |= {"sgd": {"opt[0]/momentum", "opt[0]/nesterov"}, "adam": {"opt[1]/beta1", "opt[1]/eps"}}.get(
+            opt["name"] if isinstance(opt, dict) else opt, set())
+        if model["kind"] == "mlp":
+            expected |= {"model[1]/hidden"} | ({"model[1]/hidden[1]/depth", "model[1]/hidden[1]/width"}
+                                               if "width" in model["hidden"] else set())
+        assert drawn == expected, (config, drawn)
+        branches_seen.add((opt if isinstance(opt, str) else opt["name"], model["kind"], str(model.get("hidden"))[:12]))
+        again = space.decode(space.encode(config))  # round trip through the branch's values
+        assert again == config or np.allclose(space.encode(again), space.encode(config), equal_nan=True)
+    assert len(branches_seen) >= 9  # every combination of branches comes up
+
+
+def test_points_name_a_branch_by_its_values():
+    space = Space(SPACES["conditional"])
+    names = [path_name(p.path) for p in space.params]
+
+    def given(point: dict) -> dict:
+        return {name: r for name, r in zip(names, space.encode(point)) if not np.isnan(r)}
+
+    assert given({"opt": {"name": "adam"}}) == {"opt": 1.0}
+    assert set(given({"opt": {"momentum": 0.5}})) == {"opt", "opt[0]/momentum"}  # only sgd has momentum
+    assert given({"opt": "default"}) == {"opt": 2.0}
+    assert given({"model": {"kind": "mlp", "hidden": {"depth": 3}}}) == pytest.approx(
+        {"model": 1.0, "model[1]/hidden": 1.0, "model[1]/hidden[1]/depth": space.encode(
+            {"model": {"kind": "mlp", "hidden": {"depth": 3}}})[7]})
+    with pytest.raises(ValueError, match="'opt'.*fits none.*'opt\\[0\\]/name' is the constant 'sgd'"):
+        space.encode({"opt": {"name": "rmsprop"}})
+    with pytest.raises(ValueError, match="'opt\\[1\\]/beta1'.*outside"):
+        space.encode({"opt": {"name": "adam", "beta1": 2.0}})
+    ambiguous = Space({"x": tune.choice([{"a": tune.uniform(0, 1)}, {"a": tune.uniform(0, 2)}])})
+    with pytest.raises(ValueError, match="'x'.*fits 2 choices"):
+        ambiguous.encode({"x": {"a": 0.5}})
+    assert ambiguous.encode({"x": {"a": 1.5}})[0] == 1.0
+
+
+def test_constants_repeated_in_a_point_must_match():
+    space = Space({"lr": tune.uniform(0, 1), "epochs": 10})
+    assert np.isnan(space.encode({"epochs": 10})).all()
+    with pytest.raises(ValueError, match="'epochs' is the constant 10.*got 12"):
+        space.encode({"epochs": 12})

@@ -10,6 +10,7 @@ from ray.tune.search import ConcurrencyLimiter
 
 import trainables
 from ray_pg import PGSearcher
+from ray_pg.pareto import hypervolume, pareto_front
 from spaces import assert_valid
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
@@ -72,6 +73,12 @@ def test_tuner_with_asha_and_failing_trials(tmp_path):
     check_dataframe(df, 24)
     assert (df["training_iteration"] < 9).any()  # ASHA stopped some trials early
     assert searcher.num_updates == 4
+    # ASHA stops every trial, at a rung or at max_t: each ranks by how far it went.
+    assert searcher.history()["stopped_early"].sum() == 24
+    fifo = PGSearcher(seed=2, batch_size=6)
+    tune.run(trainables.iterative, config=trainables.SPACE, search_alg=fifo, metric="loss", mode="min",
+             num_samples=12, reuse_actors=True, storage_path=str(tmp_path), verbose=0)
+    assert fifo.num_updates == 2 and fifo.history()["stopped_early"].sum() == 0  # all ran their course
 
     failing = PGSearcher(seed=3, batch_size=4)
     grid = tune.Tuner(trainables.sometimes_fails, param_space=trainables.SPACE,
@@ -80,3 +87,28 @@ def test_tuner_with_asha_and_failing_trials(tmp_path):
                       run_config=tune.RunConfig(storage_path=str(tmp_path), verbose=0)).fit()
     assert len(grid.errors) == failing.num_failed > 0
     assert failing.num_updates == 3  # errored trials still count, ranked worst
+
+
+def test_conditional_space_through_tune_run(tmp_path):
+    searcher = PGSearcher(seed=4, batch_size=6)
+    analysis = tune.run(trainables.conditional, config=trainables.CONDITIONAL_SPACE, search_alg=searcher,
+                        metric="loss", mode="min", num_samples=18, reuse_actors=True, storage_path=str(tmp_path),
+                        verbose=0, raise_on_failed_trial=False)
+    df = analysis.results_df
+    assert len(df) == 18 and df["loss"].notna().all()  # no trial failed its branch check
+    assert searcher.num_updates == 3 and searcher.num_failed == 0
+    assert {"opt[0]/momentum:mean", "opt[1]/beta1:mean"} <= set(searcher.history().columns)
+
+
+def test_multi_objective_tuner_and_pareto_helpers(tmp_path):
+    searcher = PGSearcher(metric=["loss", "latency"], mode=["min", "min"], seed=5, batch_size=6)
+    grid = tune.Tuner(trainables.two_objectives, param_space=trainables.SPACE,
+                      tune_config=tune.TuneConfig(search_alg=searcher, num_samples=18, reuse_actors=True),
+                      run_config=tune.RunConfig(storage_path=str(tmp_path), verbose=0)).fit()
+    assert not grid.errors and searcher.num_updates == 3
+    df = grid.get_dataframe()
+    front = pareto_front(df, ["loss", "latency"], ["min", "min"])
+    assert 1 <= len(front) < len(df)
+    reference = [df["loss"].max() + 1, df["latency"].max() + 1]
+    volume = hypervolume(df, ["loss", "latency"], ["min", "min"], reference)
+    assert volume > 0 and hypervolume(front, ["loss", "latency"], ["min", "min"], reference) == pytest.approx(volume)

@@ -31,3 +31,27 @@ def sometimes_fails(config: dict) -> dict:
     if config["opt"] == "rmsprop":
         raise RuntimeError("rmsprop diverged")
     return {"loss": score(config)}
+
+
+CONDITIONAL_SPACE = {
+    "opt": tune.choice([{"name": "sgd", "momentum": tune.uniform(0.0, 0.99)},
+                        {"name": "adam", "beta1": tune.uniform(0.8, 0.999), "eps": tune.loguniform(1e-9, 1e-6)},
+                        "default"]),
+    "lr": tune.loguniform(1e-4, 1e-1)}
+
+
+def conditional(config: dict) -> dict:
+    """Fails the trial unless its config is exactly one branch with valid values."""
+    from spaces import assert_valid  # the tests folder is on the workers' path
+
+    assert_valid(CONDITIONAL_SPACE, config)
+    opt = config["opt"]
+    penalty = {"sgd": 0.3, "adam": 0.0}.get(opt["name"] if isinstance(opt, dict) else opt, 0.5)
+    return {"loss": penalty + (math.log10(config["lr"]) + 2) ** 2 / 4}
+
+
+def two_objectives(config: dict) -> dict:
+    """Loss falls and latency rises with layers: a trade-off; rmsprop is dominated."""
+    quality = score(config) + (config["opt"] == "rmsprop") * 0.3
+    return {"loss": quality - 0.05 * config["layers"], "latency": 0.1 * config["layers"]
+            + (config["opt"] == "rmsprop") * 0.2}
