@@ -51,7 +51,8 @@ class PGSearcher(Searcher):
     Args:
         space: Tune search space. Leave None to take Tune's ``param_space``/``config``.
         metric: Result key to optimise, or a list of keys for multi-objective
-            search. None: take Tune's.
+            search. None: take Tune's (a metric given here wins over Tune's,
+            which may be there for a scheduler only).
         mode: "max" or "min", or a list of them, one per metric. None: take Tune's.
         points_to_evaluate: Configs (possibly partial) to try first; missing
             parameters are drawn from the policy. A conditional choice is named
@@ -174,15 +175,18 @@ class PGSearcher(Searcher):
     def set_search_properties(self, metric: str | None, mode: str | None, config: dict, **spec) -> bool:
         if self._space is not None and not self._space_from_checkpoint:
             return False
-        _check_objectives(metric if metric is not None else self._metric, mode if mode is not None else self._mode)
+        # The searcher's own metric and mode win: Tune's may be there only for a
+        # scheduler (e.g. one metric of a multi-objective search, for ASHA).
+        metric = self._metric if self._metric is not None else metric
+        mode = self._mode if self._mode is not None else mode
+        _check_objectives(metric, mode)
         # Restored before Tune handed its space over: keep the state, use Tune's space.
         restored = self.get_state() if self._space_from_checkpoint else None
         self._setup(config)
         if restored is not None:
             self.set_state(restored)  # CheckpointError if Tune's space is another one
             self._space_from_checkpoint = False
-        self._metric = metric if metric is not None else self._metric
-        self._mode = mode if mode is not None else self._mode
+        self._metric, self._mode = metric, mode
         self._num_samples = spec.get("num_samples", self._num_samples)
         return True
 
@@ -201,7 +205,6 @@ class PGSearcher(Searcher):
         if self._metric is None or self._mode is None:
             raise RuntimeError("PGSearcher needs a metric and a mode: pass them to PGSearcher(...) or "
                                "to tune.TuneConfig / tune.run")
-        _check_objectives(self._metric, self._mode)
         if self._max_concurrent is not None and len(self._pending) >= self._max_concurrent:
             return None
         policy = self._sampling_policy()

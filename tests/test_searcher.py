@@ -206,6 +206,12 @@ def test_set_search_properties_contract():
     assert searcher.metric == "loss" and searcher.mode == "min"
     assert not searcher.set_search_properties("acc", "max", SPACES["mixed"])  # already has a space
     assert searcher.metric == "loss"
+    # Tune's metric for a scheduler does not replace a multi-objective searcher's metrics.
+    both = PGSearcher(metric=["loss", "latency"], mode=["min", "min"])
+    assert both.set_search_properties("loss", "min", SPACES["mixed"])
+    assert both.metric == ["loss", "latency"] and both.mode == ["min", "min"]
+    with pytest.raises(ValueError, match="one mode per metric"):
+        PGSearcher(metric=["loss", "latency"]).set_search_properties("loss", "min", SPACES["mixed"])
 
 
 def test_suggestions_sharpen_late_in_a_known_budget():

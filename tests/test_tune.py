@@ -43,7 +43,7 @@ def test_tune_run(tmp_path):
                         num_samples=24, reuse_actors=True, storage_path=str(tmp_path), verbose=0)
     check_dataframe(analysis.results_df, 24)
     assert searcher.num_updates == 3 and searcher.metric == "loss"
-    assert len(searcher.history()) == 3
+    assert len(searcher.history()) == 3 and searcher.history()["stopped_early"].sum() == 0
 
 
 def test_tuner_with_concurrency_limiter(tmp_path):
