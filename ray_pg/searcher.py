@@ -133,6 +133,8 @@ class PGSearcher(Searcher):
         self._space_from_checkpoint = False
         self._max_concurrent: int | None = None
         self._num_samples: int | None = None
+        # Tune's `stop={key: value}`: a trial stopped by it ended on its own terms.
+        self._stop: dict | None = None
         self._pending: dict[str, tuple[np.ndarray, float]] = {}
         # training_iteration of each pending trial's last result seen in
         # on_trial_result: its final result differs when Tune cut it short.
@@ -188,6 +190,9 @@ class PGSearcher(Searcher):
             self._space_from_checkpoint = False
         self._metric, self._mode = metric, mode
         self._num_samples = spec.get("num_samples", self._num_samples)
+        stop = spec.get("stop")
+        if isinstance(stop, dict):
+            self._stop = {str(key): float(value) for key, value in stop.items() if isinstance(value, Real)}
         return True
 
     def set_max_concurrency(self, max_concurrent: int) -> bool:
@@ -252,8 +257,13 @@ class PGSearcher(Searcher):
         # Its last result never reached on_trial_result: Tune stopped the trial
         # there, so it ranks by how far it went. A trial that ended on its own
         # (its last result seen already) went as far as it meant to.
-        stopped = isinstance(iteration, Real) and iteration != seen
+        stopped = isinstance(iteration, Real) and iteration != seen and not self._met_stop(result)
         self._complete(*entry, self._rewards_of(result), float(iteration) if stopped else math.inf)
+
+    def _met_stop(self, result: dict) -> bool:
+        """Whether ``result`` meets Tune's ``stop`` dict (Tune stops at ``result[key] >= value``)."""
+        return self._stop is not None and any(
+            isinstance(result.get(key), Real) and result[key] >= value for key, value in self._stop.items())
 
     def _rewards_of(self, result: dict | list | Real | None) -> np.ndarray:
         """Rewards to maximise, one per metric, from a result dict or given values.
@@ -340,6 +350,7 @@ class PGSearcher(Searcher):
             "mode": self._mode,
             "max_concurrent": self._max_concurrent,
             "num_samples": self._num_samples,
+            "stop": self._stop,
             "policy": self._policy.params.tolist(),
             "adam": {"m": self._adam.m.tolist(), "v": self._adam.v.tolist(), "t": self._adam.t},
             "pending": {tid: {"raw": _to_json(raw), "log_prob": lp} for tid, (raw, lp) in self._pending.items()},
@@ -375,7 +386,7 @@ class PGSearcher(Searcher):
         adam = state["adam"]
         parsed = {
             "_metric": state["metric"], "_mode": state["mode"],
-            "_max_concurrent": state["max_concurrent"], "_num_samples": state["num_samples"],
+            "_max_concurrent": state["max_concurrent"], "_num_samples": state["num_samples"], "_stop": state["stop"],
             "_adam": Adam(np.array(adam["m"], dtype=float), np.array(adam["v"], dtype=float), int(adam["t"])),
             "_pending": {str(tid): (_from_json(p["raw"]), float(p["log_prob"])) for tid, p in state["pending"].items()},
             "_seen_iteration": dict(state["seen_iteration"]),

@@ -277,6 +277,17 @@ def test_trials_stopped_early_rank_below_trials_that_went_further():
     assert learnt_p_first(stopped_first=True) < 0.4  # "a" was cut short by the scheduler: it ranks below
 
 
+def test_trials_that_meet_tunes_stop_dict_ended_on_their_own():
+    searcher = PGSearcher(metric="acc", mode="max", batch_size=2)
+    searcher.set_search_properties(None, None, {"x": tune.uniform(0, 1)}, stop={"acc": 0.8, "training_iteration": 9})
+    for tid, acc, iteration in [("met", 0.85, 2), ("cut", 0.5, 2)]:  # both stopped by Tune at iteration 2
+        searcher.suggest(tid)
+        searcher.on_trial_result(tid, {"acc": 0.1, "training_iteration": 1})
+        searcher.on_trial_complete(tid, result={"acc": acc, "training_iteration": iteration})
+    assert searcher.history()["stopped_early"].tolist() == [1]
+    assert json.loads(json.dumps(searcher.get_state()))["stop"] == {"acc": 0.8, "training_iteration": 9.0}
+
+
 def test_multi_objective_learns_the_front_and_validates_lists():
     # y trades loss against latency: y = 0 or 1 are both optimal, "slow" is dominated.
     space = {"kind": tune.choice(["fast", "slow"]), "y": tune.uniform(0.0, 1.0)}
