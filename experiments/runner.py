@@ -6,9 +6,10 @@ Fast mode drives a searcher in-process exactly as Tune does with
 metric, mode, space, num_samples=budget, stop={}, time_budget_s=None)`` unless
 it was built with one; ``workers`` trials are kept in flight, each with an
 exponential(1) duration in simulated time; completions come back in time
-order (so in random order) through ``on_trial_complete(trial_id=...,
-result=...)``; ``suggest`` returning None means "wait for a completion", and
-every call gets a new trial id. Durations and observation noise come from
+order (so in random order), each result through ``on_trial_result`` and then
+``on_trial_complete(trial_id=..., result=...)``, as Tune sends the one result
+of a trainable that reports once; ``suggest`` returning None means "wait for a
+completion", and every call gets a new trial id. Durations and observation noise come from
 streams seeded by the seed alone, so all methods see the same durations.
 
 Tune mode (``--mode tune``) runs a real scikit-learn task as Tune trials on a
@@ -41,6 +42,7 @@ import re
 import sys
 import time
 import traceback
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -104,32 +106,40 @@ class Task:
     time_cap_s: float = 0.0
 
 
-def run_fast(task: Task) -> tuple[pd.DataFrame, pd.DataFrame | None]:
-    """Simulate one run; return its rows and, if asked and available, the policy history."""
+@dataclass(frozen=True)
+class Completion:
+    """A simulated trial that just completed."""
+
+    suggest_index: int  # 1-based order of its suggestion
+    sim_time: float  # simulated time of its completion
+    outcome: Any  # what ``evaluate`` returned for its config
+    cpu: float  # searcher CPU seconds spent so far
+
+
+def simulate(searcher: Any, space: dict, metric: str | list[str], mode: str | list[str], workers: int, budget: int,
+             seed: int, evaluate: Callable[[dict], tuple[dict, Any]], hand_space: bool = True) -> Iterator[Completion]:
+    """Drive a searcher as Tune does with ``workers`` trials in flight (see the module docstring).
+
+    ``evaluate(config) -> (metrics, outcome)`` is called when a config is
+    suggested; ``metrics`` is the trial's one result, ``outcome`` comes back in
+    its ``Completion``. Durations come from a stream seeded by ``seed`` alone.
+    """
     from ray.tune.search import ConcurrencyLimiter, Searcher
 
-    problem = get_problem(task.problem)
-    metric = problem.metric
     cpu = 0.0
-    searcher, space_in_constructor = make(task.method, problem.space, metric, MODE, task.seed)
-    limiter = ConcurrencyLimiter(searcher, max_concurrent=task.workers)
-    if not space_in_constructor:
+    limiter = ConcurrencyLimiter(searcher, max_concurrent=workers)
+    if hand_space:
         start = time.process_time()
-        accepted = limiter.set_search_properties(
-            metric, MODE, problem.space, num_samples=task.budget, stop={}, time_budget_s=None
-        )
+        accepted = limiter.set_search_properties(metric, mode, space, num_samples=budget, stop={}, time_budget_s=None)
         cpu += time.process_time() - start
         if not accepted:
-            raise RuntimeError(f"{task.method}: set_search_properties returned False for {task.problem}")
-    durations = np.random.default_rng([task.seed, 1])
-    noise = np.random.default_rng([task.seed, 2])
-    in_flight: list[tuple[float, int, str, float, float, int]] = []
+            raise RuntimeError(f"{type(searcher).__name__}: set_search_properties returned False")
+    durations = np.random.default_rng([seed, 1])
+    in_flight: list[tuple[float, int, str, dict, Any]] = []
     now, next_id, suggested, finished = 0.0, 0, 0, False
-    rows: list[dict[str, Any]] = []
-    best = np.inf
     while True:
-        while not finished and suggested < task.budget and len(in_flight) < task.workers:
-            trial_id = f"{next_id:05d}"
+        while not finished and suggested < budget and len(in_flight) < workers:
+            trial_id = f"{next_id:05d}"  # a new id for every call, as Tune does
             next_id += 1
             start = time.process_time()
             config = limiter.suggest(trial_id)
@@ -139,36 +149,44 @@ def run_fast(task: Task) -> tuple[pd.DataFrame, pd.DataFrame | None]:
             if config == Searcher.FINISHED:
                 finished = True
                 break
-            observed, true = problem.observe(config, noise)
-            bad = len(invalid_paths(problem.space, config))
-            heapq.heappush(in_flight, (now + float(durations.exponential()), suggested, trial_id, observed, true, bad))
+            metrics, outcome = evaluate(config)
+            heapq.heappush(in_flight, (now + float(durations.exponential()), suggested, trial_id, metrics, outcome))
             suggested += 1
         if not in_flight:
-            if finished or suggested >= task.budget:
-                break
-            raise RuntimeError(f"{task.method} returned None from suggest with no trial in flight")
-        end, order, trial_id, observed, true, bad = heapq.heappop(in_flight)
-        now = end
-        result = {metric: observed, "training_iteration": 1, "done": True, "trial_id": trial_id}
+            if finished or suggested >= budget:
+                return
+            raise RuntimeError(f"{type(searcher).__name__} returned None from suggest with no trial in flight")
+        now, order, trial_id, metrics, outcome = heapq.heappop(in_flight)
+        result = {**metrics, "training_iteration": 1, "trial_id": trial_id}
         start = time.process_time()
-        limiter.on_trial_complete(trial_id=trial_id, result=result, error=False)
+        limiter.on_trial_result(trial_id, {**result, "done": False})
+        limiter.on_trial_complete(trial_id=trial_id, result={**result, "done": True}, error=False)
         cpu += time.process_time() - start
+        yield Completion(order + 1, now, outcome, cpu)
+
+
+def run_fast(task: Task) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+    """Simulate one run; return its rows and, if asked and available, the policy history."""
+    problem = get_problem(task.problem)
+    metric = problem.metric
+    searcher, space_in_constructor = make(task.method, problem.space, metric, MODE, task.seed)
+    noise = np.random.default_rng([task.seed, 2])
+
+    def evaluate(config: dict) -> tuple[dict, tuple[float, float, int]]:
+        observed, true = problem.observe(config, noise)
+        return {metric: observed}, (observed, true, len(invalid_paths(problem.space, config)))
+
+    rows: list[dict[str, Any]] = []
+    best = np.inf
+    for done in simulate(searcher, problem.space, metric, MODE, task.workers, task.budget, task.seed, evaluate,
+                         hand_space=not space_in_constructor):
+        observed, true, bad = done.outcome
         regret = _regret(problem, true)
         best = min(best, regret)
-        rows.append(
-            {
-                "trial": len(rows) + 1,
-                "suggest_index": order + 1,
-                "sim_time": now,
-                "value": observed,
-                "true_value": true,
-                "regret": regret,
-                "best_so_far": best,
-                "wall_time": cpu,
-                "invalid": bad,
-            }
-        )
-        if task.time_cap_s and cpu > task.time_cap_s:
+        rows.append({"trial": len(rows) + 1, "suggest_index": done.suggest_index, "sim_time": done.sim_time,
+                     "value": observed, "true_value": true, "regret": regret, "best_so_far": best,
+                     "wall_time": done.cpu, "invalid": bad})
+        if task.time_cap_s and done.cpu > task.time_cap_s:
             break
     history = None
     if task.history and callable(getattr(searcher, "history", None)):

@@ -23,6 +23,9 @@ TRAINING_ITERATION = "training_iteration"
 # Upper bound on every Gaussian's sd (in the units of its raw variable): above
 # this a squashed Gaussian piles its mass on the range's two ends.
 _MAX_SD = 2.0
+# Default start of the sharpened sampling, as a fraction of the budget (single
+# objective; benchmark sweeps in experiments/results/summary.md).
+_EXPLOIT_FROM = 0.7
 # Auto batch size: at least this many completed trials per update ...
 _MIN_AUTO_BATCH = 8
 # ... and a quarter of the trials in flight: fresh enough, and enough updates.
@@ -74,7 +77,8 @@ class PGSearcher(Searcher):
             below every other trial of their batch; "ignore": they are dropped.
         exploit_from: Fraction of Tune's ``num_samples`` after which suggestions
             come from a sharpened policy (1 disables it; no effect when the budget
-            is unknown).
+            is unknown). None: 0.7 with one metric, 1 with several (a Pareto
+            front needs the spread that sharpening takes away).
         exploit_temperature: Temperature reached at the end of the budget: logits
             are divided by it and every sd multiplied by it.
         seed: Seed of the searcher's own random generator (no global RNG is used).
@@ -96,7 +100,7 @@ class PGSearcher(Searcher):
         min_sd: float = 0.05,
         advantage: str = "nes",
         failed_trials: str = "worst",
-        exploit_from: float = 0.7,
+        exploit_from: float | None = None,
         exploit_temperature: float = 0.5,
         seed: int | None = None,
     ):
@@ -108,8 +112,8 @@ class PGSearcher(Searcher):
             raise ValueError(f"expected learning_rate > 0, int passes >= 1, clip > 0, entropy_coef >= 0, "
                              f"0 < min_sd < {_MAX_SD}; got {learning_rate=}, {passes=}, {clip=}, "
                              f"{entropy_coef=}, {min_sd=}")
-        if not (0 <= exploit_from <= 1 and 0 < exploit_temperature <= 1):
-            raise ValueError(f"expected 0 <= exploit_from <= 1 and 0 < exploit_temperature <= 1, got "
+        if not ((exploit_from is None or 0 <= exploit_from <= 1) and 0 < exploit_temperature <= 1):
+            raise ValueError(f"expected exploit_from None or in [0, 1] and 0 < exploit_temperature <= 1, got "
                              f"{exploit_from=}, {exploit_temperature=}")
         if advantage not in ("rank", "zscore", "nes"):
             raise ValueError(f"advantage must be 'nes', 'rank' or 'zscore', got {advantage=}")
@@ -229,10 +233,13 @@ class PGSearcher(Searcher):
         """The policy, sharpened over the last part of a known budget."""
         if not self._num_samples or self._num_samples < 0:
             return self._policy
+        exploit_from = self._exploit_from
+        if exploit_from is None:
+            exploit_from = _EXPLOIT_FROM if len(_as_list(self._metric)) <= 1 else 1.0
         progress = self._num_suggested / self._num_samples
-        if progress < self._exploit_from:
+        if progress < exploit_from:
             return self._policy
-        ramp = min(1.0, (progress - self._exploit_from) / max(1e-9, 1.0 - self._exploit_from))
+        ramp = min(1.0, (progress - exploit_from) / max(1e-9, 1.0 - exploit_from))
         return self._policy.tempered(1.0 - ramp * (1.0 - self._exploit_temperature))
 
     def on_trial_result(self, trial_id: str, result: dict) -> None:

@@ -117,9 +117,9 @@ def test_pareto_scores_order_front_then_crowding():
     np.testing.assert_array_equal(np.floor(scores[ok]), -front[ok])  # c in [0, 1)
     assert scores[ok & (front == 0)].min() > scores[ok & (front == 1)].max() > scores[11]
     assert scores[2] == scores[5]  # duplicates equal
-    # Within front 0, sorted by crowding: (1, 6) 0.8 < (3, 5) x2 1.0 < (6, 1) 1.2 < the two ends inf.
-    # Average ranks from 0 over 6 members: 0, 1.5, 1.5, 3, 4.5, 4.5.
-    np.testing.assert_allclose(scores[[1, 2, 5, 3, 0, 4]], np.array([0, 1.5, 1.5, 3, 4.5, 4.5]) / 6)
+    # Within front 0, sorted by crowding: (1, 6) 0.8 < (3, 5) x2 1.0 < (6, 1) 1.2, and the two ends
+    # (inf) count as the least crowded inner point, 1.2. Average ranks from 0 over 6: 0, 1.5, 1.5, 4, 4, 4.
+    np.testing.assert_allclose(scores[[1, 2, 5, 3, 0, 4]], np.array([0, 1.5, 1.5, 4, 4, 4]) / 6)
     assert scores[11] == -2.0
 
 

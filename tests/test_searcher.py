@@ -222,6 +222,11 @@ def test_suggestions_sharpen_late_in_a_known_budget():
     early, late = values[:1000], values[1800:]
     assert late.std() < 0.8 * early.std()
     assert abs(np.median(late) - 0.5) < 0.05  # sharper, not shifted
+    # With several metrics the default keeps the spread that a Pareto front needs.
+    both = PGSearcher(metric=["m", "n"], mode=["max", "max"], batch_size=10_000, seed=0)
+    both.set_search_properties(None, None, space, num_samples=2000)
+    values = np.array([both.suggest(str(i))["x"] for i in range(2000)])
+    assert values[1800:].std() > 0.9 * values[:1000].std()
     with pytest.raises(ValueError, match="exploit_temperature"):
         PGSearcher(space, exploit_temperature=0.0)
 
