@@ -359,9 +359,10 @@ def summarize(frame: pd.DataFrame, checkpoints: tuple[int, ...], command: str, p
               "(1 = largest, ties averaged), averaged over the seeds every method finished. `front points in "
               "box`: median over seeds of the final non-dominated trials inside the reference box (a front "
               "spread along f1 has many). `searcher ms/trial`: median over seeds of the searcher's CPU time "
-              "(set_search_properties + suggest + on_trial_complete) per trial. `invalid params`: parameters "
+              "(set_search_properties + suggest + on_trial_result + on_trial_complete) per trial. `invalid params`: parameters "
               "suggested outside their domain, summed over runs.")
-    lines = ["# Two-objective benchmark (ZDT1-like, mixed Tune space)", "", header, "", problem, "", legend, "",
+    lines = [f"# Two-objective benchmark (ZDT1-like, mixed Tune space): {workers} workers, {budget} trials", "",
+             header, "", problem, "", legend, "",
              markdown_table(table, ["method"]), "", f"![HV ratio and final fronts]({png_name})"]
     return "\n".join(lines) + "\n"
 

@@ -11,6 +11,10 @@ For every (workers, budget) setting found under ``<results>/trials`` it writes:
    problem's mean rank averages those over its seeds (only seeds every method
    ran), and the overall rank averages the problems' mean ranks.
 
+Then it appends the summaries that the other benchmarks write next to it
+(``EXTRA_SUMMARIES``: two-objective search, ASHA), each under its own
+heading, so that one file holds every figure.
+
 Example:
     python -m experiments.summary --results results --out experiments/results/summary.md
 """
@@ -30,6 +34,8 @@ from experiments.problems import PROBLEMS, TUNING_PROBLEMS
 from experiments.runner import load_results
 
 CHECKPOINTS = (25, 50, 100, 200, 400)
+# Written by experiments.multiobjective and experiments.asha next to summary.md.
+EXTRA_SUMMARIES = ("multiobjective.md", "multiobjective_w64.md", "asha.md")
 
 
 @dataclass
@@ -156,6 +162,11 @@ def main(argv: list[str] | None = None) -> int:
     args = cli.parse(Args, argv)
     frame = load_results(args.results)
     text = summarize(frame, args.checkpoints, source=str(args.results))
+    for name in EXTRA_SUMMARIES:
+        extra = args.out.parent / name
+        if extra.exists():  # demote its headings one level under ours
+            text += "\n" + "\n".join("#" + line if line.startswith("#") else line
+                                      for line in extra.read_text().splitlines()) + "\n"
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(text)
     print(f"wrote {args.out}")
