@@ -69,26 +69,24 @@ class Policy:
         raw[self._gauss_cols] = self.gaussians.sample(rng)
         return raw
 
-    def _split(self, raw: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """(categorical values, their drawn mask, Gaussian values, their drawn mask); NaN -> 0."""
-        raw = np.atleast_2d(raw)
-        drawn = ~np.isnan(raw)
-        raw = np.where(drawn, raw, 0.0)
-        return (raw[:, self._cat_cols], drawn[:, self._cat_cols],
-                raw[:, self._gauss_cols], drawn[:, self._gauss_cols])
-
     def log_prob(self, raw: np.ndarray) -> np.ndarray:
         """Joint log-probability of the drawn actors of each row of ``raw`` (n, num_columns)."""
-        cat, cat_drawn, gauss, gauss_drawn = self._split(raw)
-        return ((self.categoricals.log_prob(cat) * cat_drawn).sum(axis=1)
-                + (self.gaussians.log_prob(gauss) * gauss_drawn).sum(axis=1))
+        raw, drawn = _drawn(raw)
+        cat = self.categoricals.log_prob(raw[:, self._cat_cols])
+        gauss = self.gaussians.log_prob(raw[:, self._gauss_cols])
+        if drawn is not None:
+            cat, gauss = cat * drawn[:, self._cat_cols], gauss * drawn[:, self._gauss_cols]
+        return cat.sum(axis=1) + gauss.sum(axis=1)
 
     def grad_log_prob(self, raw: np.ndarray) -> np.ndarray:
         """d log pi(row) / d params for each row, shape (n, num_params); 0 for actors not drawn."""
-        cat, cat_drawn, gauss, gauss_drawn = self._split(raw)
-        cat_grad = (self.categoricals.grad_log_prob(cat) * cat_drawn[:, :, None]).reshape(len(cat), -1)
-        gauss_grad = self.gaussians.grad_log_prob(gauss) * np.tile(gauss_drawn, 2)
-        return np.concatenate([cat_grad, gauss_grad], axis=1)
+        raw, drawn = _drawn(raw)
+        cat = self.categoricals.grad_log_prob(raw[:, self._cat_cols])
+        gauss = self.gaussians.grad_log_prob(raw[:, self._gauss_cols])
+        if drawn is not None:
+            cat = cat * drawn[:, self._cat_cols, None]
+            gauss = gauss * np.tile(drawn[:, self._gauss_cols], 2)
+        return np.concatenate([cat.reshape(len(raw), -1), gauss], axis=1)
 
     def entropy(self) -> float:
         return float(self.categoricals.entropy().sum() + self.gaussians.entropy().sum())
@@ -105,6 +103,15 @@ class Policy:
         for i, j in enumerate(self._gauss_cols):
             views[j] = (float(self.gaussians.mean[i]), float(self.gaussians.sd[i]))
         return views
+
+
+def _drawn(raw: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+    """``raw`` as 2-D with NaN (actor not drawn) replaced by 0, and the drawn mask (None: all drawn)."""
+    raw = np.atleast_2d(raw)
+    missing = np.isnan(raw)
+    if not missing.any():
+        return raw, None
+    return np.where(missing, 0.0, raw), ~missing
 
 
 def advantages(rewards: np.ndarray, method: str = "nes") -> np.ndarray:
