@@ -39,9 +39,10 @@ random search ignores num_samples otherwise). PG + ASHA spends ~9 (pilots: 168,
 phase follows Tune's ``num_samples``: 175 (the pilot median) left 3 of 10 seeds
 short of B, so the default is 300 (2 of 10 seeds still ran out, at 1530 and
 1550 iterations); the summary reports the budget each method used.
-``--curves parallel`` is a diagnostic variant: every config converges at the
+``--curves parallel`` is the other regime: every config converges at the
 optimum's rate, so curves never cross and every rung ranks configs exactly as
-the end does.
+the end does (summarised in its own file, ``asha_parallel.md``). The two
+bracket real learning curves, whose early rungs are more or less faithful.
 
 **Budget accounting.** A Tune callback counts every reported result (one
 training iteration) as it arrives, over all trials, and records that count
@@ -433,8 +434,11 @@ def summarise(out: Path, md_path: Path, png_path: Path | None, command: str, als
     runs = frame.groupby(["method", "seed"]).agg(trials=("trial", "size"), spent=("cum_budget", "max"),
                                                  seconds=("run_seconds", "first"), samples=("num_samples", "first"))
     commands = sorted(c for c in frame["command"].dropna().unique() if c)
+    regime = frames[0]["curves"].fillna("crossing").iloc[0] if "curves" in frames[0] else "crossing"
     lines = [
-        "# PGSearcher with ASHA: regret against total training budget",
+        "# PGSearcher with ASHA: regret against total training budget, " + {
+            "crossing": "crossing curves (early rungs mislead)",
+            "parallel": "parallel curves (early rungs rank as the end does)"}[regime],
         "",
         f"Generated {datetime.date.today().isoformat()} by `{command}`",
         f"(runs started {frame['started'].min()} to {frame['started'].max()}). The runs came from:",

@@ -35,7 +35,7 @@ from experiments.runner import load_results
 
 CHECKPOINTS = (25, 50, 100, 200, 400)
 # Written by experiments.multiobjective and experiments.asha next to summary.md.
-EXTRA_SUMMARIES = ("multiobjective.md", "multiobjective_w64.md", "asha.md")
+EXTRA_SUMMARIES = ("multiobjective.md", "multiobjective_w64.md", "asha.md", "asha_parallel.md")
 
 
 @dataclass
