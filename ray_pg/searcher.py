@@ -64,7 +64,9 @@ class PGSearcher(Searcher):
             (with several metrics, one list of values per point); those points
             are then learnt from instead of suggested.
         batch_size: Completed trials per update. None follows the concurrency:
-            ``max(8, a quarter of the trials in flight)``.
+            ``max(8, a quarter of the trials in flight)``. A trial that Tune cut
+            short at iteration t counts t / T, T the most iterations any trial
+            reached, so updates follow the training spent.
         learning_rate: Adam step size on logits, means and log sds.
         passes: Adam steps per batch (clipped importance weights keep them safe).
         clip: PPO clip range of the importance ratio.
@@ -143,6 +145,8 @@ class PGSearcher(Searcher):
         # training_iteration of each pending trial's last result seen in
         # on_trial_result: its final result differs when Tune cut it short.
         self._seen_iteration: dict[str, int] = {}
+        # The most training_iterations any completed trial reached.
+        self._full_iterations = 1.0
         # (raw, log-prob under the drawing policy, rewards, level); see _complete.
         self._batch: list[tuple[np.ndarray, float, np.ndarray, float]] = []
         self._history: list[dict] = []
@@ -261,6 +265,8 @@ class PGSearcher(Searcher):
             self._complete(*entry, self._rewards_of(None), math.inf)
             return
         iteration = result.get(TRAINING_ITERATION)
+        if isinstance(iteration, Real):
+            self._full_iterations = max(self._full_iterations, float(iteration))
         # Its last result never reached on_trial_result: Tune stopped the trial
         # there, so it ranks by how far it went. A trial that ended on its own
         # (its last result seen already) went as far as it meant to.
@@ -297,8 +303,17 @@ class PGSearcher(Searcher):
             if self._failed_trials == "ignore":
                 return
         self._batch.append((raw, log_prob, rewards, level))
-        if len(self._batch) >= self.batch_size:
+        if self._batch_weight() >= self.batch_size:
             self._update()
+
+    def _batch_weight(self) -> float:
+        """The batch in full trials: one cut short at iteration t, when the longest went T, counts t / T.
+
+        With an early-stopping scheduler most trials end at a low rung; counted
+        whole, they would trigger many updates on what early rungs reward.
+        """
+        return sum(1.0 if math.isinf(level) else min(1.0, level / self._full_iterations)
+                   for _, _, _, level in self._batch)
 
     @property
     def batch_size(self) -> int:
@@ -362,6 +377,7 @@ class PGSearcher(Searcher):
             "adam": {"m": self._adam.m.tolist(), "v": self._adam.v.tolist(), "t": self._adam.t},
             "pending": {tid: {"raw": _to_json(raw), "log_prob": lp} for tid, (raw, lp) in self._pending.items()},
             "seen_iteration": self._seen_iteration,
+            "full_iterations": self._full_iterations,
             "batch": [{"raw": _to_json(raw), "log_prob": lp, "rewards": _to_json(rewards), "level": _to_json(level)}
                       for raw, lp, rewards, level in self._batch],
             "queue": [_to_json(raw) for raw in self._queue],
@@ -397,6 +413,7 @@ class PGSearcher(Searcher):
             "_adam": Adam(np.array(adam["m"], dtype=float), np.array(adam["v"], dtype=float), int(adam["t"])),
             "_pending": {str(tid): (_from_json(p["raw"]), float(p["log_prob"])) for tid, p in state["pending"].items()},
             "_seen_iteration": dict(state["seen_iteration"]),
+            "_full_iterations": float(state["full_iterations"]),
             "_batch": [(_from_json(b["raw"]), float(b["log_prob"]), _from_json(b["rewards"]), _from_json(b["level"]))
                        for b in state["batch"]],
             "_queue": [_from_json(raw) for raw in state["queue"]],

@@ -259,27 +259,39 @@ def test_conditional_points_to_evaluate_and_suggestions():
         PGSearcher(space, points_to_evaluate=[{"opt": {"name": "rmsprop"}}])
 
 
+def complete_after(searcher: PGSearcher, tid: str, acc: float, last: int, cut: bool) -> None:
+    """Tune's calls for a trial reporting iterations 1..last, cut by a scheduler on the last one or not."""
+    for iteration in range(1, last if cut else last + 1):
+        searcher.on_trial_result(tid, {"acc": 0.0, "training_iteration": iteration})
+    searcher.on_trial_complete(tid, result={"acc": acc, "training_iteration": last})
+
+
 def learnt_p_first(stopped_first: bool) -> float:
-    """One update on a batch where "a" trials score better but (optionally) were stopped at iteration 1."""
+    """One update where "a" trials score better but (optionally) were cut at iteration 1 of 3."""
     searcher = PGSearcher({"x": tune.choice(["a", "b"])}, metric="acc", mode="max", batch_size=8, seed=0)
-    cut_short = 0
-    for i in range(8):
-        tid = str(i)
+    cut_short, i = 0, 0
+    while searcher.num_updates == 0:
+        tid, i = str(i), i + 1
         x = searcher.suggest(tid)["x"]
-        last = 1 if x == "a" and stopped_first else 3
-        for iteration in range(1, last):  # results Tune passed on before the last one
-            searcher.on_trial_result(tid, {"acc": 0.0, "training_iteration": iteration})
-        if not stopped_first or x == "b":  # ended on its own: its last result was passed on too
-            searcher.on_trial_result(tid, {"acc": 0.5, "training_iteration": last})
-        searcher.on_trial_complete(tid, result={"acc": 0.9 if x == "a" else 0.5, "training_iteration": last})
-        cut_short += x == "a" and stopped_first
-    assert searcher.num_updates == 1 and searcher.history()["stopped_early"].iloc[0] == cut_short
+        cut = x == "a" and stopped_first
+        complete_after(searcher, tid, 0.9 if x == "a" else 0.5, 1 if cut else 3, cut)
+        cut_short += cut
+    assert searcher.history()["stopped_early"].iloc[0] == cut_short
     return searcher.history()["x:p[a]"].iloc[0]
 
 
 def test_trials_stopped_early_rank_below_trials_that_went_further():
     assert learnt_p_first(stopped_first=False) > 0.6  # all trials ran their course: the metric decides
     assert learnt_p_first(stopped_first=True) < 0.4  # "a" was cut short by the scheduler: it ranks below
+
+
+def test_a_batch_counts_trials_cut_short_by_the_training_they_got():
+    searcher = PGSearcher({"x": tune.uniform(0, 1)}, metric="acc", mode="max", batch_size=4)
+    for i in range(6):  # 3 full trials of 9 iterations, 3 cut at 3: 3 + 3 * 3/9 = 4 full trials
+        searcher.suggest(str(i))
+        complete_after(searcher, str(i), 0.5, 9 if i % 2 else 3, cut=i % 2 == 0)
+        assert searcher.num_updates == (i == 5)
+    assert searcher.history()["batch_size"].tolist() == [6]
 
 
 def test_trials_that_meet_tunes_stop_dict_ended_on_their_own():
