@@ -88,10 +88,12 @@ def asha_ray(monkeypatch):
 @pytest.mark.timeout(180)
 def test_tiny_tune_run_writes_rows_and_summary(asha_ray, tmp_path):
     budget = asha.MAX_T * 6
-    args = asha.Args(methods=("pg_asha", "random"), seeds=1, first_seed=3, budget=budget, pg_asha_samples=60,
+    # Batches count training: a batch of 2 full trials lets this tiny budget make updates.
+    pg = "pg_asha[batch_size=2]"
+    args = asha.Args(methods=(pg, "random"), seeds=1, first_seed=3, budget=budget, pg_asha_samples=60,
                      random_asha_samples=60, out=str(tmp_path / "asha"))
     written = asha.run_all(args)
-    assert {p.name for p in written} == {"pg_asha__seed3.parquet", "random__seed3.parquet"}
+    assert {p.name for p in written} == {f"{pg}__seed3.parquet", "random__seed3.parquet"}
     for path in written:
         rows = pd.read_parquet(path)
         assert len(rows) > 0 and rows["trial_id"].is_unique
@@ -105,16 +107,16 @@ def test_tiny_tune_run_writes_rows_and_summary(asha_ray, tmp_path):
         assert len(incumbent) and (np.diff(incumbent) <= 1e-12).all()
     fifo = pd.read_parquet(tmp_path / "asha" / "random__seed3.parquet")
     assert len(fifo) == 6 and fifo["cum_budget"].iloc[-1] == budget and fifo["reached_max_t"].all()
-    stopped = pd.read_parquet(tmp_path / "asha" / "pg_asha__seed3.parquet")
+    stopped = pd.read_parquet(tmp_path / "asha" / f"{pg}__seed3.parquet")
     assert (stopped["iterations"] < asha.MAX_T).any()  # ASHA cut some trials at a rung
-    history = pd.read_parquet(tmp_path / "asha" / "history" / "pg_asha__seed3.parquet")
+    history = pd.read_parquet(tmp_path / "asha" / "history" / f"{pg}__seed3.parquet")
     assert history["stopped_early"].sum() > 0
     assert asha.run_all(args) == []  # existing files are skipped
 
     md, png = tmp_path / "asha.md", tmp_path / "asha.png"
     text = asha.summarise(Path(args.out), md, png, "python -m experiments.asha --tiny")
     assert md.read_text() == text and png.stat().st_size > 0
-    assert "| pg_asha | 1 |" in text and "| random | 1 |" in text and "--tiny" in text
+    assert f"| {pg} | 1 |" in text and "| random | 1 |" in text and "--tiny" in text
 
 
 def test_ablation_names_build_their_searcher_and_bad_names_are_refused():
