@@ -26,7 +26,7 @@ _MAX_SD = 2.0
 # Default start of the sharpened sampling, as a fraction of the budget (single
 # objective; benchmark sweeps in experiments/results/summary.md).
 _EXPLOIT_FROM = 0.7
-# Auto batch size: at least this many completed trials per update ...
+# Auto batch size: at least this many completed trials (full-length equivalents) per update ...
 _MIN_AUTO_BATCH = 8
 # ... and a quarter of the trials in flight: fresh enough, and enough updates.
 _AUTO_BATCH_FRACTION = 0.25
