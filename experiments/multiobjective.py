@@ -48,11 +48,8 @@ from __future__ import annotations
 
 import datetime
 import math
-import multiprocessing
 import shlex
 import sys
-import time
-import traceback
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -65,7 +62,7 @@ from ray import tune
 
 from experiments import cli
 from experiments.domains import clip_config, invalid_paths
-from experiments.runner import _write, simulate
+from experiments.runner import _write, run_jobs, simulate
 from experiments.summary import fmt, markdown_table
 from ray_pg.pareto import hypervolume, pareto_front
 
@@ -223,14 +220,9 @@ def run_file(out: Path, method: str, seed: int) -> Path:
     return Path(out) / "multiobjective" / f"{method}__seed{seed}.parquet"
 
 
-def _execute(job: tuple[str, int, int, int, str]) -> tuple[str, int, float, str | None]:
+def _run_job(job: tuple[str, int, int, int, str]) -> None:
     method, seed, workers, budget, out = job
-    start = time.perf_counter()
-    try:
-        _write(run_one(method, seed, workers, budget), run_file(Path(out), method, seed))
-        return method, seed, time.perf_counter() - start, None
-    except Exception:  # noqa: BLE001 - reported per run, the benchmark goes on
-        return method, seed, time.perf_counter() - start, traceback.format_exc()
+    _write(run_one(method, seed, workers, budget), run_file(Path(out), method, seed))
 
 
 def run(args: Args) -> list[tuple[str, int, str]]:
@@ -250,24 +242,8 @@ def run(args: Args) -> list[tuple[str, int, str]]:
                 continue
             todo.append((method, seed, args.workers, args.budget, str(args.out)))
     todo.sort(key=lambda job: not job[0].startswith("optuna"))  # slow ones first
-    print(f"{len(todo)} runs to do into {args.out}/multiobjective", flush=True)
-    start = time.perf_counter()
-    if args.processes > 1 and len(todo) > 1:
-        with multiprocessing.get_context("spawn").Pool(args.processes) as pool:
-            results = list(_report(pool.imap_unordered(_execute, todo), len(todo), start))
-    else:
-        results = list(_report(map(_execute, todo), len(todo), start))
-    return results
-
-
-def _report(results: Any, total: int, start: float) -> Any:
-    for done, (method, seed, seconds, error) in enumerate(results, start=1):
-        status = "FAILED" if error else "ok"
-        print(f"[{done}/{total} {time.perf_counter() - start:6.1f}s] {method} seed={seed}: {status} in {seconds:.1f}s",
-              flush=True)
-        if error:
-            print(error, file=sys.stderr, flush=True)
-            yield method, seed, error
+    failures = run_jobs(_run_job, todo, args.processes, lambda job: f"{job[0]} seed={job[1]}")
+    return [(job[0], job[1], error) for job, error in failures]
 
 
 def load(out: Path, methods: tuple[str, ...] | None = None) -> pd.DataFrame:

@@ -227,17 +227,49 @@ def run_file(out: Path, task: Task, kind: str = "trials") -> Path:
     return out / kind / f"{safe}__{task.problem}__w{task.workers}__s{task.seed}.parquet"
 
 
-def _execute(job: tuple[Task, str]) -> tuple[Task, float, str | None]:
+def _run_task(job: tuple[Task, str]) -> None:
     task, out = job
+    frame, history = run_fast(task)
+    _write(frame, run_file(Path(out), task))
+    if history is not None:
+        _write(history, run_file(Path(out), task, "history"))
+
+
+def _timed(job: tuple[Callable[[Any], None], Any]) -> tuple[Any, float, str | None]:
+    """Run ``work(arg)``; return (arg, seconds, traceback or None): one failed run does not end a benchmark."""
+    work, arg = job
     start = time.perf_counter()
     try:
-        frame, history = run_fast(task)
-        _write(frame, run_file(Path(out), task))
-        if history is not None:
-            _write(history, run_file(Path(out), task, "history"))
-        return task, time.perf_counter() - start, None
+        work(arg)
+        return arg, time.perf_counter() - start, None
     except Exception:  # noqa: BLE001 - reported per run, the benchmark goes on
-        return task, time.perf_counter() - start, traceback.format_exc()
+        return arg, time.perf_counter() - start, traceback.format_exc()
+
+
+def run_jobs(work: Callable[[Any], None], args: list, processes: int, label: Callable[[Any], str]) -> list:
+    """``work(arg)`` for every arg, in a pool of ``processes`` when > 1; print progress; return (arg, error) failures.
+
+    ``work`` must be importable by name (the pool spawns fresh interpreters).
+    """
+    print(f"{len(args)} runs to do", flush=True)
+    jobs = [(work, arg) for arg in args]
+    start = time.perf_counter()
+    if processes > 1 and len(jobs) > 1:
+        with multiprocessing.get_context("spawn").Pool(processes) as pool:
+            return _report(pool.imap_unordered(_timed, jobs), len(jobs), start, label)
+    return _report(map(_timed, jobs), len(jobs), start, label)
+
+
+def _report(results: Any, total: int, start: float, label: Callable[[Any], str]) -> list:
+    failures = []
+    for done, (arg, seconds, error) in enumerate(results, start=1):
+        status = "FAILED" if error else "ok"
+        print(f"[{done}/{total} {time.perf_counter() - start:7.1f}s] {label(arg)}: {status} in {seconds:.1f}s",
+              flush=True)
+        if error:
+            print(error, file=sys.stderr, flush=True)
+            failures.append((arg, error))
+    return failures
 
 
 def _write(frame: pd.DataFrame, path: Path) -> None:
@@ -274,33 +306,10 @@ def run(args: Args) -> list[tuple[Task, str]]:
         from experiments.tune_task import run_tune
 
         return run_tune(args)
-    todo = [t for t in tasks_for(args) if args.overwrite or not run_file(args.out, t).exists()]
-    print(f"{len(todo)} runs to do into {args.out}/trials", flush=True)
-    failures: list[tuple[Task, str]] = []
-    jobs = [(t, str(args.out)) for t in todo]
-    start = time.perf_counter()
-    if args.processes > 1 and len(jobs) > 1:
-        with multiprocessing.get_context("spawn").Pool(args.processes) as pool:
-            results = pool.imap_unordered(_execute, jobs)
-            failures = _report(results, len(jobs), start)
-    else:
-        failures = _report(map(_execute, jobs), len(jobs), start)
-    return failures
-
-
-def _report(results: Any, total: int, start: float) -> list[tuple[Task, str]]:
-    failures = []
-    for done, (task, seconds, error) in enumerate(results, start=1):
-        status = "FAILED" if error else "ok"
-        print(
-            f"[{done}/{total} {time.perf_counter() - start:7.1f}s] {task.method} {task.problem} "
-            f"w={task.workers} seed={task.seed}: {status} in {seconds:.1f}s",
-            flush=True,
-        )
-        if error:
-            print(error, file=sys.stderr, flush=True)
-            failures.append((task, error))
-    return failures
+    todo = [(t, str(args.out)) for t in tasks_for(args) if args.overwrite or not run_file(args.out, t).exists()]
+    failures = run_jobs(_run_task, todo, args.processes,
+                        lambda job: f"{job[0].method} {job[0].problem} w={job[0].workers} seed={job[0].seed}")
+    return [(job[0], error) for job, error in failures]
 
 
 def load_results(out: Path, kind: str = "trials") -> pd.DataFrame:

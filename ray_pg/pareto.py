@@ -15,6 +15,8 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from ray_pg.policy import average_ranks
+
 _MODES = ("min", "max")
 
 
@@ -124,8 +126,7 @@ def pareto_scores(rewards: np.ndarray) -> np.ndarray:
         distance = crowding_distance(valid[members])
         inner = distance[np.isfinite(distance)]
         distance = np.where(np.isinf(distance), inner.max(initial=0.0), distance)
-        ranks = pd.Series(distance).rank(method="average").to_numpy() - 1.0  # ties share a rank
-        crowding_bonus[members] = ranks / len(members)
+        crowding_bonus[members] = average_ranks(distance) / len(members)  # ties share a rank
     scores = np.full(len(rewards), np.nan)
     scores[ok] = crowding_bonus - front
     return scores

@@ -131,7 +131,7 @@ def advantages(rewards: np.ndarray, method: str = "nes") -> np.ndarray:
     if n < 2:
         return np.zeros(n)
     if method in ("nes", "rank"):
-        ranks = _average_ranks(np.where(failed, -np.inf, rewards))  # 0 = worst
+        ranks = average_ranks(np.where(failed, -np.inf, rewards))  # 0 = worst
         if method == "rank":
             return ranks / (n - 1) - 0.5
         utility = np.maximum(0.0, np.log(n / 2 + 1) - np.log(n - ranks))  # n - ranks: 1 = best
@@ -157,11 +157,11 @@ def by_level(levels: np.ndarray, scores: np.ndarray) -> np.ndarray:
     if len(np.unique(levels[~failed])) <= 1:
         return scores
     level_rank = np.unique(levels, return_inverse=True)[1]
-    score_rank = _average_ranks(np.where(failed, -np.inf, scores))  # in [0, n)
+    score_rank = average_ranks(np.where(failed, -np.inf, scores))  # in [0, n)
     return np.where(failed, np.nan, level_rank * len(scores) + score_rank)
 
 
-def _average_ranks(values: np.ndarray) -> np.ndarray:
+def average_ranks(values: np.ndarray) -> np.ndarray:
     """0-based ranks, ties given their average rank (like scipy's rankdata - 1)."""
     order = np.argsort(values, kind="stable")
     sorted_values = values[order]

@@ -312,8 +312,8 @@ class PGSearcher(Searcher):
         With an early-stopping scheduler most trials end at a low rung; counted
         whole, they would trigger many updates on what early rungs reward.
         """
-        return sum(1.0 if math.isinf(level) else min(1.0, level / self._full_iterations)
-                   for _, _, _, level in self._batch)
+        # level <= T always: T takes every completed trial's iterations first.
+        return sum(1.0 if math.isinf(level) else level / self._full_iterations for _, _, _, level in self._batch)
 
     @property
     def batch_size(self) -> int:
@@ -329,8 +329,7 @@ class PGSearcher(Searcher):
         rewards = np.array([entry[2] for entry in self._batch])  # (n, metrics)
         levels = np.array([entry[3] for entry in self._batch])
         # A score per trial, higher is better, NaN for failed trials.
-        scores = np.where(np.isnan(rewards).any(axis=1), math.nan, rewards[:, 0]) \
-            if rewards.shape[1] == 1 else pareto_scores(rewards)
+        scores = rewards[:, 0] if rewards.shape[1] == 1 else pareto_scores(rewards)
         self._adam = update(self._policy, self._adam, raw, old_log_prob,
                             advantages(by_level(levels, scores), self._advantage), self._settings)
         self.num_updates += 1
@@ -470,13 +469,13 @@ def _as_list(value: Any) -> list:
     return list(value) if isinstance(value, (list, tuple)) else [value]
 
 
-def _to_json(x: np.ndarray | float) -> list | float | None:
-    """Arrays as lists and NaN/inf as None/strings: JSON has no NaN."""
+def _to_json(x: np.ndarray | float) -> list | float | str | None:
+    """Arrays as lists, NaN as None and inf (a level) as "inf": JSON has neither."""
     if isinstance(x, np.ndarray):
         return [_to_json(v) for v in x.tolist()]
-    if math.isinf(x):
-        return "inf" if x > 0 else "-inf"
-    return None if math.isnan(x) else x
+    if math.isnan(x):
+        return None
+    return "inf" if x == math.inf else x
 
 
 def _from_json(x: list | float | str | None) -> np.ndarray | float:

@@ -89,10 +89,15 @@ def _grid_index(bound: float, q: float, round_fn: Callable[[float], float]) -> f
 
 @dataclass(frozen=True)
 class ChoiceParam:
-    """``tune.choice``: the raw variable is the category index."""
+    """``tune.choice``: the raw variable is the category index.
+
+    ``branches``: indices of the categories that hold domains of their own
+    (conditional branches), found once when the space is read.
+    """
 
     path: Path
     categories: tuple
+    branches: frozenset[int] = frozenset()
 
     def column(self) -> int:
         """The policy column: a categorical over the category indices."""
@@ -107,13 +112,9 @@ class ChoiceParam:
                 return float(index)
         raise ValueError(f"{path_name(self.path)!r}: {value!r} is not one of the choices {list(self.categories)!r}")
 
-    def branches(self) -> list[int]:
-        """Indices of the categories that hold domains of their own (conditional branches)."""
-        return [i for i, category in enumerate(self.categories) if _holds_domain(category)]
-
     def describe(self, probs: np.ndarray) -> dict[str, float]:
-        name, branches = path_name(self.path), self.branches()
-        return {f"{name}:p[{f'branch {i}' if i in branches else category}]": float(p)
+        name = path_name(self.path)
+        return {f"{name}:p[{f'branch {i}' if i in self.branches else category}]": float(p)
                 for i, (category, p) in enumerate(zip(self.categories, probs))}
 
     def signature(self) -> dict:
@@ -250,7 +251,8 @@ def to_param(path: Path, domain: Domain) -> Param:
     if isinstance(domain, Categorical):
         if not domain.categories:
             raise ValueError(f"{name!r}: tune.choice needs at least one category")
-        return ChoiceParam(path, tuple(domain.categories))
+        categories = tuple(domain.categories)
+        return ChoiceParam(path, categories, frozenset(i for i, c in enumerate(categories) if _holds_domain(c)))
     if isinstance(domain, Float) and isinstance(sampler, Normal):
         return NormalParam(path, float(sampler.mean), float(sampler.sd), q)
     if isinstance(domain, (Float, Integer)) and isinstance(sampler, (Uniform, LogUniform)):
@@ -346,7 +348,7 @@ class Space:
             if condition is not None:
                 self._conditions.append((index, *condition))
             if isinstance(param, ChoiceParam):
-                for branch in param.branches():
+                for branch in sorted(param.branches):
                     self._walk(param.categories[branch], path + (Branch(branch),), (index, branch))
         elif isinstance(node, dict) and node:
             for key, child in node.items():
@@ -381,7 +383,7 @@ class Space:
         if index is not None:
             param = self.params[index]
             value = param.decode(raw[index])
-            if isinstance(param, ChoiceParam) and _holds_domain(value):
+            if isinstance(param, ChoiceParam) and int(raw[index]) in param.branches:
                 return self._fill(value, path + (Branch(int(raw[index])),), raw)
             return value
         if isinstance(node, dict):
@@ -408,7 +410,7 @@ class Space:
         constants = self._constants
         if index is not None:
             param = self.params[index]
-            if isinstance(param, ChoiceParam) and param.branches():
+            if isinstance(param, ChoiceParam) and param.branches:
                 raw[:] = self._encode_branch(index, node, raw)
             else:
                 raw[index] = param.encode(node)
@@ -432,7 +434,7 @@ class Space:
         for i, category in enumerate(param.categories):
             candidate = raw.copy()
             candidate[index] = i
-            if i not in param.branches():
+            if i not in param.branches:
                 if _same(category, value):
                     fits.append(candidate)
                 continue
