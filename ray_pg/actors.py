@@ -1,4 +1,4 @@
-"""The actors: all categoricals of a space as one block, all Gaussians as another.
+"""The actors: all categoricals of a space as one flat block, all Gaussians as another.
 
 Parameters are data (NamedTuples of arrays), maths are vectorised methods, so
 sampling and scoring cost a fixed number of numpy calls however many parameters
@@ -17,68 +17,79 @@ _LOG_2PI = math.log(2.0 * math.pi)
 
 
 class Categoricals(NamedTuple):
-    """One softmax distribution per row of ``logits`` (C, K) over category indices.
+    """All categorical distributions of a space, their logits concatenated into one flat vector.
 
-    Rows have different numbers of categories: ``mask`` marks the real entries;
-    padding logits stay at zero and never receive gradient.
+    Categorical ``c`` owns ``logits[offsets[c]:offsets[c] + sizes[c]]``. Segment
+    reductions (``np.maximum.reduceat``, ``np.add.reduceat``) keep the cost
+    proportional to the number of real categories: a choice of 10,000 categories
+    beside binary ones costs 10,000 + 2 per binary choice, not a padded square.
     """
 
     logits: np.ndarray
-    mask: np.ndarray
+    offsets: np.ndarray
+    sizes: np.ndarray
 
     @classmethod
     def uniform(cls, sizes: Sequence[int]) -> Categoricals:
-        if any(size < 1 for size in sizes):
-            raise ValueError(f"a categorical needs at least one category, got sizes={list(sizes)}")
-        width = max(sizes, default=0)
-        mask = np.arange(width)[None, :] < np.asarray(sizes, dtype=int)[:, None]
-        return cls(np.zeros((len(sizes), width)), mask)
+        sizes = np.asarray(sizes, dtype=int).reshape(-1)
+        if (sizes < 1).any():
+            raise ValueError(f"a categorical needs at least one category, got sizes={sizes.tolist()}")
+        offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(int) if len(sizes) else np.zeros(0, dtype=int)
+        return cls(np.zeros(int(sizes.sum())), offsets, sizes)
 
     @property
     def params(self) -> np.ndarray:
-        return self.logits.ravel()
+        return self.logits
 
     def with_params(self, params: np.ndarray) -> Categoricals:
-        return Categoricals(np.asarray(params, dtype=float).reshape(self.logits.shape), self.mask)
+        return Categoricals(np.asarray(params, dtype=float).reshape(self.logits.shape), self.offsets, self.sizes)
+
+    def _spread(self, per_row: np.ndarray) -> np.ndarray:
+        """One value per categorical -> the same value on each of its logits."""
+        return np.repeat(per_row, self.sizes, axis=-1)
+
+    def _segment_max(self, values: np.ndarray) -> np.ndarray:
+        return np.maximum.reduceat(values, self.offsets) if len(self.offsets) else np.zeros(0)
+
+    def _segment_sum(self, values: np.ndarray) -> np.ndarray:
+        return np.add.reduceat(values, self.offsets) if len(self.offsets) else np.zeros(0)
 
     def log_probs(self) -> np.ndarray:
-        """Row-wise log-softmax; 0 on padding (whose probability is 0, see ``probs``)."""
-        if self.logits.size == 0:
-            return np.zeros(self.logits.shape)
-        masked = np.where(self.mask, self.logits, -np.inf)
-        top = masked.max(axis=1, keepdims=True)
-        log_norm = top + np.log(np.exp(masked - top).sum(axis=1, keepdims=True))
-        return np.where(self.mask, self.logits - log_norm, 0.0)
+        """Log-softmax within each categorical, flat like ``logits``."""
+        shifted = self.logits - self._spread(self._segment_max(self.logits))
+        return shifted - self._spread(np.log(self._segment_sum(np.exp(shifted))))
 
     def probs(self) -> np.ndarray:
-        return np.where(self.mask, np.exp(self.log_probs()), 0.0)
+        return np.exp(self.log_probs())
 
     def sample(self, rng: np.random.Generator) -> np.ndarray:
-        """One index per row by Gumbel-max: an exact categorical draw."""
-        gumbel = -np.log(-np.log(rng.random(self.logits.shape)))
-        if self.logits.size == 0:
-            return np.zeros(len(self.logits), dtype=int)
-        return np.argmax(np.where(self.mask, self.logits + gumbel, -np.inf), axis=1)
+        """One index per categorical by Gumbel-max: an exact categorical draw."""
+        perturbed = self.logits - np.log(-np.log(rng.random(self.logits.shape)))
+        at_max = perturbed == self._spread(self._segment_max(perturbed))
+        position = np.where(at_max, np.arange(len(perturbed)), len(perturbed))
+        first = np.minimum.reduceat(position, self.offsets) if len(self.offsets) else np.zeros(0, dtype=int)
+        return first - self.offsets
 
     def log_prob(self, x: np.ndarray) -> np.ndarray:
         """log p of indices ``x`` (n, C), shape (n, C)."""
-        x = np.asarray(x, dtype=int)
-        return self.log_probs()[np.arange(x.shape[1])[None, :], x]
+        return self.log_probs()[self.offsets + np.asarray(x, dtype=int)]
 
     def grad_log_prob(self, x: np.ndarray) -> np.ndarray:
-        """d log p(x) / d logits = onehot(x) - softmax(logits), shape (n, C, K)."""
+        """d log p(x) / d logits = onehot(x) - softmax(logits), shape (n, K) for K logits in all."""
         x = np.asarray(x, dtype=int)
-        n, rows = x.shape
-        grad = np.broadcast_to(-self.probs(), (n, *self.logits.shape)).copy()
-        grad[np.arange(n)[:, None], np.arange(rows)[None, :], x] += 1.0
+        grad = np.tile(-self.probs(), (len(x), 1))
+        grad[np.arange(len(x))[:, None], self.offsets + x] += 1.0
         return grad
 
     def entropy(self) -> np.ndarray:
-        return -(self.probs() * self.log_probs()).sum(axis=1)
+        """One entropy per categorical."""
+        log_probs = self.log_probs()
+        return -self._segment_sum(np.exp(log_probs) * log_probs)
 
     def grad_entropy(self) -> np.ndarray:
-        """dH/d logits_j = -p_j (log p_j + H), zero on padding."""
-        return -self.probs() * (self.log_probs() + self.entropy()[:, None])
+        """dH/d logits_j = -p_j (log p_j + H), flat like ``logits``."""
+        log_probs = self.log_probs()
+        return -np.exp(log_probs) * (log_probs + self._spread(self.entropy()))
 
 
 class Gaussians(NamedTuple):

@@ -84,22 +84,22 @@ class Policy:
         cat = self.categoricals.grad_log_prob(raw[:, self._cat_cols])
         gauss = self.gaussians.grad_log_prob(raw[:, self._gauss_cols])
         if drawn is not None:
-            cat = cat * drawn[:, self._cat_cols, None]
+            cat = cat * np.repeat(drawn[:, self._cat_cols], self.categoricals.sizes, axis=1)
             gauss = gauss * np.tile(drawn[:, self._gauss_cols], 2)
-        return np.concatenate([cat.reshape(len(raw), -1), gauss], axis=1)
+        return np.concatenate([cat, gauss], axis=1)
 
     def entropy(self) -> float:
         return float(self.categoricals.entropy().sum() + self.gaussians.entropy().sum())
 
     def grad_entropy(self) -> np.ndarray:
-        return np.concatenate([self.categoricals.grad_entropy().ravel(), self.gaussians.grad_entropy()])
+        return np.concatenate([self.categoricals.grad_entropy(), self.gaussians.grad_entropy()])
 
     def columns(self) -> list[np.ndarray | tuple[float, float]]:
         """Per raw column: its category probabilities, or its Gaussian's (mean, sd)."""
         views: list = [None] * self._width
-        probs, mask = self.categoricals.probs(), self.categoricals.mask
+        probs, cats = self.categoricals.probs(), self.categoricals
         for row, j in enumerate(self._cat_cols):
-            views[j] = probs[row][mask[row]]
+            views[j] = probs[cats.offsets[row]:cats.offsets[row] + cats.sizes[row]]
         for i, j in enumerate(self._gauss_cols):
             views[j] = (float(self.gaussians.mean[i]), float(self.gaussians.sd[i]))
         return views
@@ -214,6 +214,11 @@ class Adam(NamedTuple):
         return learning_rate * m_hat / (np.sqrt(v_hat) + 1e-8), Adam(m, v, t)
 
 
+# Bound on each gradient entry: Adam divides by the root of its running square,
+# so the size only has to keep that square finite.
+_GRAD_LIMIT = 1e100
+
+
 @dataclass(frozen=True)
 class UpdateSettings:
     """Knobs of one batched update (see PGSearcher for their meaning)."""
@@ -229,10 +234,20 @@ class UpdateSettings:
 def update(
     policy: Policy, adam: Adam, raw: np.ndarray, old_log_prob: np.ndarray, adv: np.ndarray, settings: UpdateSettings
 ) -> Adam:
-    """Run ``settings.passes`` Adam steps on one batch, in place on ``policy``."""
+    """Run ``settings.passes`` Adam steps on one batch, in place on ``policy``.
+
+    The policy stays finite whatever the batch holds: gradient entries that are
+    not finite (an overflowing importance ratio, a far-out sample) are ignored,
+    the others are bounded by ``_GRAD_LIMIT`` so that Adam's second moment stays
+    finite, and a parameter whose step would not be finite keeps its value.
+    """
     for _ in range(settings.passes):
-        grad = ppo_gradient(policy, raw, old_log_prob, adv, settings.clip, settings.entropy_coef)
+        with np.errstate(over="ignore", invalid="ignore"):
+            grad = ppo_gradient(policy, raw, old_log_prob, adv, settings.clip, settings.entropy_coef)
+        grad = np.clip(np.where(np.isfinite(grad), grad, 0.0), -_GRAD_LIMIT, _GRAD_LIMIT)
         delta, adam = adam.step(grad, settings.learning_rate)
-        policy.params = policy.params + delta
+        params = policy.params
+        stepped = params + delta
+        policy.params = np.where(np.isfinite(stepped), stepped, params)
         policy.clamp_sd(settings.min_sd, settings.max_sd)
     return adam

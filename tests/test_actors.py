@@ -16,23 +16,33 @@ def numeric_grad(f, params, eps=1e-6):
 
 
 def categoricals() -> Categoricals:
-    """Two rows: four categories, and two (padded)."""
-    cats = Categoricals.uniform([4, 2])
-    return cats.with_params(np.array([0.3, -1.2, 0.8, 2.0, 0.5, -0.4, 0.0, 0.0]))
+    """Three categoricals, flat: four categories, one, and two."""
+    cats = Categoricals.uniform([4, 1, 2])
+    return cats.with_params(np.array([0.3, -1.2, 0.8, 2.0, 7.0, 0.5, -0.4]))
 
 
-@pytest.mark.parametrize("x", [[0, 1], [3, 0], [2, 1]])
+@pytest.mark.parametrize("x", [[0, 0, 1], [3, 0, 0], [2, 0, 1]])
 def test_categorical_grad_log_prob_matches_finite_differences(x):
     cats = categoricals()
     expected = numeric_grad(lambda p: cats.with_params(p).log_prob([x]).sum(), cats.params)
-    np.testing.assert_allclose(cats.grad_log_prob([x])[0].ravel(), expected, atol=1e-6)
-    assert np.all(cats.grad_log_prob([x])[0][~cats.mask] == 0)  # padding gets no gradient
+    np.testing.assert_allclose(cats.grad_log_prob([x])[0], expected, atol=1e-6)
+    assert cats.grad_log_prob([x]).shape == (1, 7)  # one entry per real category, no padding
 
 
 def test_categorical_grad_entropy_matches_finite_differences():
     cats = categoricals()
     expected = numeric_grad(lambda p: cats.with_params(p).entropy().sum(), cats.params)
-    np.testing.assert_allclose(cats.grad_entropy().ravel(), expected, atol=1e-6)
+    np.testing.assert_allclose(cats.grad_entropy(), expected, atol=1e-6)
+
+
+def test_categorical_cost_follows_the_real_categories():
+    """A choice of 10,000 categories beside 50 binary ones: 10,100 logits, not 51 x 10,000."""
+    cats = Categoricals.uniform([10_000] + [2] * 50)
+    assert cats.params.size == 10_100
+    x = cats.sample(np.random.default_rng(0))
+    assert x.shape == (51,) and x[0] < 10_000 and set(x[1:]) <= {0, 1}
+    assert cats.grad_log_prob([x]).shape == (1, 10_100)
+    np.testing.assert_allclose(cats.log_prob([x])[0], -np.log([10_000] + [2] * 50))
 
 
 @pytest.mark.parametrize("z", [[-3.0, 0.2], [0.1, 4.0], [2.5, -1.0]])
@@ -45,18 +55,18 @@ def test_gaussian_gradients_match_finite_differences(z):
 
 
 def test_categorical_draw_frequencies_match_probabilities():
-    probs = np.array([0.5, 0.3, 0.15, 0.05])
-    cats = Categoricals(np.log(np.array([probs, [0.9, 0.1, 1.0, 1.0]])), np.array([[True] * 4, [True, True, False, False]]))
+    probs = [np.array([0.5, 0.3, 0.15, 0.05]), np.array([0.9, 0.1])]
+    cats = Categoricals.uniform([4, 2]).with_params(np.log(np.concatenate(probs)) + 3.0)
     rng = np.random.default_rng(123)
     n = 20000
     draws = np.array([cats.sample(rng) for _ in range(n)])
-    for row, p in enumerate(cats.probs()):
-        counts = np.bincount(draws[:, row], minlength=4)
-        assert counts[~cats.mask[row]].sum() == 0  # padding is never drawn
-        expected = n * p[cats.mask[row]]
-        chi2 = ((counts[cats.mask[row]] - expected) ** 2 / expected).sum()
+    for row, p in enumerate(probs):
+        counts = np.bincount(draws[:, row], minlength=len(p))
+        assert len(counts) == len(p)  # never an index past the categorical's own categories
+        expected = n * p
+        chi2 = ((counts - expected) ** 2 / expected).sum()
         assert chi2 < 16.27  # chi-square at p = 0.001 with 3 (row 0) or 1 (row 1) degrees of freedom
-    np.testing.assert_allclose(cats.probs()[1, :2], [0.9, 0.1])
+    np.testing.assert_allclose(cats.probs(), np.concatenate(probs))
 
 
 def test_gaussian_samples_match_mean_and_sd():
@@ -71,7 +81,7 @@ def test_gaussian_samples_match_mean_and_sd():
 
 def test_entropy_values():
     np.testing.assert_allclose(Categoricals.uniform([4, 2]).entropy(), np.log([4, 2]))
-    assert Categoricals(np.array([[50.0, 0.0]]), np.array([[True, True]])).entropy()[0] < 1e-18
+    assert Categoricals.uniform([2]).with_params(np.array([50.0, 0.0])).entropy()[0] < 1e-18
     assert Gaussians(np.zeros(1), np.zeros(1)).entropy()[0] == pytest.approx(0.5 * np.log(2 * np.pi * np.e))
 
 

@@ -50,15 +50,16 @@ def test_actors_not_drawn_get_no_gradient_and_no_probability():
     raw[:, 1] = np.nan  # the first Gaussian was drawn in no sample
     raw[:4, 2] = np.nan  # the 2-way categorical only in the last four
     grad = ppo_gradient(policy, raw, policy.log_prob(raw), rng.normal(size=8), 0.2, 0.0)
-    # Flat parameters: logits (2 rows x 3, padded), Gaussian means (2), log sds (2).
-    assert grad[6] == 0 and grad[8] == 0  # mean and log sd of the first Gaussian
+    # Flat parameters: logits (3 + 2), Gaussian means (2), log sds (2).
+    assert grad.shape == (9,)
+    assert grad[5] == 0 and grad[7] == 0  # mean and log sd of the first Gaussian
     assert np.abs(grad[3:5]).min() > 0  # the 2-way categorical learns from the last four
     # A sample's log-probability leaves out the actors it did not draw.
     at_mean = np.where(np.isnan(raw), 0.0, raw)
     at_mean[:, 1] = policy.gaussians.mean[0]
     at_mean[:4, 2] = 0
     left_out = (-policy.gaussians.log_sd[0] - 0.5 * np.log(2 * np.pi)
-                + np.r_[[policy.categoricals.log_probs()[1, 0]] * 4, [0.0] * 4])
+                + np.r_[[policy.categoricals.log_probs()[3]] * 4, [0.0] * 4])
     np.testing.assert_allclose(policy.log_prob(raw), policy.log_prob(at_mean) - left_out)
 
 
@@ -108,3 +109,21 @@ def test_update_raises_probability_of_good_actions_and_respects_sd_bounds():
 def test_actors_and_policy_do_not_import_ray():
     code = "import sys, ray_pg.actors, ray_pg.policy, ray_pg.pareto; assert 'ray' not in sys.modules, 'ray imported'"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+@pytest.mark.parametrize("far", [1e200, -1e300, 50.0])
+def test_update_keeps_the_policy_finite_whatever_it_is_given(far):
+    """A far-out sample (a point's raw value, however it was clipped upstream) never makes the policy NaN."""
+    policy = make_policy()
+    rng = np.random.default_rng(4)
+    raw = np.array([policy.sample(rng) for _ in range(8)])
+    raw[0, 1] = far
+    old = policy.log_prob(raw)
+    old[1] = -np.inf  # a stale log-probability that underflowed
+    settings = UpdateSettings(learning_rate=0.1, passes=4, clip=0.2, entropy_coef=0.01, min_sd=0.05, max_sd=2.0)
+    adam = Adam.zeros(policy.params.size)
+    for _ in range(3):
+        with np.errstate(all="ignore"):
+            adam = update(policy, adam, raw, old, advantages(np.arange(8.0)[::-1]), settings)
+    assert np.isfinite(policy.params).all() and np.isfinite(adam.m).all() and np.isfinite(adam.v).all()
+    assert np.isfinite(policy.log_prob(policy.sample(rng))).all()
