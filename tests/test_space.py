@@ -87,7 +87,10 @@ def test_every_producible_value_round_trips(kind):
     "config, message",
     [
         ({"a": {"b": tune.grid_search([1, 2])}}, "'a/b'.*grid_search.*tune.choice"),
-        ({"f": tune.sample_from(lambda c: 3)}, "'f'.*sample_from"),
+        ({"w": tune.uniform(-1e308, 1e308)}, "'w'.*too wide.*overflows"),
+        ({"w": tune.randint(-10**308, 10**308)}, "'w'.*too wide"),
+        ({"w": tune.randint(0, 10**400)}, "'w'.*fit a float"),
+        ({"n": tune.randn(0.0, float("inf"))}, "'n'.*finite sd"),
         ({"c": tune.choice([{"x": tune.grid_search([1, 2])}, 2])}, r"'c\[0\]/x'.*grid_search"),
         ({"e": tune.randint(5, 5)}, "'e'.*no values"),
         ({"u": tune.uniform(1.0, 1.0)}, "'u'.*lower < upper"),
