@@ -28,6 +28,11 @@ SPACES = {
                                                                                  {"depth": tune.randint(2, 5),
                                                                                   "width": tune.qrandint(8, 64, 8)}])}]),
                     "lr": tune.loguniform(1e-4, 1e-1)},
+    # Tuples holding domains come back as tuples, also inside a branch; a derived-looking key name.
+    "tuples": {"betas": (tune.uniform(0.8, 0.99), 0.999),
+               "opt": tune.choice([{"name": "adam", "betas": (tune.uniform(0.8, 0.99), tune.choice([0.99, 0.999]))},
+                                   "sgd"]),
+               "model[0]": tune.randint(1, 4)},
 }
 
 
@@ -37,8 +42,8 @@ def assert_valid(space: dict, config: dict) -> None:
         assert isinstance(config, dict) and set(config) == set(space), (space, config)
         for key in space:
             assert_valid(space[key], config[key])
-    elif isinstance(space, list):
-        assert isinstance(config, list) and len(config) == len(space)
+    elif isinstance(space, list) or isinstance(space, tuple) and holds_domain(space):
+        assert type(config) is type(space) and len(config) == len(space), (space, config)
         for s, c in zip(space, config):
             assert_valid(s, c)
     elif isinstance(space, Categorical) and any(map(holds_domain, space.categories)):
@@ -52,7 +57,7 @@ def assert_valid(space: dict, config: dict) -> None:
 def holds_domain(node) -> bool:
     if isinstance(node, Domain):
         return True
-    values = node.values() if isinstance(node, dict) else node if isinstance(node, list) else []
+    values = node.values() if isinstance(node, dict) else node if isinstance(node, (list, tuple)) else []
     return any(map(holds_domain, values))
 
 

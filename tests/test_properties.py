@@ -47,6 +47,7 @@ keys = st.text("abcdefgh", min_size=1, max_size=4)
 leaves = st.one_of(domains(), domains(), st.integers(), st.text(max_size=3))
 # Conditional choices: categories that are themselves (sub)spaces, nested to any depth.
 spaces = st.recursive(leaves, lambda children: st.one_of(st.lists(children, min_size=1, max_size=3),
+                                                         st.lists(children, min_size=1, max_size=3).map(tuple),
                                                          st.dictionaries(keys, children, min_size=1, max_size=4),
                                                          st.lists(children, min_size=1, max_size=3).map(tune.choice)),
                       max_leaves=10).map(lambda node: node if isinstance(node, dict) else {"root": node})
