@@ -16,11 +16,10 @@ from ray import tune
 from ray.tune.search.sample import Domain, Float, Normal, Quantized
 from ray.tune.search.variant_generator import generate_variants
 
-from domains import DOMAINS, is_producible
+from domains import is_producible
 from ray_pg.params import NORMAL_RAW_LIMIT
 from ray_pg.policy import Adam, Policy, UpdateSettings, advantages, update
 from ray_pg.space import Space
-from spaces import assert_valid
 
 
 def draws(space: Space, n: int, seed: int = 0) -> list[np.ndarray]:
@@ -103,6 +102,30 @@ def test_sample_from_is_derived_from_the_config():
             assert config["opt"]["half"] == config["opt"]["lr"] / 2
     point = {"a": 0.25, "double": 0.5}  # a full config (from Tune's results) names derived values too
     assert exact(space, point)["double"] == 0.5
+
+
+def double_a(config: dict) -> float:
+    return config["a"] * 2
+
+
+def report_config(config: dict) -> dict:
+    return {"loss": config["a"], "b": config["b"], "betas_is_tuple": type(config["betas"]) is tuple,
+            "beta1": config["betas"][0]}
+
+
+@pytest.mark.parametrize("where", ["constructor", "param_space"])
+def test_sample_from_and_tuples_agree_through_real_tune(local_ray, tmp_path, where):
+    """The space given to PGSearcher and Tune's param_space resolve sample_from and tuples alike."""
+    from ray_pg import PGSearcher
+
+    space = {"a": tune.uniform(0, 1), "b": tune.sample_from(double_a), "betas": (tune.uniform(0.8, 0.99), 0.999)}
+    searcher = PGSearcher(space if where == "constructor" else None, metric="loss", mode="min", seed=0)
+    tuner = tune.Tuner(report_config, param_space={} if where == "constructor" else space,
+                       tune_config=tune.TuneConfig(search_alg=searcher, num_samples=4, reuse_actors=True),
+                       run_config=tune.RunConfig(storage_path=str(tmp_path), verbose=0))
+    df = tuner.fit().get_dataframe()
+    assert len(df) == 4 and df["betas_is_tuple"].all() and df["beta1"].between(0.8, 0.99).all()
+    np.testing.assert_array_equal(df["b"], 2 * df["loss"])
 
 
 # 6. points_to_evaluate: values reach the trial exactly, or are refused naming the key.
