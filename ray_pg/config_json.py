@@ -60,26 +60,28 @@ def encode_value(value: Any) -> Any:
     if isinstance(value, Domain):
         return {"$domain": _encode_domain(value)}
     # Containers that hold domains are resolved into plain ones, whatever their own type.
-    if kind is list or isinstance(value, list) and _holds_domain(value):
+    if kind is list or isinstance(value, list) and holds_domain(value):
         return [encode_value(v) for v in value]
-    if kind is tuple or isinstance(value, tuple) and _holds_domain(value):
+    if kind is tuple or isinstance(value, tuple) and holds_domain(value):
         return {"$tuple": [encode_value(v) for v in value]}
-    if kind is dict or isinstance(value, dict) and _holds_domain(value):
+    if kind is dict or isinstance(value, dict) and holds_domain(value):
         if all(type(key) is str and not key.startswith("$") for key in value):
             return {key: encode_value(v) for key, v in value.items()}
         return {"$dict": [[encode_value(key), encode_value(v)] for key, v in value.items()]}
     return {"$object": fingerprint(value)}
 
 
-def _holds_domain(value: Any) -> bool:
+def holds_domain(value: Any) -> bool:
+    """Whether a value holds a Tune domain (or a ``tune.grid_search`` dict) at any depth."""
+    if isinstance(value, Domain) or (isinstance(value, dict) and "grid_search" in value):
+        return True
     values = value.values() if isinstance(value, dict) else value if isinstance(value, (list, tuple)) else ()
-    return isinstance(value, Domain) or any(_holds_domain(v) for v in values)
+    return any(holds_domain(v) for v in values)
 
 
 def _encode_domain(domain: Domain) -> dict:
     if isinstance(domain, Categorical):
-        return {"kind": "choice", "categories": [encode_value(c) for c in domain.categories],
-                "grid": domain.is_grid()}
+        return {"kind": "choice", "categories": [encode_value(c) for c in domain.categories]}
     if isinstance(domain, Function):
         return {"kind": "sample_from", "func": fingerprint(domain.func)}
     sampler, q = domain.get_sampler(), None
@@ -93,7 +95,7 @@ def _encode_domain(domain: Domain) -> dict:
         if isinstance(sampler, Normal):
             described.update(mean=encode_value(sampler.mean), sd=encode_value(sampler.sd))
         return described
-    return {"kind": "unknown", "domain": fingerprint(domain), "sampler": fingerprint(sampler)}
+    raise ValueError(f"cannot describe the domain {fingerprint(domain)} with sampler {fingerprint(sampler)}")
 
 
 def decode_value(data: Any, where: str = "config") -> Any:
@@ -147,8 +149,7 @@ def _decode_domain(body: dict, where: str) -> Domain:
         categories = decode_value(body["categories"], f"{where}.categories")
         if type(categories) is not list:
             raise ValueError("categories must be a list")
-        domain = Categorical(categories).uniform()
-        return domain.grid() if body.get("grid") is True else domain
+        return Categorical(categories).uniform()
     if kind not in ("float", "int") or body.get("sampler") not in ("uniform", "loguniform", "normal"):
         raise ValueError(f"cannot rebuild a domain of kind {kind!r}")
     decode = functools.partial(decode_value, where=where)
@@ -169,8 +170,7 @@ def first_object(data: Any, where: str = "config") -> str | None:
         return None
     if set(data) == {"$object"}:
         return f"{where}: an object of type {data['$object'].get('type')}"
-    if set(data) == {"$domain"} and type(data["$domain"]) is dict and data["$domain"].get("kind") in (
-            "sample_from", "unknown"):
+    if set(data) == {"$domain"} and type(data["$domain"]) is dict and data["$domain"].get("kind") == "sample_from":
         return f"{where}: a tune.sample_from function"
     return next((found for key, v in data.items() if (found := first_object(v, f"{where}[{key!r}]"))), None)
 

@@ -24,18 +24,11 @@ from typing import Any
 import numpy as np
 from ray.tune.search.sample import Categorical, Domain, Function
 
-from ray_pg.config_json import decode_value, encode_value, first_difference, first_object
+from ray_pg.config_json import decode_value, encode_value, first_difference, first_object, holds_domain
 from ray_pg.params import Branch, ChoiceParam, Param, Path, derived_signature, matches, path_name, to_param
 
 _FORMAT = "ray_pg.space/1"
 _MISSING = object()
-
-
-def _holds_domain(value: Any) -> bool:
-    if isinstance(value, Domain) or (isinstance(value, dict) and "grid_search" in value):
-        return True
-    values = value.values() if isinstance(value, dict) else value if isinstance(value, (list, tuple)) else ()
-    return any(_holds_domain(v) for v in values)
 
 
 def _same(a: Any, b: Any) -> bool:
@@ -99,7 +92,7 @@ class Space:
             self._derived[path] = node
         elif isinstance(node, Domain):
             index = len(self.params)
-            branches = frozenset(i for i, c in enumerate(getattr(node, "categories", ())) if _holds_domain(c))
+            branches = frozenset(i for i, c in enumerate(getattr(node, "categories", ())) if holds_domain(c))
             param = to_param(path, node, branches)
             self.params.append(param)
             if parent is not None:
@@ -109,7 +102,7 @@ class Space:
         elif isinstance(node, dict) and node:
             for key, child in node.items():
                 self._walk(child, path + (key,), parent)
-        elif isinstance(node, list) and node or isinstance(node, tuple) and _holds_domain(node):
+        elif isinstance(node, list) and node or isinstance(node, tuple) and holds_domain(node):
             if isinstance(node, tuple):
                 self._tuples.add(path)
             for i, child in enumerate(node):
