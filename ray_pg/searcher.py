@@ -1,23 +1,43 @@
-"""PGSearcher: a Ray Tune searcher that learns a sampling policy with policy gradients."""
+"""PGSearcher: the Tune adapter between Ray Tune's searcher calls and the policy.
+
+It translates: Tune's space into a ``Space`` (space.py), suggestions into
+samples of the ``Policy`` (policy.py), finished trials into ranked batches and
+updates, and its state into versioned JSON (state.py).
+
+Tune tells a searcher little of its surroundings: nothing of the wrappers
+around it (``ConcurrencyLimiter(batch=True)``, ``Repeater``) or of the
+scheduler that cut a trial short. Those objects are the ``self`` of the frames
+that call it, so ``_caller`` finds them there, with a plain fallback when a
+searcher is driven outside Tune.
+"""
 
 from __future__ import annotations
 
-import base64
 import json
+import logging
 import math
-import pickle
+import sys
+import uuid
 from numbers import Real
-from typing import Any
+from pathlib import Path
+from typing import Any, Callable, NamedTuple
 
 import numpy as np
 import pandas as pd
-from ray.tune.search import Searcher
+from ray.tune.schedulers import FIFOScheduler
+from ray.tune.search import ConcurrencyLimiter, Repeater, Searcher
+from ray.tune.stopper.noop import NoopStopper
 
+from ray_pg import state as st
 from ray_pg.pareto import pareto_scores
 from ray_pg.policy import Adam, Policy, UpdateSettings, advantages, by_level, update
 from ray_pg.space import Space
+from ray_pg.state import CheckpointError, Sample
 
-STATE_VERSION = 2
+__all__ = ["CheckpointError", "PGSearcher"]
+
+logger = logging.getLogger(__name__)
+
 # The result key that says how far a trial went; Tune adds it to every result.
 TRAINING_ITERATION = "training_iteration"
 # Upper bound on every Gaussian's sd (in the units of its raw variable): above
@@ -32,8 +52,13 @@ _MIN_AUTO_BATCH = 8
 _AUTO_BATCH_FRACTION = 0.25
 
 
-class CheckpointError(ValueError):
-    """A searcher state that cannot be restored: another version or space, or corrupted."""
+class Finished(NamedTuple):
+    """A trial in the batch: ``level`` is how far it went, inf if Tune did not cut it short."""
+
+    trial_id: str | None
+    sample: Sample
+    rewards: np.ndarray
+    level: float
 
 
 class PGSearcher(Searcher):
@@ -47,26 +72,27 @@ class PGSearcher(Searcher):
 
     Trials are ranked by the metric; with several metrics, by Pareto front and
     then crowding distance. A trial that a scheduler (ASHA, HyperBand) or a
-    stopper cut short ranks below every trial of its batch that went further
-    (more ``training_iteration``s, or finished on its own); within one level
-    the metric decides.
+    stopper cut short ranks below every trial of its batch that went further;
+    trials that reached the scheduler's ``max_t``, or ended on their own, are
+    full length. Within one level the metric decides.
 
     Args:
         space: Tune search space. Leave None to take Tune's ``param_space``/``config``.
         metric: Result key to optimise, or a list of keys for multi-objective
-            search. None: take Tune's (a metric given here wins over Tune's,
-            which may be there for a scheduler only).
+            search. None: take Tune's. A metric given here wins over Tune's
+            (which may be there for a scheduler only); a warning says when they differ.
         mode: "max" or "min", or a list of them, one per metric. None: take Tune's.
         points_to_evaluate: Configs (possibly partial) to try first; missing
-            parameters are drawn from the policy. A conditional choice is named
-            by the values of its branch.
+            parameters are drawn from the policy; given values reach the trial
+            exactly. A conditional choice is named by the values of its branch.
         evaluated_rewards: Metric values already known for ``points_to_evaluate``
             (with several metrics, one list of values per point); those points
             are then learnt from instead of suggested.
         batch_size: Completed trials per update. None follows the concurrency:
-            ``max(8, a quarter of the trials in flight)``. A trial that Tune cut
-            short at iteration t counts t / T, T the most iterations any trial
-            reached, so updates follow the training spent.
+            ``max(8, a quarter of the trials in flight)``, or one update per
+            generation under ``ConcurrencyLimiter(batch=True)``. A trial that
+            Tune cut short at iteration t counts t / T, T the most iterations any
+            trial reached, so updates follow the training spent.
         learning_rate: Adam step size on logits, means and log sds.
         passes: Adam steps per batch (clipped importance weights keep them safe).
         clip: PPO clip range of the importance ratio.
@@ -90,10 +116,10 @@ class PGSearcher(Searcher):
         self,
         space: dict | None = None,
         *,
-        metric: str | None = None,
-        mode: str | None = None,
+        metric: str | list[str] | None = None,
+        mode: str | list[str] | None = None,
         points_to_evaluate: list[dict] | None = None,
-        evaluated_rewards: list[float] | None = None,
+        evaluated_rewards: list | None = None,
         batch_size: int | None = None,
         learning_rate: float = 0.1,
         passes: int = 8,
@@ -107,7 +133,8 @@ class PGSearcher(Searcher):
         seed: int | None = None,
     ):
         _check_objectives(metric, mode)
-        if batch_size is not None and (not isinstance(batch_size, int) or batch_size < 2):
+        if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, int)
+                                       or batch_size < 2):
             raise ValueError(f"batch_size must be None or an int >= 2, got {batch_size=}")
         if not (learning_rate > 0 and isinstance(passes, int) and passes >= 1 and clip > 0
                 and entropy_coef >= 0 and 0 < min_sd < _MAX_SD):
@@ -121,6 +148,8 @@ class PGSearcher(Searcher):
             raise ValueError(f"advantage must be 'nes', 'rank' or 'zscore', got {advantage=}")
         if failed_trials not in ("worst", "ignore"):
             raise ValueError(f"failed_trials must be 'worst' or 'ignore', got {failed_trials=}")
+        if points_to_evaluate is not None and not isinstance(points_to_evaluate, (list, tuple)):
+            raise ValueError(f"points_to_evaluate must be a list of configs (dicts), got {points_to_evaluate!r}")
         if evaluated_rewards is not None and len(evaluated_rewards) != len(points_to_evaluate or []):
             raise ValueError(f"evaluated_rewards needs one value per point of points_to_evaluate, got "
                              f"{len(evaluated_rewards)} for {len(points_to_evaluate or [])} points")
@@ -131,27 +160,35 @@ class PGSearcher(Searcher):
         self._failed_trials = failed_trials
         self._exploit_from = exploit_from
         self._exploit_temperature = exploit_temperature
-        self._num_suggested = 0
         self._points_to_evaluate = list(points_to_evaluate or [])
         self._evaluated_rewards = None if evaluated_rewards is None else list(evaluated_rewards)
         self._rng = np.random.default_rng(seed)
+        # Names this run's history file; kept across restores.
+        self._run = uuid.uuid4().hex[:12]
+        self._history_log = st.HistoryLog()
         self._space: Space | None = None
         self._space_from_checkpoint = False
         self._max_concurrent: int | None = None
+        # ConcurrencyLimiter(batch=True): results come a generation at a time.
+        self._synchronous = False
         self._num_samples: int | None = None
+        self._told_budget_unknown = False
         # Tune's `stop={key: value}`: a trial stopped by it ended on its own terms.
         self._stop: dict | None = None
-        self._pending: dict[str, tuple[np.ndarray, float]] = {}
-        # training_iteration of each pending trial's last result seen in
-        # on_trial_result: its final result differs when Tune cut it short.
-        self._seen_iteration: dict[str, int] = {}
+        self._num_suggested = 0
+        self._pending: dict[str, Sample] = {}
+        # Each pending trial's last result seen in on_trial_result, cut to the keys
+        # used here: HyperBand stops paused trials without a result.
+        self._last: dict[str, dict] = {}
         # The most training_iterations any completed trial reached.
         self._full_iterations = 1.0
-        # (raw, log-prob under the drawing policy, rewards, level); see _complete.
-        self._batch: list[tuple[np.ndarray, float, np.ndarray, float]] = []
+        self._batch: list[Finished] = []
+        # Known results waiting for a metric and mode: (trial id, sample, value, level).
+        self._unscored: list[tuple[str, Sample, Any, float]] = []
+        self._queue: list[tuple[np.ndarray, dict]] = []
         self._history: list[dict] = []
-        self.num_updates = 0
-        self.num_failed = 0
+        self._num_updates = 0
+        self._num_failed = 0
         self._trials_used = 0
         self._peak_in_flight = 0
         if space is not None:
@@ -160,82 +197,100 @@ class PGSearcher(Searcher):
     # ----------------------------------------------------------------- set-up
 
     def _setup(self, config: dict) -> None:
-        self._space = Space(config)
-        # Tune keeps no param_space for `Tuner.restore(path, trainable)`, so the
-        # state carries the space itself. Domains and categories are arbitrary
-        # Python objects: pickled, as Tune pickles them for its trials.
-        self._space_pickle = base64.b64encode(pickle.dumps(config)).decode("ascii")
-        self._policy = Policy(self._space.columns())
+        space = Space(config)
+        points = [(space.encode(point), space.given_values(point)) for point in self._points_to_evaluate]
+        if self._evaluated_rewards is not None:
+            _check_complete(space, points, self._points_to_evaluate)
+        self._space = space
+        self._space_json = space.to_json()
+        self._space_digest = st.digest(self._space_json)
+        self._policy = Policy(space.columns())
         self._adam = Adam.zeros(self._policy.params.size)
-        points = [self._space.encode(point) for point in self._points_to_evaluate]
         if self._evaluated_rewards is None:
             self._queue = points
             return
-        if self._mode is None or self._metric is None:
-            raise ValueError("evaluated_rewards need a metric and a mode ('max' or 'min') to tell good "
-                             "from bad: pass metric= and mode= to PGSearcher")
         self._queue = []
-        for point, config_point, value in zip(points, self._points_to_evaluate, self._evaluated_rewards):
-            active = self._space.active(point)
-            if np.isnan(point[active]).any():
-                raise ValueError(f"a point with an evaluated reward must set every parameter, got {config_point}")
-            point = np.where(active, point, np.nan)
-            self._complete(point, float(self._policy.log_prob(point)[0]), self._rewards_of(value), math.inf)
+        for i, ((raw, _), value) in enumerate(zip(points, self._evaluated_rewards)):
+            self._add_known(f"evaluated_rewards[{i}]", raw, value, math.inf)
 
     def set_search_properties(self, metric: str | None, mode: str | None, config: dict, **spec) -> bool:
+        # Recorded whoever owns the space: a space given to the constructor still
+        # needs Tune's budget and stop dict.
+        num_samples = spec.get("num_samples")
+        if isinstance(num_samples, int) and not isinstance(num_samples, bool) and num_samples > 0:
+            # Under a Repeater each suggestion runs `repeat` times.
+            repeat = getattr(_caller(lambda obj: isinstance(obj, Repeater)), "repeat", 1)
+            self._num_samples = max(1, num_samples // max(1, repeat))
+        stop = spec.get("stop")
+        if isinstance(stop, dict):
+            self._stop = {str(key): float(value) for key, value in stop.items()
+                          if _finite(value)}
+        self._adopt_objectives(metric, mode)
         if self._space is not None and not self._space_from_checkpoint:
+            self._score_unscored()
             return False
-        # The searcher's own metric and mode win: Tune's may be there only for a
-        # scheduler (e.g. one metric of a multi-objective search, for ASHA).
-        metric = self._metric if self._metric is not None else metric
-        mode = self._mode if self._mode is not None else mode
-        _check_objectives(metric, mode)
         # Restored before Tune handed its space over: keep the state, use Tune's space.
         restored = self.get_state() if self._space_from_checkpoint else None
         self._setup(config)
         if restored is not None:
             self.set_state(restored)  # CheckpointError if Tune's space is another one
             self._space_from_checkpoint = False
-        self._metric, self._mode = metric, mode
-        self._num_samples = spec.get("num_samples", self._num_samples)
-        stop = spec.get("stop")
-        if isinstance(stop, dict):
-            self._stop = {str(key): float(value) for key, value in stop.items() if isinstance(value, Real)}
+        self._score_unscored()
         return True
 
+    def _adopt_objectives(self, metric: Any, mode: Any) -> None:
+        """Take Tune's metric and mode where the searcher has none (its own win)."""
+        if metric is not None and self._metric is not None and metric not in _as_list(self._metric):
+            logger.warning("PGSearcher optimises its own metric %r, not Tune's %r (which then serves the "
+                           "scheduler only)", self._metric, metric)
+        new_metric = self._metric if self._metric is not None else metric
+        new_mode = self._mode if self._mode is not None else mode
+        _check_objectives(new_metric, new_mode)
+        self._metric, self._mode = new_metric, new_mode
+
     def set_max_concurrency(self, max_concurrent: int) -> bool:
-        # Returning True lets a ConcurrencyLimiter hand the limit to us: the auto
-        # batch size then follows it from the first trial on.
         self._max_concurrent = max_concurrent
-        return True
+        # A limiter asked for synchronous batches keeps its own logic (we return
+        # False): it hands over each generation's results together, and one
+        # update follows each generation. Otherwise it hands the limit to us.
+        limiter = _caller(lambda obj: isinstance(obj, ConcurrencyLimiter))
+        self._synchronous = bool(getattr(limiter, "batch", False))
+        return not self._synchronous
 
     # ------------------------------------------------------- suggest / complete
 
     def suggest(self, trial_id: str) -> dict | None:
         if self._space is None:
-            raise RuntimeError("PGSearcher has no search space: pass one to PGSearcher(space=...) or "
-                               "as Tuner(param_space=...) / tune.run(config=...)")
+            raise RuntimeError("PGSearcher has no search space: pass one to PGSearcher(space=...) or as a "
+                               "non-empty Tuner(param_space=...) / tune.run(config=...) (Tune passes no empty one)")
         if self._metric is None or self._mode is None:
-            raise RuntimeError("PGSearcher needs a metric and a mode: pass them to PGSearcher(...) or "
-                               "to tune.TuneConfig / tune.run")
-        if self._max_concurrent is not None and len(self._pending) >= self._max_concurrent:
+            raise RuntimeError("PGSearcher needs a metric and a mode: Tune passes TuneConfig's / tune.run's only "
+                               "along with a non-empty param_space, so with the space given to PGSearcher pass "
+                               "metric= and mode= to PGSearcher too")
+        self._score_unscored()
+        if not self._synchronous and self._max_concurrent is not None and len(self._pending) >= self._max_concurrent:
             return None
+        if self._num_samples is None and not self._told_budget_unknown:
+            self._told_budget_unknown = True
+            logger.info("PGSearcher got no num_samples from Tune (Tune passes it only with a non-empty "
+                        "param_space): the sharpened sampling at the end of the budget is off")
         policy = self._sampling_policy()
         raw = policy.sample(self._rng)
+        given: dict = {}
         if self._queue:
-            given = self._queue.pop(0)
-            raw = np.where(np.isnan(given), raw, given)
+            point, given = self._queue.pop(0)
+            raw = np.where(np.isnan(point), raw, point)
         raw = self._space.mask_inactive(raw)
         self._num_suggested += 1
         # The log-probability under the distribution that drew the sample keeps the
         # importance weights of later updates exact.
-        self._pending[trial_id] = (raw, float(policy.log_prob(raw)[0]))
+        self._pending[trial_id] = Sample(raw, float(policy.log_prob(raw)[0]))
         self._peak_in_flight = max(self._peak_in_flight, len(self._pending))
-        return self._space.decode(raw)
+        return self._space.decode(raw, given)
 
     def _sampling_policy(self) -> Policy:
         """The policy, sharpened over the last part of a known budget."""
-        if not self._num_samples or self._num_samples < 0:
+        if not self._num_samples:
             return self._policy
         exploit_from = self._exploit_from
         if exploit_from is None:
@@ -248,35 +303,51 @@ class PGSearcher(Searcher):
 
     def on_trial_result(self, trial_id: str, result: dict) -> None:
         # Tune passes on every result except the one on which it stops a trial.
-        if trial_id in self._pending:
-            self._seen_iteration[trial_id] = result.get(TRAINING_ITERATION)
+        if trial_id in self._pending and isinstance(result, dict):
+            self._last[trial_id] = self._kept(result)
+
+    def _kept(self, result: dict) -> dict:
+        """The keys of a result this searcher reads: the metrics and how far the trial went."""
+        keys = [*_as_list(self._metric), TRAINING_ITERATION, *(self._stop or {})]
+        return {key: result[key] for key in keys if key in result and _finite(result[key])}
 
     def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
         """Record a finished, early-stopped or failed trial; update on a full batch.
 
         Unknown and repeated ids (after a restore) are ignored. A trial stopped
-        before it ran (no result, no error) tells nothing and is dropped.
+        before it reported anything (no result, no error) tells nothing and is
+        dropped; one stopped while paused (HyperBand) ranks by its last result.
         """
-        entry = self._pending.pop(trial_id, None)
-        seen = self._seen_iteration.pop(trial_id, None)
-        if entry is None or (result is None and not error):
+        sample = self._pending.pop(trial_id, None)
+        last = self._last.pop(trial_id, None)
+        if sample is None:
+            logger.debug("PGSearcher ignores trial %s: not suggested here, or already complete", trial_id)
             return
         if error:
-            self._complete(*entry, self._rewards_of(None), math.inf)
-            return
+            self._complete(trial_id, sample, self._rewards_of(None), math.inf)
+        elif result is None and last is None:
+            logger.debug("PGSearcher drops trial %s: stopped before it reported a result", trial_id)
+        elif result is None:  # stopped while paused: Tune judged its last result
+            self._complete(trial_id, sample, self._rewards_of(last), self._level(last, stopped=True))
+        else:
+            # Its last result never reached on_trial_result: Tune stopped the trial there.
+            stopped = last is None or last.get(TRAINING_ITERATION) != result.get(TRAINING_ITERATION)
+            self._complete(trial_id, sample, self._rewards_of(result), self._level(result, stopped))
+
+    def _level(self, result: dict, stopped: bool) -> float:
+        """How far a trial went if Tune cut it short, else inf (it ran its course)."""
         iteration = result.get(TRAINING_ITERATION)
-        if isinstance(iteration, Real):
-            self._full_iterations = max(self._full_iterations, float(iteration))
-        # Its last result never reached on_trial_result: Tune stopped the trial
-        # there, so it ranks by how far it went. A trial that ended on its own
-        # (its last result seen already) went as far as it meant to.
-        stopped = isinstance(iteration, Real) and iteration != seen and not self._met_stop(result)
-        self._complete(*entry, self._rewards_of(result), float(iteration) if stopped else math.inf)
+        if not _finite(iteration):
+            return math.inf
+        self._full_iterations = max(self._full_iterations, float(iteration))
+        if not stopped or self._met_stop(result) or _ran_its_course(result):
+            return math.inf
+        return float(iteration)
 
     def _met_stop(self, result: dict) -> bool:
         """Whether ``result`` meets Tune's ``stop`` dict (Tune stops at ``result[key] >= value``)."""
         return self._stop is not None and any(
-            isinstance(result.get(key), Real) and result[key] >= value for key, value in self._stop.items())
+            _finite(result.get(key)) and result[key] >= value for key, value in self._stop.items())
 
     def _rewards_of(self, result: dict | list | Real | None) -> np.ndarray:
         """Rewards to maximise, one per metric, from a result dict or given values.
@@ -292,17 +363,18 @@ class PGSearcher(Searcher):
                 raise ValueError(f"expected one value per metric {metrics}, got {result!r}")
         rewards = np.full(len(metrics), math.nan)
         for i, (value, mode) in enumerate(zip(values, modes)):
-            if not isinstance(value, bool) and isinstance(value, Real) and math.isfinite(value):
+            if _finite(value):
                 rewards[i] = float(value) if mode == "max" else -float(value)
         return rewards
 
-    def _complete(self, raw: np.ndarray, log_prob: float, rewards: np.ndarray, level: float) -> None:
-        """Add a trial to the batch. ``level``: how far it went, inf if Tune did not cut it short."""
+    def _complete(self, trial_id: str | None, sample: Sample, rewards: np.ndarray, level: float) -> None:
+        """Add a trial to the batch; update when the batch is full."""
         if np.isnan(rewards).any():
-            self.num_failed += 1
+            self._num_failed += 1
             if self._failed_trials == "ignore":
+                logger.debug("PGSearcher drops failed trial %s (failed_trials='ignore')", trial_id)
                 return
-        self._batch.append((raw, log_prob, rewards, level))
+        self._batch.append(Finished(trial_id, sample, rewards, level))
         if self._batch_weight() >= self.batch_size:
             self._update()
 
@@ -313,36 +385,49 @@ class PGSearcher(Searcher):
         whole, they would trigger many updates on what early rungs reward.
         """
         # level <= T always: T takes every completed trial's iterations first.
-        return sum(1.0 if math.isinf(level) else level / self._full_iterations for _, _, _, level in self._batch)
+        return sum(1.0 if math.isinf(entry.level) else entry.level / self._full_iterations
+                   for entry in self._batch)
 
     @property
     def batch_size(self) -> int:
         """Completed trials per update (fixed, or following the trials in flight)."""
         if self._batch_size is not None:
             return self._batch_size
+        if self._synchronous and self._max_concurrent:
+            return max(2, self._max_concurrent)
         in_flight = self._max_concurrent or self._peak_in_flight
         return max(_MIN_AUTO_BATCH, math.ceil(_AUTO_BATCH_FRACTION * in_flight))
 
+    @property
+    def num_updates(self) -> int:
+        """Policy updates made so far."""
+        return self._num_updates
+
+    @property
+    def num_failed(self) -> int:
+        """Trials that errored or reported no finite metric."""
+        return self._num_failed
+
     def _update(self) -> None:
-        raw = np.array([entry[0] for entry in self._batch])
-        old_log_prob = np.array([entry[1] for entry in self._batch])
-        rewards = np.array([entry[2] for entry in self._batch])  # (n, metrics)
-        levels = np.array([entry[3] for entry in self._batch])
-        # A score per trial, higher is better, NaN for failed trials.
-        scores = rewards[:, 0] if rewards.shape[1] == 1 else pareto_scores(rewards)
+        raw = np.array([entry.sample.raw for entry in self._batch])
+        old_log_prob = np.array([entry.sample.log_prob for entry in self._batch])
+        rewards = np.array([entry.rewards for entry in self._batch])  # (n, metrics)
+        levels = np.array([entry.level for entry in self._batch])
+        scores = batch_scores(rewards, levels)
         self._adam = update(self._policy, self._adam, raw, old_log_prob,
-                            advantages(by_level(levels, scores), self._advantage), self._settings)
-        self.num_updates += 1
+                            advantages(scores, self._advantage), self._settings)
+        self._num_updates += 1
         self._trials_used += len(self._batch)
-        failed = np.isnan(scores)
+        failed = np.isnan(rewards).any(axis=1)
         finite = rewards[~failed]
         names = [""] if isinstance(self._metric, str) else [f"[{metric}]" for metric in self._metric]
         summary = {}
         for name, column in zip(names, finite.T):
-            summary[f"mean_reward{name}"] = float(column.mean()) if len(column) else None
+            # Each term divided first: huge finite rewards (1e308) cannot overflow the mean.
+            summary[f"mean_reward{name}"] = float(np.sum(column / len(column))) if len(column) else None
             summary[f"best_reward{name}"] = float(column.max()) if len(column) else None
-        self._history.append({
-            "update": self.num_updates,
+        row = {
+            "update": self._num_updates,
             "trials_used": self._trials_used,
             "batch_size": len(self._batch),
             "failed": int(failed.sum()),
@@ -350,116 +435,238 @@ class PGSearcher(Searcher):
             **summary,
             "entropy": self._policy.entropy(),
             **self._space.describe(self._policy.columns()),
-        })
+            "trial_ids": [entry.trial_id for entry in self._batch],
+        }
+        self._history.append(row)
+        logger.debug("PGSearcher update %d on %d trials (%d failed, %d cut short), best reward %s",
+                     self._num_updates, row["batch_size"], row["failed"], row["stopped_early"],
+                     summary.get("best_reward", summary))
         self._batch = []
 
     def history(self) -> pd.DataFrame:
-        """One row per policy update: its batch and the policy it left, in parameter units."""
+        """One row per policy update: its batch (``trial_ids`` joins Tune's results) and the policy it left."""
         return pd.DataFrame(self._history)
+
+    # --------------------------------------------------------- known results
+
+    def add_evaluated_point(self, parameters: dict, value: float | list[float] | None, error: bool = False,
+                            pruned: bool = False, intermediate_values: list[float] | None = None) -> None:
+        """Learn from a config evaluated outside this search (Ray's warm-start API).
+
+        Args:
+            parameters: The config, as a trial saw it (constants of the space may be included).
+            value: Its metric value (with several metrics, one value per metric).
+            error: The trial failed: it ranks as a failed trial.
+            pruned: A scheduler stopped it early: it ranks below trials that ran their course,
+                at the level of ``len(intermediate_values)`` iterations (1 if not given).
+            intermediate_values: Its metric values per iteration (only their number is used).
+        """
+        if self._space is None:
+            raise RuntimeError("PGSearcher has no search space yet: give it one before evaluated points")
+        if not isinstance(parameters, dict):
+            raise ValueError(f"an evaluated point is a config dict, got {parameters!r}")
+        raw = self._space.encode(parameters)
+        _check_complete(self._space, [(raw, {})], [parameters])
+        level = float(max(1, len(intermediate_values or []))) if pruned else math.inf
+        self._add_known(None, raw, None if error else value, level)
+
+    def add_evaluated_trials(self, trials_or_analysis: Any, metric: str) -> None:
+        """Learn from the trials of an earlier experiment.
+
+        Args:
+            trials_or_analysis: A ``ResultGrid``, an ``ExperimentAnalysis``, a path to
+                an experiment's folder, a ``Trial`` or a list of them.
+            metric: The result key whose values the trials reported.
+        """
+        from ray.tune import ExperimentAnalysis, ResultGrid
+
+        if isinstance(trials_or_analysis, ResultGrid):
+            trials_or_analysis = trials_or_analysis._experiment_analysis
+        elif isinstance(trials_or_analysis, (str, Path)):
+            trials_or_analysis = ExperimentAnalysis(str(trials_or_analysis))
+        super().add_evaluated_trials(trials_or_analysis, metric)
+
+    def _add_known(self, trial_id: str | None, raw: np.ndarray, value: Any, level: float) -> None:
+        """A result known without a trial: scored now, or once the mode is known."""
+        raw = np.where(self._space.active(raw), raw, np.nan)
+        sample = Sample(raw, float(self._policy.log_prob(raw)[0]))
+        self._unscored.append((trial_id, sample, value, level))
+        self._score_unscored()
+
+    def _score_unscored(self) -> None:
+        if self._mode is None or self._metric is None:
+            return
+        known, self._unscored = self._unscored, []
+        for trial_id, sample, value, level in known:
+            self._complete(trial_id, sample, self._rewards_of(value), level)
 
     # ------------------------------------------------------------------ state
 
     def get_state(self) -> dict:
         """The searcher's whole state as a versioned, JSON-safe dict."""
+        return {**self._state(), "history": st.to_json(self._history)}
+
+    def _state(self) -> dict:
+        """The state but its history (which ``save`` appends to a file of its own)."""
         if self._space is None:
             raise RuntimeError("PGSearcher has no search space yet, so it has no state to save")
         return {
-            "version": STATE_VERSION,
-            "space": self._space.signature(),
-            "space_pickle": self._space_pickle,
+            "version": st.STATE_VERSION,
+            "signature": self._space.signature(),
+            "space": self._space_json,
+            "run": self._run,
             "metric": self._metric,
             "mode": self._mode,
             "max_concurrent": self._max_concurrent,
+            "synchronous": self._synchronous,
             "num_samples": self._num_samples,
             "stop": self._stop,
-            "policy": self._policy.params.tolist(),
-            "adam": {"m": self._adam.m.tolist(), "v": self._adam.v.tolist(), "t": self._adam.t},
-            "pending": {tid: {"raw": _to_json(raw), "log_prob": lp} for tid, (raw, lp) in self._pending.items()},
-            "seen_iteration": self._seen_iteration,
+            "policy": st.to_json(self._policy.params),
+            "adam": {"m": st.to_json(self._adam.m), "v": st.to_json(self._adam.v), "t": self._adam.t},
+            "pending": {tid: _sample_json(sample) for tid, sample in self._pending.items()},
+            "last": st.to_json(self._last),
             "full_iterations": self._full_iterations,
-            "batch": [{"raw": _to_json(raw), "log_prob": lp, "rewards": _to_json(rewards), "level": _to_json(level)}
-                      for raw, lp, rewards, level in self._batch],
-            "queue": [_to_json(raw) for raw in self._queue],
-            "num_updates": self.num_updates,
+            "batch": [{"trial_id": entry.trial_id, **_sample_json(entry.sample), "rewards": st.to_json(entry.rewards),
+                       "level": st.to_json(entry.level)} for entry in self._batch],
+            "unscored": [{"trial_id": tid, **_sample_json(sample), "value": st.to_json(value),
+                          "level": st.to_json(level)} for tid, sample, value, level in self._unscored],
+            "queue": [{"raw": st.to_json(raw), "given": st.to_json(given)} for raw, given in self._queue],
+            "num_updates": self._num_updates,
             "num_suggested": self._num_suggested,
-            "num_failed": self.num_failed,
+            "num_failed": self._num_failed,
             "trials_used": self._trials_used,
             "peak_in_flight": self._peak_in_flight,
-            "history": self._history,
             "rng": self._rng.bit_generator.state,
         }
 
     def set_state(self, state: dict) -> None:
         """Restore :meth:`get_state`'s dict; it must come from the same search space.
 
-        A searcher without a space takes the checkpoint's: `Tuner.restore(path,
-        trainable)` hands it none (Tune keeps no param_space).
+        The whole state is checked before any of it is assigned: a state that
+        cannot be restored raises ``CheckpointError`` and leaves the searcher as
+        it was. A searcher without a space takes the checkpoint's
+        (`Tuner.restore(path, trainable)` hands it none: Tune keeps no param_space).
         """
-        if not isinstance(state, dict) or state.get("version") != STATE_VERSION:
+        if not isinstance(state, dict) or state.get("version") != st.STATE_VERSION:
             found = state.get("version") if isinstance(state, dict) else type(state).__name__
-            raise CheckpointError(f"not a PGSearcher state of version {STATE_VERSION}: got version {found!r}")
-        if self._space is None:
-            self._setup(pickle.loads(base64.b64decode(state["space_pickle"])))
-            self._space_from_checkpoint = True
-        if state["space"] != self._space.signature():
+            raise CheckpointError(f"not a PGSearcher state of version {st.STATE_VERSION}: got version {found!r}")
+        try:
+            space = Space.from_json(state.get("space"), None if self._space is None else self._space.config)
+        except ValueError as exc:
+            raise CheckpointError(f"cannot restore the search space of this PGSearcher checkpoint: {exc}") from exc
+        if state.get("signature") != space.signature():
             raise CheckpointError("this PGSearcher checkpoint was saved for a different search space: "
-                             f"saved {state['space']}, current {self._space.signature()}")
-        # Parse everything before assigning anything: a bad state leaves the searcher as it was.
-        adam = state["adam"]
-        parsed = {
-            "_metric": state["metric"], "_mode": state["mode"],
-            "_max_concurrent": state["max_concurrent"], "_num_samples": state["num_samples"], "_stop": state["stop"],
-            "_adam": Adam(np.array(adam["m"], dtype=float), np.array(adam["v"], dtype=float), int(adam["t"])),
-            "_pending": {str(tid): (_from_json(p["raw"]), float(p["log_prob"])) for tid, p in state["pending"].items()},
-            "_seen_iteration": dict(state["seen_iteration"]),
-            "_full_iterations": float(state["full_iterations"]),
-            "_batch": [(_from_json(b["raw"]), float(b["log_prob"]), _from_json(b["rewards"]), _from_json(b["level"]))
-                       for b in state["batch"]],
-            "_queue": [_from_json(raw) for raw in state["queue"]],
-            "num_updates": int(state["num_updates"]), "num_failed": int(state["num_failed"]),
-            "_num_suggested": int(state["num_suggested"]),
-            "_trials_used": int(state["trials_used"]), "_peak_in_flight": int(state["peak_in_flight"]),
-            "_history": list(state["history"]),
-        }
-        policy = np.array(state["policy"], dtype=float)
-        if policy.shape != self._policy.params.shape or parsed["_adam"].m.shape != policy.shape:
-            raise CheckpointError(f"policy of {policy.size} parameters, expected {self._policy.params.size}")
+                                  f"saved {state.get('signature')}, current {space.signature()}")
+        policy = Policy(space.columns())
+        parsed = _parse_state(state, width=len(space.params), size=policy.params.size)
+        policy.params = parsed.pop("policy")
         rng = np.random.default_rng()
-        rng.bit_generator.state = state["rng"]
+        try:
+            rng.bit_generator.state = state["rng"]
+        except (KeyError, TypeError, ValueError) as exc:
+            raise CheckpointError(f"checkpoint field 'rng': not a PCG64 state: {exc!r}") from exc
+        if self._space is None:
+            self._space, self._space_json = space, space.to_json()
+            self._space_digest = st.digest(self._space_json)
+            self._space_from_checkpoint = True
         self.__dict__.update(parsed)
-        self._policy.params = policy
+        self._policy = policy
         self._rng = rng
 
     def save(self, checkpoint_path: str) -> None:
-        with open(checkpoint_path, "w") as f:
-            json.dump(self.get_state(), f, allow_nan=False)
+        """Write the state (atomically), the space once, and the new history rows beside it."""
+        state = self._state()
+        folder = Path(checkpoint_path).parent
+        state["space"] = {"file": st.write_space(folder, self._space_json, self._space_digest)}
+        state["history"] = {"file": self._history_log.write(folder, self._run, self._history),
+                            "rows": len(self._history)}
+        st.write_atomic(checkpoint_path, json.dumps(state, allow_nan=False))
 
     def restore(self, checkpoint_path: str) -> None:
+        state = st.read_json(checkpoint_path)
+        folder = Path(checkpoint_path).parent
         try:
-            with open(checkpoint_path) as f:
-                state = json.load(f)
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise CheckpointError(f"cannot read a PGSearcher checkpoint from {checkpoint_path!r}: {exc}") from exc
-        try:
-            self.set_state(state)
-        except CheckpointError:
-            raise
-        except (KeyError, TypeError, ValueError, AttributeError, pickle.UnpicklingError) as exc:
+            space, history = state["space"], state["history"]
+            if isinstance(space, dict) and set(space) == {"file"}:
+                state["space"] = st.read_json(folder / Path(str(space["file"])).name)
+            if isinstance(history, dict) and set(history) == {"file", "rows"}:
+                state["history"] = self._history_log.read(folder, Path(str(history["file"])).name,
+                                                          st.count(history["rows"], "history.rows"))
+        except (KeyError, TypeError) as exc:
             raise CheckpointError(f"corrupted PGSearcher checkpoint {checkpoint_path!r}: {exc!r}") from exc
+        self.set_state(state)
 
 
-def _check_objectives(metric: str | list[str] | None, mode: str | list[str] | None) -> None:
+def batch_scores(rewards: np.ndarray, levels: np.ndarray) -> np.ndarray:
+    """A score per trial, higher is better, NaN for failed trials: by level first, then by the metrics.
+
+    With several metrics, Pareto fronts and crowding are taken within each
+    level: trials cut at different rungs are not compared on their metrics.
+    """
+    if rewards.shape[1] == 1:
+        return by_level(levels, rewards[:, 0])
+    scores = np.full(len(rewards), np.nan)
+    for level in np.unique(levels):
+        group = levels == level
+        scores[group] = pareto_scores(rewards[group])
+    return by_level(levels, scores)
+
+
+def _ran_its_course(result: dict) -> bool:
+    """Whether Tune stopped a trial for an end of its own, judged by the scheduler and stopper Tune runs.
+
+    Without a scheduler or stopper that cuts trials (FIFO, no Stopper) Tune stops
+    a trial only when the trainable said done or Tune's stop dict was met. With
+    ASHA or HyperBand, a trial that reached ``max_t`` ran its course. Outside Tune
+    (no controller on the stack) nothing is known: False.
+    """
+    controller = _caller(lambda obj: hasattr(obj, "_scheduler_alg") and hasattr(obj, "_stopper"))
+    if controller is None:
+        return False
+    scheduler, stopper = controller._scheduler_alg, controller._stopper
+    if type(scheduler) is FIFOScheduler and isinstance(stopper, NoopStopper):
+        return True
+    max_t = getattr(scheduler, "_max_t", getattr(scheduler, "_max_t_attr", None))
+    time_value = result.get(getattr(scheduler, "_time_attr", TRAINING_ITERATION))
+    return _finite(max_t) and _finite(time_value) and time_value >= max_t
+
+
+def _caller(match: Callable[[Any], bool], depth: int = 16) -> Any:
+    """The nearest ``self`` up the call stack that ``match`` accepts, or None (see the module docstring)."""
+    frame = sys._getframe(1)
+    for _ in range(depth):
+        if frame is None:
+            return None
+        obj = frame.f_locals.get("self")
+        if obj is not None and match(obj):
+            return obj
+        frame = frame.f_back
+    return None
+
+
+def _check_objectives(metric: Any, mode: Any) -> None:
     """One metric and one mode, or lists of equal length (multi-objective)."""
     modes = _as_list(mode)
     if any(m not in ("max", "min") for m in modes) or (isinstance(mode, list) and not mode):
         raise ValueError(f"mode must be 'max' or 'min', or a list of them, got {mode=}")
     metrics = _as_list(metric)
-    if isinstance(metric, list) and (not metric or len(set(metrics)) != len(metrics)
-                                     or not all(isinstance(m, str) for m in metrics)):
-        raise ValueError(f"metric must be a result key or a list of distinct keys, got {metric=}")
+    if (metric is not None and not all(isinstance(m, str) for m in metrics)) or (
+            isinstance(metric, list) and (not metric or len(set(metrics)) != len(metrics))):
+        raise ValueError(f"metric must be a result key (str) or a list of distinct keys, got {metric=}")
     if metric is not None and mode is not None and (isinstance(metric, list) != isinstance(mode, list)
                                                    or len(metrics) != len(modes)):
         raise ValueError(f"give one mode per metric (both strings, or lists of equal length), got {metric=}, {mode=}")
+
+
+def _check_complete(space: Space, points: list[tuple[np.ndarray, dict]], configs: list) -> None:
+    """A point with a known reward must set every parameter it uses."""
+    for (raw, _), config in zip(points, configs):
+        if np.isnan(raw[space.active(raw)]).any():
+            raise ValueError(f"a point with an evaluated reward must set every parameter, got {config}")
+
+
+def _finite(value: Any) -> bool:
+    return not isinstance(value, bool) and isinstance(value, Real) and math.isfinite(value)
 
 
 def _as_list(value: Any) -> list:
@@ -469,16 +676,95 @@ def _as_list(value: Any) -> list:
     return list(value) if isinstance(value, (list, tuple)) else [value]
 
 
-def _to_json(x: np.ndarray | float) -> list | float | str | None:
-    """Arrays as lists, NaN as None and inf (a level) as "inf": JSON has neither."""
-    if isinstance(x, np.ndarray):
-        return [_to_json(v) for v in x.tolist()]
-    if math.isnan(x):
-        return None
-    return "inf" if x == math.inf else x
+def _sample_json(sample: Sample) -> dict:
+    return {"raw": st.to_json(sample.raw), "log_prob": sample.log_prob}
 
 
-def _from_json(x: list | float | str | None) -> np.ndarray | float:
-    if isinstance(x, list):
-        return np.array([_from_json(v) for v in x], dtype=float)
-    return math.nan if x is None else float(x)
+def _parse_state(state: dict, *, width: int, size: int) -> dict:
+    """Every field of a state checked and decoded into the searcher's attributes (CheckpointError otherwise)."""
+    try:
+        adam = st.expect(state["adam"], dict, "adam")
+        metric, mode = state["metric"], state["mode"]
+        try:
+            _check_objectives(metric, mode)
+        except ValueError as exc:
+            raise CheckpointError(f"checkpoint fields 'metric'/'mode': {exc}") from exc
+        stop = st.expect(state["stop"], dict, "stop", allow_none=True)
+        if stop is not None:
+            stop = {str(k): st.float_from_json(v, "stop") for k, v in stop.items()}
+        pending = st.expect(state["pending"], dict, "pending")
+        last = st.expect(state["last"], dict, "last")
+        batch, unscored, queue = (st.expect(state[key], list, key) for key in ("batch", "unscored", "queue"))
+        history = st.expect(state["history"], list, "history")
+        full_iterations = st.float_from_json(state["full_iterations"], "full_iterations")
+        if not (math.isfinite(full_iterations) and full_iterations >= 1):
+            raise CheckpointError(f"checkpoint field 'full_iterations': expected a finite number >= 1, "
+                                  f"got {state['full_iterations']!r}")
+        parsed = {
+            "_metric": metric, "_mode": mode,
+            "_max_concurrent": st.expect(state["max_concurrent"], int, "max_concurrent", allow_none=True),
+            "_synchronous": st.expect(state["synchronous"], bool, "synchronous"),
+            "_num_samples": st.expect(state["num_samples"], int, "num_samples", allow_none=True),
+            "_stop": stop,
+            "_run": st.expect(state["run"], str, "run"),
+            "policy": st.array_from_json(state["policy"], "policy", size, finite=True),
+            "_adam": Adam(st.array_from_json(adam.get("m"), "adam.m", size, finite=True),
+                          st.array_from_json(adam.get("v"), "adam.v", size, finite=True),
+                          st.count(adam.get("t"), "adam.t")),
+            "_pending": {str(tid): st.sample_from_json(p, f"pending[{tid}]", width) for tid, p in pending.items()},
+            "_last": {str(tid): {str(k): st.float_from_json(v, f"last[{tid}]") for k, v in
+                                 st.expect(r, dict, f"last[{tid}]").items()} for tid, r in last.items()},
+            "_full_iterations": full_iterations,
+            "_batch": [_finished(b, f"batch[{i}]", width) for i, b in enumerate(batch)],
+            "_unscored": [_unscored(u, f"unscored[{i}]", width) for i, u in enumerate(unscored)],
+            "_queue": [_queued(q, f"queue[{i}]", width) for i, q in enumerate(queue)],
+            "_num_updates": st.count(state["num_updates"], "num_updates"),
+            "_num_suggested": st.count(state["num_suggested"], "num_suggested"),
+            "_num_failed": st.count(state["num_failed"], "num_failed"),
+            "_trials_used": st.count(state["trials_used"], "trials_used"),
+            "_peak_in_flight": st.count(state["peak_in_flight"], "peak_in_flight"),
+            "_history": [dict(st.expect(row, dict, "history")) for row in history],
+        }
+    except KeyError as exc:
+        raise CheckpointError(f"checkpoint field {exc.args[0]!r} is missing") from exc
+    if parsed["_num_samples"] is not None and parsed["_num_samples"] < 1:
+        raise CheckpointError(f"checkpoint field 'num_samples': expected None or >= 1, got {parsed['_num_samples']}")
+    if not np.all(parsed["_adam"].v >= 0):
+        raise CheckpointError("checkpoint field 'adam.v': second moments must be >= 0")
+    return parsed
+
+
+def _finished(x: Any, field: str, width: int) -> Finished:
+    x = st.expect(x, dict, field)
+    rewards = st.array_from_json(x.get("rewards"), f"{field}.rewards")
+    level = st.float_from_json(x.get("level"), f"{field}.level")
+    if len(rewards) < 1 or np.isinf(rewards).any() or not level > 0:
+        raise CheckpointError(f"checkpoint field {field!r}: expected finite or null rewards and a level > 0, got {x!r}")
+    return Finished(st.expect(x.get("trial_id"), str, f"{field}.trial_id", allow_none=True),
+                    st.sample_from_json(x, field, width), rewards, level)
+
+
+def _unscored(x: Any, field: str, width: int) -> tuple[str | None, Sample, Any, float]:
+    x = st.expect(x, dict, field)
+    level = st.float_from_json(x.get("level"), f"{field}.level")
+    if not level > 0:
+        raise CheckpointError(f"checkpoint field {field!r}: expected a level > 0, got {x.get('level')!r}")
+    value = x.get("value")
+    values = value if isinstance(value, list) else [value]
+    return (st.expect(x.get("trial_id"), str, f"{field}.trial_id", allow_none=True),
+            st.sample_from_json(x, field, width),
+            [st.float_from_json(v, f"{field}.value") for v in values] if isinstance(value, list)
+            else st.float_from_json(value, f"{field}.value"), level)
+
+
+def _queued(x: Any, field: str, width: int) -> tuple[np.ndarray, dict]:
+    x = st.expect(x, dict, field)
+    raw = st.array_from_json(x.get("raw"), f"{field}.raw", width)
+    given = st.expect(x.get("given"), dict, f"{field}.given")
+    try:
+        given = {int(k): v for k, v in given.items()}
+    except ValueError as exc:
+        raise CheckpointError(f"checkpoint field {field!r}: given values are keyed by parameter index") from exc
+    if np.isinf(raw).any() or any(not 0 <= k < width or not _finite(v) for k, v in given.items()):
+        raise CheckpointError(f"checkpoint field {field!r}: expected finite raw values and given numbers, got {x!r}")
+    return raw, given

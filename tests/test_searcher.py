@@ -113,7 +113,7 @@ def test_state_round_trip_gives_identical_suggestions(tmp_path, name):
     restored = PGSearcher(metric="loss", mode="min")
     restored.set_search_properties(None, None, space)
     restored.restore(str(path))
-    assert json.loads(path.read_text()) == json.loads(json.dumps(restored.get_state()))
+    assert json.loads(json.dumps(original.get_state())) == json.loads(json.dumps(restored.get_state()))
     for searcher in (original, restored):  # pending trials complete after the restore
         for k, tid in enumerate(("p1", "p2", "p3")):
             searcher.on_trial_complete(tid, result={"loss": float(k)})
@@ -142,7 +142,7 @@ def test_bad_checkpoints_raise_clear_errors(tmp_path):
     searcher = PGSearcher(SPACES["mixed"], metric="loss", mode="min", seed=0)
     searcher.save(str(tmp_path / "ok.json"))
     other = PGSearcher(SPACES["choice_only"], metric="loss", mode="min")
-    with pytest.raises(ValueError, match="different search space"):
+    with pytest.raises(ValueError, match="differs from the saved one"):
         other.restore(str(tmp_path / "ok.json"))
     (tmp_path / "junk.pkl").write_bytes(b"\x80\x04junk")
     with pytest.raises(ValueError, match="cannot read a PGSearcher checkpoint"):
@@ -150,7 +150,7 @@ def test_bad_checkpoints_raise_clear_errors(tmp_path):
     state = json.loads((tmp_path / "ok.json").read_text())
     del state["policy"]
     (tmp_path / "cut.json").write_text(json.dumps(state))
-    with pytest.raises(ValueError, match="corrupted"):
+    with pytest.raises(ValueError, match="'policy' is missing"):
         searcher.restore(str(tmp_path / "cut.json"))
     (tmp_path / "v9.json").write_text(json.dumps({**state, "version": 9}))
     with pytest.raises(ValueError, match="version 9"):
@@ -176,8 +176,9 @@ def test_evaluated_rewards_are_learnt_from_not_suggested():
     assert searcher.suggest("t")["x"] in ("a", "b")
     with pytest.raises(ValueError, match="one value per point"):
         PGSearcher(space, points_to_evaluate=points, evaluated_rewards=[1.0])
-    with pytest.raises(ValueError, match="need a metric and a mode"):
-        PGSearcher(space, points_to_evaluate=points, evaluated_rewards=[1.0] * 8)
+    waiting = PGSearcher(space, points_to_evaluate=points, evaluated_rewards=[1.0] * 4 + [0.0] * 4, batch_size=8)
+    assert waiting.num_updates == 0  # scored once Tune's metric and mode arrive
+    assert waiting.set_search_properties("acc", "max", {}) is False and waiting.num_updates == 1
     with pytest.raises(ValueError, match="every parameter"):
         PGSearcher(SPACES["mixed"], metric="m", mode="max", points_to_evaluate=[{"opt": "sgd"}], evaluated_rewards=[1.0])
 

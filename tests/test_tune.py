@@ -72,11 +72,11 @@ def test_tuner_with_asha_and_failing_trials(tmp_path):
     df = tuner.fit().get_dataframe()
     check_dataframe(df, 24)
     assert (df["training_iteration"] < 9).any()  # ASHA stopped some trials early
-    # ASHA stops every trial, at a rung or at max_t: each ranks by how far it went, and a
-    # batch counts trials by the training they got, so 24 trials make fewer than 24 / 6 updates.
+    # ASHA stops trials at rungs (cut short: ranked by how far they went) and at max_t (full
+    # length); a batch counts trials by the training they got, so 24 trials make fewer than 24 / 6 updates.
     history = searcher.history()
     assert 1 <= searcher.num_updates < 4 and (history["batch_size"] > 6).all()
-    assert history["stopped_early"].sum() == history["trials_used"].iloc[-1]
+    assert 0 < history["stopped_early"].sum() < history["trials_used"].iloc[-1]
     fifo = PGSearcher(seed=2, batch_size=6)
     tune.run(trainables.iterative, config=trainables.SPACE, search_alg=fifo, metric="loss", mode="min",
              num_samples=12, reuse_actors=True, storage_path=str(tmp_path), verbose=0)

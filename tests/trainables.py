@@ -55,3 +55,28 @@ def two_objectives(config: dict) -> dict:
     quality = score(config) + (config["opt"] == "rmsprop") * 0.3
     return {"loss": quality - 0.05 * config["layers"], "latency": 0.1 * config["layers"]
             + (config["opt"] == "rmsprop") * 0.2}
+
+
+class Epochs(tune.Trainable):
+    """Class API trainable that ends itself (done=True) after ``epochs`` steps; the shorter run scores better."""
+
+    def setup(self, config: dict) -> None:
+        self.epochs = config["epochs"]
+        self.x = config["x"]
+
+    def reset_config(self, new_config: dict) -> bool:  # reuse_actors=True
+        self.setup(new_config)
+        return True
+
+    def save_checkpoint(self, checkpoint_dir: str) -> None:  # Tune saves a class trainable that ends
+        return None
+
+    def load_checkpoint(self, checkpoint: dict | None) -> None:
+        pass
+
+    def step(self) -> dict:
+        loss = (0.1 if self.epochs == 2 else 0.5) + 0.01 * self.x
+        return {"loss": loss, "done": self.iteration + 1 >= self.epochs}
+
+
+EPOCHS_SPACE = {"epochs": tune.choice([2, 6]), "x": tune.uniform(0.0, 1.0)}
