@@ -45,6 +45,8 @@ def fingerprint(obj: Any) -> dict:
         found["func"] = fingerprint(obj.func)
     elif isinstance(obj, enum.Enum):
         found["member"] = obj.name
+    elif isinstance(getattr(obj, "__name__", None), str):  # e.g. numpy ufuncs: np.sin, np.tanh
+        found["name"] = obj.__name__
     return found
 
 

@@ -559,6 +559,13 @@ class PGSearcher(Searcher):
                                   f"saved {state.get('signature')}, current {space.signature()}")
         policy = Policy(space.columns())
         parsed = _parse_state(state, width=len(space.params), size=policy.params.size)
+        # Saved before Tune passed a metric or mode: keep the searcher's own.
+        for key in ("_metric", "_mode"):
+            parsed[key] = getattr(self, key) if parsed[key] is None else parsed[key]
+        try:
+            _check_objectives(parsed["_metric"], parsed["_mode"])
+        except ValueError as exc:
+            raise CheckpointError(f"checkpoint fields 'metric'/'mode' do not fit this searcher's: {exc}") from exc
         policy.params = parsed.pop("policy")
         rng = np.random.default_rng()
         try:
@@ -604,7 +611,11 @@ def batch_scores(rewards: np.ndarray, levels: np.ndarray) -> np.ndarray:
     level: trials cut at different rungs are not compared on their metrics.
     """
     if rewards.shape[1] == 1:
-        return by_level(levels, rewards[:, 0])
+        # Scaled into [-1, 1]: order and z-scores are unchanged, and huge metrics
+        # (1e308) cannot overflow a z-score's mean and sd.
+        scores = rewards[:, 0]
+        scale = np.max(np.abs(scores[np.isfinite(scores)]), initial=0.0)
+        return by_level(levels, scores / scale if scale > 0 else scores)
     scores = np.full(len(rewards), np.nan)
     for level in np.unique(levels):
         group = levels == level

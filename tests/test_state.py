@@ -1,0 +1,246 @@
+"""Checkpoints as data: validated before use, atomic, small, and never broken by what trials report."""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import os
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from ray import tune
+
+from ray_pg import PGSearcher
+from ray_pg.searcher import CheckpointError, batch_scores
+from spaces import SPACES
+from test_searcher import drive
+
+SPACE = SPACES["mixed"]
+
+
+def trained(space: dict = SPACE, n: int = 44, **kwargs) -> PGSearcher:
+    searcher = PGSearcher(space, metric="loss", mode="min", seed=0, batch_size=8, **kwargs)
+    drive(searcher, space, n, seed=1, in_flight=4)
+    searcher.suggest("pending")
+    return searcher
+
+
+def mutations(state: dict) -> dict[str, dict]:
+    """One malformed copy of ``state`` per field it gets wrong."""
+    def changed(**fields) -> dict:
+        bad = copy.deepcopy(state)
+        for path, value in fields.items():
+            node = bad
+            *parents, last = path.split(".")
+            for key in parents:
+                node = node[int(key)] if isinstance(node, list) else node[key]
+            node[int(last) if isinstance(node, list) else last] = value
+        return bad
+
+    policy = state["policy"]
+    return {
+        "NaN logit": changed(**{"policy.0": None}),
+        "infinite mean": changed(**{f"policy.{len(policy) - 1}": "inf"}),
+        "short policy": changed(policy=policy[:-1]),
+        "adam m too short": changed(**{"adam.m": state["adam"]["m"][:-1]}),
+        "negative adam v": changed(**{"adam.v": [-1.0] * len(policy)}),
+        "adam t a string": changed(**{"adam.t": "3"}),
+        "batch row not a dict": changed(batch=[[1, 2, 3]]),
+        "batch raw too short": changed(batch=[{**state["batch"][0], "raw": [0.0]}]),
+        "batch level zero": changed(batch=[{**state["batch"][0], "level": 0}]),
+        "pending log_prob NaN": changed(pending={"p": {"raw": state["pending"]["pending"]["raw"], "log_prob": None}}),
+        "num_samples a string": changed(num_samples="10"),
+        "num_samples a bool": changed(num_samples=True),
+        "mode unknown": changed(mode="best"),
+        "metric a number": changed(metric=1),
+        "stop not a dict": changed(stop=[1]),
+        "history not a list": changed(history={"a": 1}),
+        "queue given out of range": changed(queue=[{"raw": [None] * 5, "given": {"99": 1.0}}]),
+        "rng garbage": changed(rng={"bit_generator": "MT19937"}),
+        "full_iterations NaN": changed(full_iterations=None),
+        "space corrupted": changed(space={"format": "ray_pg.space/1", "config": {"$domain": 3}}),
+        "space missing": {k: v for k, v in state.items() if k != "space"},
+    }
+
+
+@pytest.mark.parametrize("spaceless", [False, True])
+def test_every_malformed_field_is_refused_and_leaves_the_searcher_as_it_was(spaceless):
+    state = json.loads(json.dumps(trained().get_state()))
+    for name, bad in mutations(state).items():
+        searcher = PGSearcher(metric="loss", mode="min") if spaceless else trained()
+        before = None if spaceless else json.dumps(searcher.get_state())
+        with pytest.raises(CheckpointError):
+            searcher.set_state(bad)
+            pytest.fail(f"{name} was accepted")
+        if spaceless:  # still without a space: Tune's space is taken afterwards
+            assert searcher.set_search_properties("loss", "min", SPACE) and searcher.suggest("t") is not None
+        else:
+            assert json.dumps(searcher.get_state()) == before, name
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_fuzzed_states_restore_or_raise_checkpoint_error(data):
+    state = json.loads(json.dumps(trained(n=24).get_state()))
+    key = data.draw(st.sampled_from(sorted(state)))
+    junk = st.one_of(st.none(), st.booleans(), st.integers(-3, 3), st.floats(allow_nan=False), st.text(max_size=3),
+                     st.lists(st.floats(-5, 5), max_size=6), st.dictionaries(st.text(max_size=2), st.integers()))
+    state[key] = data.draw(junk)
+    searcher = trained(n=24)
+    before = json.dumps(searcher.get_state())
+    try:
+        searcher.set_state(state)
+    except CheckpointError:
+        assert json.dumps(searcher.get_state()) == before
+        return
+    # Accepted: the searcher works on and saves.
+    drive(searcher, SPACE, 10, seed=2)
+    json.dumps(searcher.get_state(), allow_nan=False)
+
+
+def test_save_is_atomic(tmp_path, monkeypatch):
+    searcher = trained()
+    path = tmp_path / "state.json"
+    searcher.save(str(path))
+    good = path.read_text()
+    drive(searcher, SPACE, 16, seed=3)
+    import ray_pg.state
+
+    def broken_dumps(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(ray_pg.searcher.json, "dumps", broken_dumps)
+    with pytest.raises(OSError):
+        searcher.save(str(path))
+    monkeypatch.undo()
+    assert path.read_text() == good
+    assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")] == []
+    assert ray_pg.state.STATE_VERSION == json.loads(good)["version"]
+
+
+@pytest.mark.parametrize("value", [1e308, -1e308, 1.7e308])
+def test_huge_metrics_never_break_a_save(tmp_path, value):
+    searcher = PGSearcher(SPACE, metric="loss", mode="max", seed=0, batch_size=4)
+    for i in range(12):
+        searcher.suggest(str(i))
+        searcher.on_trial_complete(str(i), result={"loss": value * (1 - i / 100)})
+    history = searcher.history()
+    assert np.isfinite(history[["mean_reward", "best_reward"]].to_numpy()).all()
+    searcher.save(str(tmp_path / "s.json"))
+    assert np.isfinite(searcher.get_state()["policy"]).all()
+
+
+@pytest.mark.parametrize("iteration", [math.nan, math.inf, -math.inf, "3", None])
+def test_odd_training_iterations_do_not_freeze_learning(tmp_path, iteration):
+    searcher = PGSearcher(SPACE, metric="loss", mode="min", seed=0, batch_size=4)
+    for i in range(16):
+        searcher.suggest(str(i))
+        searcher.on_trial_result(str(i), {"loss": 1.0, "training_iteration": 1})
+        searcher.on_trial_complete(str(i), result={"loss": float(i % 5), "training_iteration": iteration})
+    assert searcher.num_updates == 4
+    searcher.save(str(tmp_path / "s.json"))
+
+
+def test_metric_must_be_a_result_key():
+    with pytest.raises(ValueError, match="metric must be a result key"):
+        PGSearcher(SPACE, metric=1, mode="min")
+    with pytest.raises(ValueError, match="metric must be a result key"):
+        PGSearcher(SPACE, metric=["a", 2], mode=["min", "min"])
+
+
+def test_a_checkpoint_holds_no_pickle_and_objects_come_from_the_given_space(tmp_path):
+    # A lambda constant broke the constructor (PicklingError) when the space was pickled.
+    space = {"x": tune.uniform(0, 1), "fn": lambda v: v, "act": tune.choice([np.tanh, np.sin])}
+    searcher = trained(space, n=20)
+    searcher.save(str(tmp_path / "s.json"))
+    text = "".join(p.read_text() for p in tmp_path.iterdir())
+    assert "gASV" not in text and " at 0x" not in text  # no pickle (base64 of protocol 4+), no memory address
+    assert '"name": "tanh"' in text and '"name": "sin"' in text
+    restored = PGSearcher(space, metric="loss", mode="min")
+    restored.restore(str(tmp_path / "s.json"))
+    assert drive(searcher, space, 10, seed=3) == drive(restored, space, 10, seed=3)
+    with pytest.raises(CheckpointError, match="pass the search space"):
+        PGSearcher().restore(str(tmp_path / "s.json"))
+
+
+def test_big_constants_are_written_once(tmp_path):
+    space = {**SPACE, "data": list(range(50_000))}
+    searcher = PGSearcher(space, metric="loss", mode="min", seed=0, batch_size=4)
+    for i in range(3):
+        searcher.suggest(str(i))
+        searcher.on_trial_complete(str(i), result={"loss": float(i)})
+        searcher.save(str(tmp_path / f"searcher-state-{i}.json"))
+        assert os.path.getsize(tmp_path / f"searcher-state-{i}.json") < 5_000
+    assert len([p for p in tmp_path.iterdir() if p.name.startswith("ray_pg-space")]) == 1
+    restored = PGSearcher(space, metric="loss", mode="min")
+    restored.restore(str(tmp_path / "searcher-state-2.json"))
+    assert restored.suggest("next") == searcher.suggest("next")
+
+
+def test_checkpoints_stay_small_and_history_is_appended(tmp_path):
+    space = SPACE
+    searcher = PGSearcher(space, metric="loss", mode="min", seed=0, batch_size=8)
+    sizes = []
+    for chunk in range(4):
+        drive(searcher, space, 500, seed=chunk, in_flight=8)
+        searcher.save(str(tmp_path / "searcher-state.json"))
+        sizes.append(os.path.getsize(tmp_path / "searcher-state.json"))
+    assert max(sizes) < 20_000 and max(sizes) - min(sizes) < 2_000  # flat: the history is not in it
+    history_file = next(p for p in tmp_path.iterdir() if p.name.startswith("ray_pg-history"))
+    assert len(history_file.read_text().splitlines()) == searcher.num_updates == 250
+    restored = PGSearcher(space, metric="loss", mode="min")
+    restored.restore(str(tmp_path / "searcher-state.json"))
+    assert restored.history().equals(searcher.history())
+    # Restored from an older checkpoint, the history file is rewritten, not appended to.
+    older = tmp_path / "old"
+    older.mkdir()
+    searcher.save(str(older / "s.json"))
+    drive(searcher, space, 80, seed=9)
+    searcher.save(str(older / "s2.json"))
+    rewound = PGSearcher(space, metric="loss", mode="min")
+    rewound.restore(str(older / "s.json"))
+    drive(rewound, space, 40, seed=10)
+    rewound.save(str(older / "s3.json"))
+    again = PGSearcher(space, metric="loss", mode="min")
+    again.restore(str(older / "s3.json"))
+    assert again.history().equals(rewound.history()) and again.num_updates == 255
+
+
+def test_pareto_scores_are_taken_within_a_level():
+    # Metrics to maximise. Across the whole batch, h dominates l1 but not l2, so l2 would beat l1;
+    # within the lower level, l1 and l2 are both on the front and tie.
+    rewards = np.array([[5.0, 5.0], [3.0, 3.0], [1.0, 6.0]])
+    levels = np.array([math.inf, 2.0, 2.0])
+    scores = batch_scores(rewards, levels)
+    assert scores[0] > scores[1] == scores[2]
+
+
+def test_a_metric_other_than_tunes_is_announced(caplog):
+    searcher = PGSearcher(metric="acc", mode="max")
+    with caplog.at_level("WARNING", logger="ray_pg"):
+        searcher.set_search_properties("loss", "min", SPACE)
+    assert "own metric 'acc'" in caplog.text and searcher.metric == "acc"
+
+
+reported = st.one_of(st.floats(), st.sampled_from([1e308, -1e308, 5e-324]), st.none(), st.text(max_size=2),
+                     st.booleans(), st.integers(-10**30, 10**30))
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(stream=st.lists(st.tuples(reported, reported, st.booleans()), min_size=1, max_size=40))
+def test_any_result_stream_leaves_a_finite_policy_and_a_working_save(tmp_path_factory, stream):
+    searcher = PGSearcher(SPACE, metric="loss", mode="min", seed=0, batch_size=2, advantage="zscore")
+    for i, (loss, iteration, error) in enumerate(stream):
+        searcher.suggest(str(i))
+        searcher.on_trial_result(str(i), {"loss": loss, "training_iteration": iteration})
+        searcher.on_trial_complete(str(i), result=None if error else {"loss": loss, "training_iteration": iteration},
+                                   error=error)
+    assert np.isfinite(searcher.get_state()["policy"]).all()
+    path = tmp_path_factory.mktemp("save") / "s.json"
+    searcher.save(str(path))
+    restored = PGSearcher(SPACE, metric="loss", mode="min")
+    restored.restore(str(path))
+    assert restored.suggest("next") == searcher.suggest("next")
