@@ -9,18 +9,20 @@ around it (``ConcurrencyLimiter(batch=True)``, ``Repeater``) or of the
 scheduler that cut a trial short. Those objects are the ``self`` of the frames
 that call it, so ``_caller`` finds them there, with a plain fallback when a
 searcher is driven outside Tune.
+
+One class of some 500 lines: Tune's Searcher interface is one object, and its
+state maps to the checkpoint attribute by attribute (parsed in state.py).
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import sys
 import uuid
 from numbers import Real
 from pathlib import Path
-from typing import Any, Callable, NamedTuple
+from typing import Any, Callable
 
 import numpy as np
 import pandas as pd
@@ -29,17 +31,16 @@ from ray.tune.search import ConcurrencyLimiter, Repeater, Searcher
 from ray.tune.stopper.noop import NoopStopper
 
 from ray_pg import state as st
-from ray_pg.pareto import pareto_scores
-from ray_pg.policy import Adam, Policy, UpdateSettings, advantages, by_level, update
+from ray_pg.policy import Adam, Policy, UpdateSettings, advantages, update
+from ray_pg.results import (TRAINING_ITERATION, Finished, Sample, as_list, batch_scores, check_objectives, finite,
+                            rewards_of)
 from ray_pg.space import Space
-from ray_pg.state import CheckpointError, Sample
+from ray_pg.state import CheckpointError
 
-__all__ = ["CheckpointError", "PGSearcher"]
+__all__ = ["CheckpointError", "PGSearcher", "batch_scores"]
 
 logger = logging.getLogger(__name__)
 
-# The result key that says how far a trial went; Tune adds it to every result.
-TRAINING_ITERATION = "training_iteration"
 # Upper bound on every Gaussian's sd (in the units of its raw variable): above
 # this a squashed Gaussian piles its mass on the range's two ends.
 _MAX_SD = 2.0
@@ -50,15 +51,6 @@ _EXPLOIT_FROM = 0.7
 _MIN_AUTO_BATCH = 8
 # ... and a quarter of the trials in flight: fresh enough, and enough updates.
 _AUTO_BATCH_FRACTION = 0.25
-
-
-class Finished(NamedTuple):
-    """A trial in the batch: ``level`` is how far it went, inf if Tune did not cut it short."""
-
-    trial_id: str | None
-    sample: Sample
-    rewards: np.ndarray
-    level: float
 
 
 class PGSearcher(Searcher):
@@ -132,7 +124,7 @@ class PGSearcher(Searcher):
         exploit_temperature: float = 0.5,
         seed: int | None = None,
     ):
-        _check_objectives(metric, mode)
+        check_objectives(metric, mode)
         if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, int)
                                        or batch_size < 2):
             raise ValueError(f"batch_size must be None or an int >= 2, got {batch_size=}")
@@ -224,7 +216,7 @@ class PGSearcher(Searcher):
         stop = spec.get("stop")
         if isinstance(stop, dict):
             self._stop = {str(key): float(value) for key, value in stop.items()
-                          if _finite(value)}
+                          if finite(value)}
         self._adopt_objectives(metric, mode)
         if self._space is not None and not self._space_from_checkpoint:
             self._score_unscored()
@@ -240,12 +232,12 @@ class PGSearcher(Searcher):
 
     def _adopt_objectives(self, metric: Any, mode: Any) -> None:
         """Take Tune's metric and mode where the searcher has none (its own win)."""
-        if metric is not None and self._metric is not None and metric not in _as_list(self._metric):
+        if metric is not None and self._metric is not None and metric not in as_list(self._metric):
             logger.warning("PGSearcher optimises its own metric %r, not Tune's %r (which then serves the "
                            "scheduler only)", self._metric, metric)
         new_metric = self._metric if self._metric is not None else metric
         new_mode = self._mode if self._mode is not None else mode
-        _check_objectives(new_metric, new_mode)
+        check_objectives(new_metric, new_mode)
         self._metric, self._mode = new_metric, new_mode
 
     def set_max_concurrency(self, max_concurrent: int) -> bool:
@@ -294,7 +286,7 @@ class PGSearcher(Searcher):
             return self._policy
         exploit_from = self._exploit_from
         if exploit_from is None:
-            exploit_from = _EXPLOIT_FROM if len(_as_list(self._metric)) <= 1 else 1.0
+            exploit_from = _EXPLOIT_FROM if len(as_list(self._metric)) <= 1 else 1.0
         progress = self._num_suggested / self._num_samples
         if progress < exploit_from:
             return self._policy
@@ -308,8 +300,8 @@ class PGSearcher(Searcher):
 
     def _kept(self, result: dict) -> dict:
         """The keys of a result this searcher reads: the metrics and how far the trial went."""
-        keys = [*_as_list(self._metric), TRAINING_ITERATION, *(self._stop or {})]
-        return {key: result[key] for key in keys if key in result and _finite(result[key])}
+        keys = [*as_list(self._metric), TRAINING_ITERATION, *(self._stop or {})]
+        return {key: result[key] for key in keys if key in result and finite(result[key])}
 
     def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
         """Record a finished, early-stopped or failed trial; update on a full batch.
@@ -324,20 +316,20 @@ class PGSearcher(Searcher):
             logger.debug("PGSearcher ignores trial %s: not suggested here, or already complete", trial_id)
             return
         if error:
-            self._complete(trial_id, sample, self._rewards_of(None), math.inf)
+            self._complete(trial_id, sample, _rewards(self, None), math.inf)
         elif result is None and last is None:
             logger.debug("PGSearcher drops trial %s: stopped before it reported a result", trial_id)
         elif result is None:  # stopped while paused: Tune judged its last result
-            self._complete(trial_id, sample, self._rewards_of(last), self._level(last, stopped=True))
+            self._complete(trial_id, sample, _rewards(self, last), self._level(last, stopped=True))
         else:
             # Its last result never reached on_trial_result: Tune stopped the trial there.
             stopped = last is None or last.get(TRAINING_ITERATION) != result.get(TRAINING_ITERATION)
-            self._complete(trial_id, sample, self._rewards_of(result), self._level(result, stopped))
+            self._complete(trial_id, sample, _rewards(self, result), self._level(result, stopped))
 
     def _level(self, result: dict, stopped: bool) -> float:
         """How far a trial went if Tune cut it short, else inf (it ran its course)."""
         iteration = result.get(TRAINING_ITERATION)
-        if not _finite(iteration):
+        if not finite(iteration):
             return math.inf
         self._full_iterations = max(self._full_iterations, float(iteration))
         if not stopped or self._met_stop(result) or _ran_its_course(result):
@@ -347,25 +339,7 @@ class PGSearcher(Searcher):
     def _met_stop(self, result: dict) -> bool:
         """Whether ``result`` meets Tune's ``stop`` dict (Tune stops at ``result[key] >= value``)."""
         return self._stop is not None and any(
-            _finite(result.get(key)) and result[key] >= value for key, value in self._stop.items())
-
-    def _rewards_of(self, result: dict | list | Real | None) -> np.ndarray:
-        """Rewards to maximise, one per metric, from a result dict or given values.
-
-        NaN marks a failed trial or a missing/NaN/inf/non-numeric metric.
-        """
-        metrics, modes = _as_list(self._metric), _as_list(self._mode)
-        if isinstance(result, dict):
-            values = [result.get(metric) for metric in metrics]
-        else:
-            values = _as_list(result) if result is not None else [None] * len(metrics)
-            if len(values) != len(metrics):
-                raise ValueError(f"expected one value per metric {metrics}, got {result!r}")
-        rewards = np.full(len(metrics), math.nan)
-        for i, (value, mode) in enumerate(zip(values, modes)):
-            if _finite(value):
-                rewards[i] = float(value) if mode == "max" else -float(value)
-        return rewards
+            finite(result.get(key)) and result[key] >= value for key, value in self._stop.items())
 
     def _complete(self, trial_id: str | None, sample: Sample, rewards: np.ndarray, level: float) -> None:
         """Add a trial to the batch; update when the batch is full."""
@@ -498,7 +472,7 @@ class PGSearcher(Searcher):
             return
         known, self._unscored = self._unscored, []
         for trial_id, sample, value, level in known:
-            self._complete(trial_id, sample, self._rewards_of(value), level)
+            self._complete(trial_id, sample, _rewards(self, value), level)
 
     # ------------------------------------------------------------------ state
 
@@ -523,12 +497,12 @@ class PGSearcher(Searcher):
             "stop": self._stop,
             "policy": st.to_json(self._policy.params),
             "adam": {"m": st.to_json(self._adam.m), "v": st.to_json(self._adam.v), "t": self._adam.t},
-            "pending": {tid: _sample_json(sample) for tid, sample in self._pending.items()},
+            "pending": {tid: st.sample_json(sample) for tid, sample in self._pending.items()},
             "last": st.to_json(self._last),
             "full_iterations": self._full_iterations,
-            "batch": [{"trial_id": entry.trial_id, **_sample_json(entry.sample), "rewards": st.to_json(entry.rewards),
+            "batch": [{"trial_id": entry.trial_id, **st.sample_json(entry.sample), "rewards": st.to_json(entry.rewards),
                        "level": st.to_json(entry.level)} for entry in self._batch],
-            "unscored": [{"trial_id": tid, **_sample_json(sample), "value": st.to_json(value),
+            "unscored": [{"trial_id": tid, **st.sample_json(sample), "value": st.to_json(value),
                           "level": st.to_json(level)} for tid, sample, value, level in self._unscored],
             "queue": [{"raw": st.to_json(raw), "given": st.to_json(given)} for raw, given in self._queue],
             "num_updates": self._num_updates,
@@ -558,12 +532,12 @@ class PGSearcher(Searcher):
             raise CheckpointError("this PGSearcher checkpoint was saved for a different search space: "
                                   f"saved {state.get('signature')}, current {space.signature()}")
         policy = Policy(space.columns())
-        parsed = _parse_state(state, width=len(space.params), size=policy.params.size)
+        parsed = st.parse_state(state, width=len(space.params), size=policy.params.size)
         # Saved before Tune passed a metric or mode: keep the searcher's own.
         for key in ("_metric", "_mode"):
             parsed[key] = getattr(self, key) if parsed[key] is None else parsed[key]
         try:
-            _check_objectives(parsed["_metric"], parsed["_mode"])
+            check_objectives(parsed["_metric"], parsed["_mode"])
         except ValueError as exc:
             raise CheckpointError(f"checkpoint fields 'metric'/'mode' do not fit this searcher's: {exc}") from exc
         policy.params = parsed.pop("policy")
@@ -582,45 +556,11 @@ class PGSearcher(Searcher):
 
     def save(self, checkpoint_path: str) -> None:
         """Write the state (atomically), the space once, and the new history rows beside it."""
-        state = self._state()
-        folder = Path(checkpoint_path).parent
-        state["space"] = {"file": st.write_space(folder, self._space_json, self._space_digest)}
-        state["history"] = {"file": self._history_log.write(folder, self._run, self._history),
-                            "rows": len(self._history)}
-        st.write_atomic(checkpoint_path, json.dumps(state, allow_nan=False))
+        st.write_checkpoint(checkpoint_path, self._state(), self._space_json, self._space_digest,
+                            self._history_log, self._history)
 
     def restore(self, checkpoint_path: str) -> None:
-        state = st.read_json(checkpoint_path)
-        folder = Path(checkpoint_path).parent
-        try:
-            space, history = state["space"], state["history"]
-            if isinstance(space, dict) and set(space) == {"file"}:
-                state["space"] = st.read_json(folder / Path(str(space["file"])).name)
-            if isinstance(history, dict) and set(history) == {"file", "rows"}:
-                state["history"] = self._history_log.read(folder, Path(str(history["file"])).name,
-                                                          st.count(history["rows"], "history.rows"))
-        except (KeyError, TypeError) as exc:
-            raise CheckpointError(f"corrupted PGSearcher checkpoint {checkpoint_path!r}: {exc!r}") from exc
-        self.set_state(state)
-
-
-def batch_scores(rewards: np.ndarray, levels: np.ndarray) -> np.ndarray:
-    """A score per trial, higher is better, NaN for failed trials: by level first, then by the metrics.
-
-    With several metrics, Pareto fronts and crowding are taken within each
-    level: trials cut at different rungs are not compared on their metrics.
-    """
-    if rewards.shape[1] == 1:
-        # Scaled into [-1, 1]: order and z-scores are unchanged, and huge metrics
-        # (1e308) cannot overflow a z-score's mean and sd.
-        scores = rewards[:, 0]
-        scale = np.max(np.abs(scores[np.isfinite(scores)]), initial=0.0)
-        return by_level(levels, scores / scale if scale > 0 else scores)
-    scores = np.full(len(rewards), np.nan)
-    for level in np.unique(levels):
-        group = levels == level
-        scores[group] = pareto_scores(rewards[group])
-    return by_level(levels, scores)
+        self.set_state(st.read_checkpoint(checkpoint_path, self._history_log))
 
 
 def _ran_its_course(result: dict) -> bool:
@@ -639,7 +579,7 @@ def _ran_its_course(result: dict) -> bool:
         return True
     max_t = getattr(scheduler, "_max_t", getattr(scheduler, "_max_t_attr", None))
     time_value = result.get(getattr(scheduler, "_time_attr", TRAINING_ITERATION))
-    return _finite(max_t) and _finite(time_value) and time_value >= max_t
+    return finite(max_t) and finite(time_value) and time_value >= max_t
 
 
 def _caller(match: Callable[[Any], bool], depth: int = 16) -> Any:
@@ -655,20 +595,6 @@ def _caller(match: Callable[[Any], bool], depth: int = 16) -> Any:
     return None
 
 
-def _check_objectives(metric: Any, mode: Any) -> None:
-    """One metric and one mode, or lists of equal length (multi-objective)."""
-    modes = _as_list(mode)
-    if any(m not in ("max", "min") for m in modes) or (isinstance(mode, list) and not mode):
-        raise ValueError(f"mode must be 'max' or 'min', or a list of them, got {mode=}")
-    metrics = _as_list(metric)
-    if (metric is not None and not all(isinstance(m, str) for m in metrics)) or (
-            isinstance(metric, list) and (not metric or len(set(metrics)) != len(metrics))):
-        raise ValueError(f"metric must be a result key (str) or a list of distinct keys, got {metric=}")
-    if metric is not None and mode is not None and (isinstance(metric, list) != isinstance(mode, list)
-                                                   or len(metrics) != len(modes)):
-        raise ValueError(f"give one mode per metric (both strings, or lists of equal length), got {metric=}, {mode=}")
-
-
 def _check_complete(space: Space, points: list[tuple[np.ndarray, dict]], configs: list) -> None:
     """A point with a known reward must set every parameter it uses."""
     for (raw, _), config in zip(points, configs):
@@ -676,106 +602,5 @@ def _check_complete(space: Space, points: list[tuple[np.ndarray, dict]], configs
             raise ValueError(f"a point with an evaluated reward must set every parameter, got {config}")
 
 
-def _finite(value: Any) -> bool:
-    return not isinstance(value, bool) and isinstance(value, Real) and math.isfinite(value)
-
-
-def _as_list(value: Any) -> list:
-    """``None`` -> [], a list as it is, anything else -> [value]."""
-    if value is None:
-        return []
-    return list(value) if isinstance(value, (list, tuple)) else [value]
-
-
-def _sample_json(sample: Sample) -> dict:
-    return {"raw": st.to_json(sample.raw), "log_prob": sample.log_prob}
-
-
-def _parse_state(state: dict, *, width: int, size: int) -> dict:
-    """Every field of a state checked and decoded into the searcher's attributes (CheckpointError otherwise)."""
-    try:
-        adam = st.expect(state["adam"], dict, "adam")
-        metric, mode = state["metric"], state["mode"]
-        try:
-            _check_objectives(metric, mode)
-        except ValueError as exc:
-            raise CheckpointError(f"checkpoint fields 'metric'/'mode': {exc}") from exc
-        stop = st.expect(state["stop"], dict, "stop", allow_none=True)
-        if stop is not None:
-            stop = {str(k): st.float_from_json(v, "stop") for k, v in stop.items()}
-        pending = st.expect(state["pending"], dict, "pending")
-        last = st.expect(state["last"], dict, "last")
-        batch, unscored, queue = (st.expect(state[key], list, key) for key in ("batch", "unscored", "queue"))
-        history = st.expect(state["history"], list, "history")
-        full_iterations = st.float_from_json(state["full_iterations"], "full_iterations")
-        if not (math.isfinite(full_iterations) and full_iterations >= 1):
-            raise CheckpointError(f"checkpoint field 'full_iterations': expected a finite number >= 1, "
-                                  f"got {state['full_iterations']!r}")
-        parsed = {
-            "_metric": metric, "_mode": mode,
-            "_max_concurrent": st.expect(state["max_concurrent"], int, "max_concurrent", allow_none=True),
-            "_synchronous": st.expect(state["synchronous"], bool, "synchronous"),
-            "_num_samples": st.expect(state["num_samples"], int, "num_samples", allow_none=True),
-            "_stop": stop,
-            "_run": st.expect(state["run"], str, "run"),
-            "policy": st.array_from_json(state["policy"], "policy", size, finite=True),
-            "_adam": Adam(st.array_from_json(adam.get("m"), "adam.m", size, finite=True),
-                          st.array_from_json(adam.get("v"), "adam.v", size, finite=True),
-                          st.count(adam.get("t"), "adam.t")),
-            "_pending": {str(tid): st.sample_from_json(p, f"pending[{tid}]", width) for tid, p in pending.items()},
-            "_last": {str(tid): {str(k): st.float_from_json(v, f"last[{tid}]") for k, v in
-                                 st.expect(r, dict, f"last[{tid}]").items()} for tid, r in last.items()},
-            "_full_iterations": full_iterations,
-            "_batch": [_finished(b, f"batch[{i}]", width) for i, b in enumerate(batch)],
-            "_unscored": [_unscored(u, f"unscored[{i}]", width) for i, u in enumerate(unscored)],
-            "_queue": [_queued(q, f"queue[{i}]", width) for i, q in enumerate(queue)],
-            "_num_updates": st.count(state["num_updates"], "num_updates"),
-            "_num_suggested": st.count(state["num_suggested"], "num_suggested"),
-            "_num_failed": st.count(state["num_failed"], "num_failed"),
-            "_trials_used": st.count(state["trials_used"], "trials_used"),
-            "_peak_in_flight": st.count(state["peak_in_flight"], "peak_in_flight"),
-            "_history": [dict(st.expect(row, dict, "history")) for row in history],
-        }
-    except KeyError as exc:
-        raise CheckpointError(f"checkpoint field {exc.args[0]!r} is missing") from exc
-    if parsed["_num_samples"] is not None and parsed["_num_samples"] < 1:
-        raise CheckpointError(f"checkpoint field 'num_samples': expected None or >= 1, got {parsed['_num_samples']}")
-    if not np.all(parsed["_adam"].v >= 0):
-        raise CheckpointError("checkpoint field 'adam.v': second moments must be >= 0")
-    return parsed
-
-
-def _finished(x: Any, field: str, width: int) -> Finished:
-    x = st.expect(x, dict, field)
-    rewards = st.array_from_json(x.get("rewards"), f"{field}.rewards")
-    level = st.float_from_json(x.get("level"), f"{field}.level")
-    if len(rewards) < 1 or np.isinf(rewards).any() or not level > 0:
-        raise CheckpointError(f"checkpoint field {field!r}: expected finite or null rewards and a level > 0, got {x!r}")
-    return Finished(st.expect(x.get("trial_id"), str, f"{field}.trial_id", allow_none=True),
-                    st.sample_from_json(x, field, width), rewards, level)
-
-
-def _unscored(x: Any, field: str, width: int) -> tuple[str | None, Sample, Any, float]:
-    x = st.expect(x, dict, field)
-    level = st.float_from_json(x.get("level"), f"{field}.level")
-    if not level > 0:
-        raise CheckpointError(f"checkpoint field {field!r}: expected a level > 0, got {x.get('level')!r}")
-    value = x.get("value")
-    values = value if isinstance(value, list) else [value]
-    return (st.expect(x.get("trial_id"), str, f"{field}.trial_id", allow_none=True),
-            st.sample_from_json(x, field, width),
-            [st.float_from_json(v, f"{field}.value") for v in values] if isinstance(value, list)
-            else st.float_from_json(value, f"{field}.value"), level)
-
-
-def _queued(x: Any, field: str, width: int) -> tuple[np.ndarray, dict]:
-    x = st.expect(x, dict, field)
-    raw = st.array_from_json(x.get("raw"), f"{field}.raw", width)
-    given = st.expect(x.get("given"), dict, f"{field}.given")
-    try:
-        given = {int(k): v for k, v in given.items()}
-    except ValueError as exc:
-        raise CheckpointError(f"checkpoint field {field!r}: given values are keyed by parameter index") from exc
-    if np.isinf(raw).any() or any(not 0 <= k < width or not _finite(v) for k, v in given.items()):
-        raise CheckpointError(f"checkpoint field {field!r}: expected finite raw values and given numbers, got {x!r}")
-    return raw, given
+def _rewards(searcher: PGSearcher, result: dict | list | Real | None) -> np.ndarray:
+    return rewards_of(result, as_list(searcher.metric), as_list(searcher.mode))

@@ -23,9 +23,12 @@ import os
 import tempfile
 from numbers import Real
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
+
+from ray_pg.policy import Adam
+from ray_pg.results import Finished, Sample, check_objectives, finite
 
 STATE_VERSION = 3
 SPACE_FILE = "ray_pg-space-{digest}.json"
@@ -95,13 +98,6 @@ def count(value: Any, field: str) -> int:
     if expect(value, int, field) < 0:
         raise CheckpointError(f"checkpoint field {field!r}: expected a count >= 0, got {value!r}")
     return value
-
-
-class Sample(NamedTuple):
-    """A suggestion in flight or in the batch: its raw vector and log-probability under the drawing policy."""
-
-    raw: np.ndarray
-    log_prob: float
 
 
 def sample_from_json(x: Any, field: str, width: int) -> Sample:
@@ -189,5 +185,123 @@ class HistoryLog:
         return history
 
 
+def write_checkpoint(path: str, state: dict, space_json: dict, space_digest: str, log: HistoryLog,
+                     history: list[dict]) -> None:
+    """Write ``state`` (without its history) to ``path`` atomically, with the space and history files beside it."""
+    folder = Path(path).parent
+    state = {**state, "space": {"file": write_space(folder, space_json, space_digest)},
+             "history": {"file": log.write(folder, state["run"], history), "rows": len(history)}}
+    write_atomic(path, json.dumps(state, allow_nan=False))
+
+
+def read_checkpoint(path: str, log: HistoryLog) -> dict:
+    """The state ``write_checkpoint`` wrote, with its space and history read back in."""
+    state = read_json(path)
+    folder = Path(path).parent
+    try:
+        space, history = state["space"], state["history"]
+        if isinstance(space, dict) and set(space) == {"file"}:
+            state["space"] = read_json(folder / Path(str(space["file"])).name)
+        if isinstance(history, dict) and set(history) == {"file", "rows"}:
+            state["history"] = log.read(folder, Path(str(history["file"])).name, count(history["rows"], "history.rows"))
+    except (KeyError, TypeError) as exc:
+        raise CheckpointError(f"corrupted PGSearcher checkpoint {path!r}: {exc!r}") from exc
+    return state
+
+
 def _row_line(row: dict) -> str:
     return json.dumps(to_json(row), allow_nan=False) + "\n"
+
+
+def sample_json(sample: Sample) -> dict:
+    return {"raw": to_json(sample.raw), "log_prob": sample.log_prob}
+
+
+def parse_state(state: dict, *, width: int, size: int) -> dict:
+    """Every field of a state checked and decoded into the searcher's attributes (CheckpointError otherwise)."""
+    try:
+        adam = expect(state["adam"], dict, "adam")
+        metric, mode = state["metric"], state["mode"]
+        try:
+            check_objectives(metric, mode)
+        except ValueError as exc:
+            raise CheckpointError(f"checkpoint fields 'metric'/'mode': {exc}") from exc
+        stop = expect(state["stop"], dict, "stop", allow_none=True)
+        if stop is not None:
+            stop = {str(k): float_from_json(v, "stop") for k, v in stop.items()}
+        pending = expect(state["pending"], dict, "pending")
+        last = expect(state["last"], dict, "last")
+        batch, unscored, queue = (expect(state[key], list, key) for key in ("batch", "unscored", "queue"))
+        history = expect(state["history"], list, "history")
+        full_iterations = float_from_json(state["full_iterations"], "full_iterations")
+        if not (math.isfinite(full_iterations) and full_iterations >= 1):
+            raise CheckpointError(f"checkpoint field 'full_iterations': expected a finite number >= 1, "
+                                  f"got {state['full_iterations']!r}")
+        parsed = {
+            "_metric": metric, "_mode": mode,
+            "_max_concurrent": expect(state["max_concurrent"], int, "max_concurrent", allow_none=True),
+            "_synchronous": expect(state["synchronous"], bool, "synchronous"),
+            "_num_samples": expect(state["num_samples"], int, "num_samples", allow_none=True),
+            "_stop": stop,
+            "_run": expect(state["run"], str, "run"),
+            "policy": array_from_json(state["policy"], "policy", size, finite=True),
+            "_adam": Adam(array_from_json(adam.get("m"), "adam.m", size, finite=True),
+                          array_from_json(adam.get("v"), "adam.v", size, finite=True),
+                          count(adam.get("t"), "adam.t")),
+            "_pending": {str(tid): sample_from_json(p, f"pending[{tid}]", width) for tid, p in pending.items()},
+            "_last": {str(tid): {str(k): float_from_json(v, f"last[{tid}]") for k, v in
+                                 expect(r, dict, f"last[{tid}]").items()} for tid, r in last.items()},
+            "_full_iterations": full_iterations,
+            "_batch": [_finished(b, f"batch[{i}]", width) for i, b in enumerate(batch)],
+            "_unscored": [_unscored(u, f"unscored[{i}]", width) for i, u in enumerate(unscored)],
+            "_queue": [_queued(q, f"queue[{i}]", width) for i, q in enumerate(queue)],
+            "_num_updates": count(state["num_updates"], "num_updates"),
+            "_num_suggested": count(state["num_suggested"], "num_suggested"),
+            "_num_failed": count(state["num_failed"], "num_failed"),
+            "_trials_used": count(state["trials_used"], "trials_used"),
+            "_peak_in_flight": count(state["peak_in_flight"], "peak_in_flight"),
+            "_history": [dict(expect(row, dict, "history")) for row in history],
+        }
+    except KeyError as exc:
+        raise CheckpointError(f"checkpoint field {exc.args[0]!r} is missing") from exc
+    if parsed["_num_samples"] is not None and parsed["_num_samples"] < 1:
+        raise CheckpointError(f"checkpoint field 'num_samples': expected None or >= 1, got {parsed['_num_samples']}")
+    if not np.all(parsed["_adam"].v >= 0):
+        raise CheckpointError("checkpoint field 'adam.v': second moments must be >= 0")
+    return parsed
+
+
+def _finished(x: Any, field: str, width: int) -> Finished:
+    x = expect(x, dict, field)
+    rewards = array_from_json(x.get("rewards"), f"{field}.rewards")
+    level = float_from_json(x.get("level"), f"{field}.level")
+    if len(rewards) < 1 or np.isinf(rewards).any() or not level > 0:
+        raise CheckpointError(f"checkpoint field {field!r}: expected finite or null rewards and a level > 0, got {x!r}")
+    return Finished(expect(x.get("trial_id"), str, f"{field}.trial_id", allow_none=True),
+                    sample_from_json(x, field, width), rewards, level)
+
+
+def _unscored(x: Any, field: str, width: int) -> tuple[str | None, Sample, Any, float]:
+    x = expect(x, dict, field)
+    level = float_from_json(x.get("level"), f"{field}.level")
+    if not level > 0:
+        raise CheckpointError(f"checkpoint field {field!r}: expected a level > 0, got {x.get('level')!r}")
+    value = x.get("value")
+    values = value if isinstance(value, list) else [value]
+    return (expect(x.get("trial_id"), str, f"{field}.trial_id", allow_none=True),
+            sample_from_json(x, field, width),
+            [float_from_json(v, f"{field}.value") for v in values] if isinstance(value, list)
+            else float_from_json(value, f"{field}.value"), level)
+
+
+def _queued(x: Any, field: str, width: int) -> tuple[np.ndarray, dict]:
+    x = expect(x, dict, field)
+    raw = array_from_json(x.get("raw"), f"{field}.raw", width)
+    given = expect(x.get("given"), dict, f"{field}.given")
+    try:
+        given = {int(k): v for k, v in given.items()}
+    except ValueError as exc:
+        raise CheckpointError(f"checkpoint field {field!r}: given values are keyed by parameter index") from exc
+    if np.isinf(raw).any() or any(not 0 <= k < width or not finite(v) for k, v in given.items()):
+        raise CheckpointError(f"checkpoint field {field!r}: expected finite raw values and given numbers, got {x!r}")
+    return raw, given

@@ -112,7 +112,7 @@ def test_save_is_atomic(tmp_path, monkeypatch):
     def broken_dumps(*args, **kwargs):
         raise OSError("disk full")
 
-    monkeypatch.setattr(ray_pg.searcher.json, "dumps", broken_dumps)
+    monkeypatch.setattr(ray_pg.state.json, "dumps", broken_dumps)
     with pytest.raises(OSError):
         searcher.save(str(path))
     monkeypatch.undo()

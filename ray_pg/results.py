@@ -1,0 +1,96 @@
+"""From Tune's results to scores: objectives, rewards, and the ranking of one batch.
+
+Pure numpy: this module knows nothing of Ray.
+"""
+
+from __future__ import annotations
+
+import math
+from numbers import Real
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from ray_pg.pareto import pareto_scores
+from ray_pg.policy import by_level
+
+# The result key that says how far a trial went; Tune adds it to every result.
+TRAINING_ITERATION = "training_iteration"
+
+
+class Sample(NamedTuple):
+    """A suggestion in flight or in the batch: its raw vector and log-probability under the drawing policy."""
+
+    raw: np.ndarray
+    log_prob: float
+
+
+class Finished(NamedTuple):
+    """A trial in the batch: ``level`` is how far it went, inf if Tune did not cut it short."""
+
+    trial_id: str | None
+    sample: Sample
+    rewards: np.ndarray
+    level: float
+
+
+def rewards_of(result: dict | list | Real | None, metrics: list[str], modes: list[str]) -> np.ndarray:
+    """Rewards to maximise, one per metric, from a result dict or given values.
+
+    NaN marks a failed trial or a missing/NaN/inf/non-numeric metric.
+    """
+    if isinstance(result, dict):
+        values = [result.get(metric) for metric in metrics]
+    else:
+        values = as_list(result) if result is not None else [None] * len(metrics)
+        if len(values) != len(metrics):
+            raise ValueError(f"expected one value per metric {metrics}, got {result!r}")
+    rewards = np.full(len(metrics), math.nan)
+    for i, (value, mode) in enumerate(zip(values, modes)):
+        if finite(value):
+            rewards[i] = float(value) if mode == "max" else -float(value)
+    return rewards
+
+
+def batch_scores(rewards: np.ndarray, levels: np.ndarray) -> np.ndarray:
+    """A score per trial, higher is better, NaN for failed trials: by level first, then by the metrics.
+
+    With several metrics, Pareto fronts and crowding are taken within each
+    level: trials cut at different rungs are not compared on their metrics.
+    """
+    if rewards.shape[1] == 1:
+        # Scaled into [-1, 1]: order and z-scores are unchanged, and huge metrics
+        # (1e308) cannot overflow a z-score's mean and sd.
+        scores = rewards[:, 0]
+        scale = np.max(np.abs(scores[np.isfinite(scores)]), initial=0.0)
+        return by_level(levels, scores / scale if scale > 0 else scores)
+    scores = np.full(len(rewards), np.nan)
+    for level in np.unique(levels):
+        group = levels == level
+        scores[group] = pareto_scores(rewards[group])
+    return by_level(levels, scores)
+
+
+def check_objectives(metric: Any, mode: Any) -> None:
+    """One metric and one mode, or lists of equal length (multi-objective)."""
+    modes = as_list(mode)
+    if any(m not in ("max", "min") for m in modes) or (isinstance(mode, list) and not mode):
+        raise ValueError(f"mode must be 'max' or 'min', or a list of them, got {mode=}")
+    metrics = as_list(metric)
+    if (metric is not None and not all(isinstance(m, str) for m in metrics)) or (
+            isinstance(metric, list) and (not metric or len(set(metrics)) != len(metrics))):
+        raise ValueError(f"metric must be a result key (str) or a list of distinct keys, got {metric=}")
+    if metric is not None and mode is not None and (isinstance(metric, list) != isinstance(mode, list)
+                                                   or len(metrics) != len(modes)):
+        raise ValueError(f"give one mode per metric (both strings, or lists of equal length), got {metric=}, {mode=}")
+
+
+def finite(value: Any) -> bool:
+    return not isinstance(value, bool) and isinstance(value, Real) and math.isfinite(value)
+
+
+def as_list(value: Any) -> list:
+    """``None`` -> [], a list as it is, anything else -> [value]."""
+    if value is None:
+        return []
+    return list(value) if isinstance(value, (list, tuple)) else [value]
