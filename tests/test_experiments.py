@@ -8,10 +8,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from experiments import cost, plots, runner, summary
-from experiments.domains import KINDS, domain_kind, invalid_paths, set_path, walk
-from experiments.methods import parse_method
-from experiments.problems import PROBLEMS
+from experiments.bench import __main__ as bench_cli
+from experiments.bench import cost, results, simulate
+from experiments.bench.domains import KINDS, domain_kind, invalid_paths, set_path, walk
+from experiments.bench.methods import parse_method
+from experiments.bench.problems import PROBLEMS
 
 
 def _random_configs(space: dict, n: int, seed: int) -> list[dict]:
@@ -60,22 +61,23 @@ def test_method_specs_parse_keyword_arguments():
 
 def test_tpe_adapter_suggests_valid_values_for_every_problem():
     for name in PROBLEMS:
-        rows, _ = runner.run_fast(runner.Task("tpe", name, seed=0, workers=4, budget=12))
+        rows = simulate.run_task(results.Task("suite", "tpe", name, seed=0, workers=4, budget=12),
+                                 PROBLEMS[name])["trials"]
         assert len(rows) == 12
         assert rows["invalid"].sum() == 0, name
 
 
 def test_runner_summary_and_plots_end_to_end(tmp_path):
-    results, figures = tmp_path / "results", tmp_path / "figures"
+    out, figures = tmp_path / "results", tmp_path / "figures"
     problems, methods = ["train_net", "needle100"], ["random", "pg"]
-    argv = ["--problems", *problems, "--methods", *methods, "--seeds", "1", "--workers", "4",
-            "--budget", "16", "--out", str(results), "--processes", "2"]
-    assert runner.main(argv) == 0
+    argv = ["suite", "--problems", *problems, "--methods", *methods, "--seeds", "1", "--workers", "4",
+            "--budget", "16", "--out", str(out), "--processes", "2", "--summary-dir", str(figures)]
+    assert bench_cli.main(["run", *argv]) == 0
 
-    files = sorted((results / "trials").glob("*.parquet"))
+    files = sorted((out / "suite" / "trials").glob("*.parquet"))
     assert len(files) == 4
-    rows = runner.load_results(results)
-    assert list(rows.columns) == runner.COLUMNS
+    rows = results.load(out, "suite")
+    assert list(rows.columns) == results.KEYS + simulate.COLUMNS
     assert len(rows) == 4 * 16
     for (_, problem), run in rows.groupby(["method", "problem"]):
         run = run.sort_values("trial")
@@ -93,23 +95,24 @@ def test_runner_summary_and_plots_end_to_end(tmp_path):
     assert (rows["suggest_index"] != rows["trial"]).any()
     # A second run with the same arguments finds every file and does nothing.
     mtimes = [f.stat().st_mtime_ns for f in files]
-    assert runner.main(argv) == 0
+    assert bench_cli.main(["run", *argv]) == 0
     assert [f.stat().st_mtime_ns for f in files] == mtimes
 
-    histories = sorted((results / "history").glob("*.parquet"))
+    histories = sorted((out / "suite" / "history").glob("*.parquet"))
     assert [h.name.split("__")[0] for h in histories] == ["pg", "pg"]
     history = pd.read_parquet(histories[0])
     assert {"update", "trials_used", "mean_reward", "best_reward", "entropy"} <= set(history.columns)
 
-    out_md = tmp_path / "summary.md"
-    assert summary.main(["--results", str(results), "--out", str(out_md)]) == 0
-    text = out_md.read_text()
+    assert bench_cli.main(["summary", *argv]) == 0
+    text = (figures / "summary.md").read_text()
     assert "## 4 workers, budget 16" in text
     assert "Mean rank" in text
     assert text.count("| train_net | ") == 3  # two methods in the regret table, one rank row
-    assert "| overall |" in text
+    # Ranks at every checkpoint, per half: needle100 and train_net are both in the tuning half.
+    assert "| all problems | 16 |" in text and "| tuning half | 16 |" in text and "held-out" not in text.split(
+        "### Median")[1]
 
-    assert plots.main(["--results", str(results), "--out", str(figures), "--history-problems", "train_net"]) == 0
+    assert bench_cli.main(["plots", *argv]) == 0
     pngs = sorted(p.name for p in figures.glob("*.png"))
     assert pngs == ["curves_w4_b16.png", "policy_pg_train_net_w4_s0.png"]
     assert all(0 < os.path.getsize(figures / p) < 300_000 for p in pngs)
@@ -127,13 +130,40 @@ def test_cost_windows_and_plot(tmp_path):
 
 
 @pytest.mark.slow
-def test_tune_mode_runs_real_trials_and_writes_the_same_rows(tmp_path):
-    argv = ["--mode", "tune", "--methods", "pg", "--seeds", "1", "--workers", "2",
-            "--budget", "4", "--out", str(tmp_path)]
-    assert runner.main(argv) == 0
-    rows = runner.load_results(tmp_path).sort_values("trial")
-    assert list(rows.columns) == runner.COLUMNS
+def test_sklearn_benchmark_runs_real_trials_and_writes_the_same_rows(tmp_path):
+    argv = ["run", "sklearn", "--methods", "pg", "--seeds", "1", "--workers", "2", "--budget", "4",
+            "--out", str(tmp_path)]
+    assert bench_cli.main(argv) == 0
+    rows = results.load(tmp_path, "sklearn").sort_values("trial")
+    assert list(rows.columns) == results.KEYS + simulate.COLUMNS
     assert set(rows["method"]) == {"pg"} and set(rows["problem"]) == {"sklearn_digits"}
     assert rows["trial"].tolist() == [1, 2, 3, 4]
     assert rows["value"].between(0, 1).all() and (rows["invalid"] == 0).all()
     assert (np.diff(rows["best_so_far"]) <= 0).all() and (rows["wall_time"] > 0).all()
+
+
+def test_benchmark_modules_import_no_circle_and_stay_small():
+    """No import circle among experiments' modules; a benchmark module over 300 lines says why in its docstring."""
+    import ast
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    files = {".".join(f.relative_to(root).with_suffix("").parts): f for f in (root / "experiments").rglob("*.py")}
+    graph = {}
+    for name, path in files.items():
+        tree = ast.parse(path.read_text())
+        targets = set()
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                targets |= {node.module} | {f"{node.module}.{a.name}" for a in node.names}
+            elif isinstance(node, ast.Import):
+                targets |= {a.name for a in node.names}
+        graph[name] = {t for t in targets if t in files and t != name}
+        if name.startswith("experiments.bench") and len(path.read_text().splitlines()) > 300:
+            assert "Over 300 lines" in (ast.get_docstring(tree) or ""), name
+
+    def reaches(start: str, goal: str, seen: set) -> bool:
+        return any(n == goal or (n not in seen and not seen.add(n) and reaches(n, goal, seen)) for n in graph[start])
+
+    circles = [name for name in graph if reaches(name, name, set())]
+    assert circles == []

@@ -1,4 +1,7 @@
-"""Table of search methods: name -> factory of a Ray Tune ``Searcher``.
+"""Registry of search methods (rivals and ablations): name -> factory of a Ray Tune ``Searcher``.
+
+Adding a rival is one entry in ``METHODS``: a factory and, for learning-curve
+benchmarks, the scheduler it runs under.
 
 A factory is ``make(space, metric, mode, seed, **kwargs) -> Searcher``. Methods
 whose ``space_in_constructor`` is False are built *without* the space, as users
@@ -36,7 +39,7 @@ import numpy as np
 from ray.tune.search import Searcher
 from ray.tune.search.sample import Categorical, Float, Integer, LogUniform, Normal
 
-from experiments.domains import grid_bounds, path_name, set_path, split_sampler, walk
+from experiments.bench.domains import grid_bounds, path_name, set_path, split_sampler, walk
 
 Factory = Callable[..., Searcher]
 
@@ -156,6 +159,20 @@ def make_tpe(space: dict, metric: str, mode: str, seed: int, **kwargs: Any) -> S
     return OptunaSearch(space=DefineByRun(space), metric=metric, mode=mode, sampler=sampler)
 
 
+def make_optuna(space: dict | None, metric: Any, mode: Any, seed: int, sampler: str = "TPESampler",
+                **kwargs: Any) -> Searcher:
+    """``OptunaSearch`` with Ray's own space conversion, built without a space as users build it.
+
+    ``sampler`` names a class of ``optuna.samplers``; ``metric``/``mode`` may be lists (multi-objective).
+    """
+    import optuna
+    from ray.tune.search.optuna import OptunaSearch
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+    return OptunaSearch(metric=metric, mode=mode, sampler=getattr(optuna.samplers, sampler)(seed=seed, **kwargs))
+
+
 def make_hyperopt(space: dict, metric: str, mode: str, seed: int, **kwargs: Any) -> Searcher:
     from ray.tune.search.hyperopt import HyperOptSearch
 
@@ -185,11 +202,18 @@ class Method:
             its space (Tune must then get no ``param_space``); False when the
             runner passes the space through ``set_search_properties``.
         kwargs: fixed keyword arguments of this table entry.
+        scheduler: ``"asha"`` or ``"hyperband"`` for learning-curve benchmarks
+            (``experiments.bench.curves``); None: FIFO, every trial trains to the end.
+        num_samples: Tune's ``num_samples`` under a scheduler (a budget stopper
+            ends the run once the training budget is spent; None: FIFO's
+            budget / max_t trials).
     """
 
     factory: Factory
     space_in_constructor: bool = False
     kwargs: dict[str, Any] = field(default_factory=dict)
+    scheduler: str | None = None
+    num_samples: int | None = None
 
 
 METHODS: dict[str, Method] = {
@@ -197,9 +221,19 @@ METHODS: dict[str, Method] = {
     "tpe": Method(make_tpe, space_in_constructor=True),
     "hyperopt": Method(make_hyperopt),
     "pg": Method(make_pg),
+    # Ray's own space conversion, as users get it (two-objective benchmark).
+    "optuna_tpe": Method(make_optuna, kwargs={"sampler": "TPESampler"}),
+    "optuna_nsga2": Method(make_optuna, kwargs={"sampler": "NSGAIISampler"}),
     # Ablations of PGSearcher's knobs: add entries here, or pass "pg[knob=value]".
     "pg_b16": Method(make_pg, kwargs={"batch_size": 16}),
     "pg_b32": Method(make_pg, kwargs={"batch_size": 32}),
+    # Under an early-stopping scheduler (learning-curve benchmarks only). num_samples: above the
+    # pilots' trial counts (PG + ASHA 168-241 trials for 1,620 iterations, random + ASHA 451-578),
+    # so the budget stopper, not num_samples, ends a run; PG's exploit phase follows num_samples.
+    "pg_asha": Method(make_pg, scheduler="asha", num_samples=300),
+    "random_asha": Method(make_random, scheduler="asha", num_samples=800),
+    "pg_hyperband": Method(make_pg, scheduler="hyperband", num_samples=300),
+    "random_hyperband": Method(make_random, scheduler="hyperband", num_samples=800),
 }
 
 #: Methods run when none are named.
@@ -223,7 +257,7 @@ def parse_method(spec: str) -> tuple[Method, dict[str, Any]]:
     return method, {**method.kwargs, **kwargs}
 
 
-def make(spec: str, space: dict, metric: str, mode: str, seed: int) -> tuple[Searcher, bool]:
+def make(spec: str, space: dict | None, metric: Any, mode: Any, seed: int) -> tuple[Searcher, bool]:
     """Build the searcher named by ``spec``; also return ``space_in_constructor``."""
     method, kwargs = parse_method(spec)
     return method.factory(space, metric, mode, seed, **kwargs), method.space_in_constructor
@@ -232,7 +266,7 @@ def make(spec: str, space: dict, metric: str, mode: str, seed: int) -> tuple[Sea
 def available(spec: str) -> bool:
     """False when a method's package cannot be imported (e.g. ray_pg not written yet)."""
     method, _ = parse_method(spec)
-    module = {make_pg: "ray_pg", make_tpe: "optuna", make_hyperopt: "hyperopt"}.get(method.factory)
+    module = {make_pg: "ray_pg", make_tpe: "optuna", make_optuna: "optuna", make_hyperopt: "hyperopt"}.get(method.factory)
     if module is None:
         return True
     try:
@@ -246,4 +280,3 @@ def available(spec: str) -> bool:
     return True
 
 
-__all__ = ["METHODS", "DEFAULT_METHODS", "Method", "RandomSearcher", "make", "parse_method", "available"]
