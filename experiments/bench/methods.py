@@ -15,7 +15,8 @@ literals: ``"pg[batch_size=16]"``, ``"tpe[multivariate=True]"``. The full string
 rows. Variants worth keeping get an entry in ``METHODS``.
 
 Notes on fidelity:
-- ``tpe`` is Optuna's TPESampler (its defaults) through Ray's ``OptunaSearch``.
+- ``tpe`` is Optuna's TPESampler (its defaults) through Ray's ``OptunaSearch``
+  and a define-by-run function (``make_define_by_run``; any Optuna sampler).
   Ray's own space conversion cannot express ``randn``/``qrandn`` and
   ``qlograndint``, and drops ``qloguniform``'s quantization, so we pass
   ``OptunaSearch`` a define-by-run function that reproduces every Tune domain
@@ -147,16 +148,19 @@ def _suggest_one(trial: Any, name: str, domain: Any) -> Any:
     raise ValueError(f"parameter {name!r}: unsupported domain {domain!r}")
 
 
-def make_tpe(space: dict, metric: str, mode: str, seed: int, **kwargs: Any) -> Searcher:
+def make_define_by_run(space: dict, metric: str, mode: str, seed: int, sampler: str = "TPESampler",
+                       **kwargs: Any) -> Searcher:
+    """``OptunaSearch`` over ``DefineByRun(space)`` with ``optuna.samplers.<sampler>(seed=seed, **kwargs)``."""
     import optuna
     from ray.tune.search.optuna import OptunaSearch
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     # OptunaSearch warns when the define-by-run function is slow, meaning user
-    # computation; ours only runs TPE's sampling, which is the cost we measure.
+    # computation; ours only runs the sampler, which is the cost we measure.
     warnings.filterwarnings("ignore", message="Define-by-run function passed in the `space` argument took")
-    sampler = optuna.samplers.TPESampler(seed=seed, **kwargs)
-    return OptunaSearch(space=DefineByRun(space), metric=metric, mode=mode, sampler=sampler)
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+    return OptunaSearch(space=DefineByRun(space), metric=metric, mode=mode,
+                        sampler=getattr(optuna.samplers, sampler)(seed=seed, **kwargs))
 
 
 def make_optuna(space: dict | None, metric: Any, mode: Any, seed: int, sampler: str = "TPESampler",
@@ -207,6 +211,7 @@ class Method:
         num_samples: Tune's ``num_samples`` under a scheduler (a budget stopper
             ends the run once the training budget is spent; None: FIFO's
             budget / max_t trials).
+        requires: packages the method imports (``available`` checks them).
     """
 
     factory: Factory
@@ -214,16 +219,17 @@ class Method:
     kwargs: dict[str, Any] = field(default_factory=dict)
     scheduler: str | None = None
     num_samples: int | None = None
+    requires: tuple[str, ...] = ()
 
 
 METHODS: dict[str, Method] = {
     "random": Method(make_random),
-    "tpe": Method(make_tpe, space_in_constructor=True),
-    "hyperopt": Method(make_hyperopt),
+    "tpe": Method(make_define_by_run, space_in_constructor=True, requires=("optuna",)),
+    "hyperopt": Method(make_hyperopt, requires=("hyperopt",)),
     "pg": Method(make_pg),
     # Ray's own space conversion, as users get it (two-objective benchmark).
-    "optuna_tpe": Method(make_optuna, kwargs={"sampler": "TPESampler"}),
-    "optuna_nsga2": Method(make_optuna, kwargs={"sampler": "NSGAIISampler"}),
+    "optuna_tpe": Method(make_optuna, kwargs={"sampler": "TPESampler"}, requires=("optuna",)),
+    "optuna_nsga2": Method(make_optuna, kwargs={"sampler": "NSGAIISampler"}, requires=("optuna",)),
     # Ablations of PGSearcher's knobs: add entries here, or pass "pg[knob=value]".
     "pg_b16": Method(make_pg, kwargs={"batch_size": 16}),
     "pg_b32": Method(make_pg, kwargs={"batch_size": 32}),
@@ -235,9 +241,6 @@ METHODS: dict[str, Method] = {
     "pg_hyperband": Method(make_pg, scheduler="hyperband", num_samples=300),
     "random_hyperband": Method(make_random, scheduler="hyperband", num_samples=800),
 }
-
-#: Methods run when none are named.
-DEFAULT_METHODS = ("random", "tpe", "hyperopt", "pg")
 
 _SPEC = re.compile(r"^(?P<base>[A-Za-z0-9_]+)(\[(?P<args>.*)\])?$")
 
@@ -264,19 +267,11 @@ def make(spec: str, space: dict | None, metric: Any, mode: Any, seed: int) -> tu
 
 
 def available(spec: str) -> bool:
-    """False when a method's package cannot be imported (e.g. ray_pg not written yet)."""
+    """False when a package the method needs cannot be imported."""
     method, _ = parse_method(spec)
-    module = {make_pg: "ray_pg", make_tpe: "optuna", make_optuna: "optuna", make_hyperopt: "hyperopt"}.get(method.factory)
-    if module is None:
-        return True
-    try:
-        __import__(module)
-    except ImportError:
-        return False
-    if module == "ray_pg":
-        import ray_pg
-
-        return hasattr(ray_pg, "PGSearcher")
+    for module in method.requires:
+        try:
+            __import__(module)
+        except ImportError:
+            return False
     return True
-
-
