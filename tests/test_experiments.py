@@ -7,6 +7,7 @@ import os
 import numpy as np
 import pandas as pd
 import pytest
+from ray import tune
 
 from experiments.bench import __main__ as bench_cli
 from experiments.bench import cost, results, simulate
@@ -167,3 +168,46 @@ def test_benchmark_modules_import_no_circle_and_stay_small():
 
     circles = [name for name in graph if reaches(name, name, set())]
     assert circles == []
+
+
+def test_catcma_suggests_valid_values_on_every_problem_and_learns():
+    for name, problem in PROBLEMS.items():
+        rows = simulate.run_task(results.Task("suite", "catcma", name, seed=0, workers=4, budget=40),
+                                 problem)["trials"]
+        assert len(rows) == 40 and rows["invalid"].sum() == 0, name
+    # Log domains become log axes, grids integer axes, big grids continuous axes, randn wide axes.
+    from experiments.bench.catcma import make_axes
+
+    kinds = {a.path[-1]: (a.kind, a.log) for a in make_axes(PROBLEMS["mixed_hd24"].space, max_grid=1000)}
+    assert kinds["l0"] == ("x", True) and kinds["li0"] == ("z", True) and kinds["qi0"] == ("z", False)
+    assert kinds["g0"] == ("x", False) and kinds["c5"] == ("c", False)
+    assert make_axes({"r": tune.qloguniform(1e-4, 10.0, 1e-4)}, max_grid=1000)[0].kind == "x"
+    # 200 trials on the sphere: far better than its first generation.
+    rows = simulate.run_task(results.Task("suite", "catcma", "sphere", 0, 4, 200), PROBLEMS["sphere"])["trials"]
+    assert rows["best_so_far"].iloc[-1] < 0.01 < rows["best_so_far"].iloc[10]
+
+
+def test_catcma_tells_a_generation_once_its_population_is_in_and_drops_stale_results():
+    from experiments.bench.catcma import CatCMASearcher
+
+    space = {"x": tune.uniform(-1.0, 1.0), "n": tune.randint(0, 5), "c": tune.choice(["a", "b", "c"])}
+    searcher = CatCMASearcher(space, metric="loss", mode="min", seed=1, popsize=4)
+    first = [str(i) for i in range(6)]  # more suggestions than the population, all of generation 0
+    configs = {t: searcher.suggest(t) for t in first}
+    assert all(invalid_paths(space, c) == [] for c in configs.values())
+    for t in first[:3]:
+        searcher.on_trial_complete(t, {"loss": configs[t]["x"] ** 2})
+    assert searcher.generation == 0
+    searcher.on_trial_complete(first[3], {"loss": float("nan")})  # dropped: not finite
+    searcher.on_trial_complete(first[4], error=True)  # dropped: failed
+    assert searcher.generation == 0
+    searcher.on_trial_complete(first[5], {"loss": 0.5})
+    assert searcher.generation == 1
+    late = searcher.suggest("late")
+    searcher.on_trial_complete("unknown", {"loss": 0.0})  # ignored
+    assert searcher.generation == 1 and invalid_paths(space, late) == []
+    big = CatCMASearcher(space, metric="loss", mode="max", seed=1, popsize=256)
+    assert big._optimizer.population_size == 256
+    with pytest.raises(ValueError, match="conditional"):
+        CatCMASearcher({"o": tune.choice([{"a": tune.uniform(0, 1)}, "b"])})
+    assert parse_method("catcma[popsize=256]")[1] == {"popsize": 256}

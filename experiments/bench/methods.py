@@ -40,6 +40,7 @@ import numpy as np
 from ray.tune.search import Searcher
 from ray.tune.search.sample import Categorical, Float, Integer, LogUniform, Normal
 
+from experiments.bench.catcma import make_catcma
 from experiments.bench.domains import grid_bounds, path_name, set_path, split_sampler, walk
 
 Factory = Callable[..., Searcher]
@@ -227,6 +228,7 @@ METHODS: dict[str, Method] = {
     "tpe": Method(make_define_by_run, space_in_constructor=True, requires=("optuna",)),
     "hyperopt": Method(make_hyperopt, requires=("hyperopt",)),
     "pg": Method(make_pg),
+    "catcma": Method(make_catcma, requires=("cmaes",)),  # CatCMA with margin; ablation: "catcma[popsize=256]"
     # Ray's own space conversion, as users get it (two-objective benchmark).
     "optuna_tpe": Method(make_optuna, kwargs={"sampler": "TPESampler"}, requires=("optuna",)),
     "optuna_nsga2": Method(make_optuna, kwargs={"sampler": "NSGAIISampler"}, requires=("optuna",)),
