@@ -211,3 +211,11 @@ def test_catcma_tells_a_generation_once_its_population_is_in_and_drops_stale_res
     with pytest.raises(ValueError, match="conditional"):
         CatCMASearcher({"o": tune.choice([{"a": tune.uniform(0, 1)}, "b"])})
     assert parse_method("catcma[popsize=256]")[1] == {"popsize": 256}
+
+
+def test_gp_rival_runs_through_optuna_search_with_valid_values():
+    pytest.importorskip("torch")
+    # 14 trials at 4 in flight: the last suggestions come from the GP (10 random start-up trials).
+    rows = simulate.run_task(results.Task("suite", "gp", "branin_cat", seed=0, workers=4, budget=14),
+                             PROBLEMS["branin_cat"])["trials"]
+    assert len(rows) == 14 and rows["invalid"].sum() == 0 and (rows["regret"] >= 0).all()

@@ -228,6 +228,8 @@ METHODS: dict[str, Method] = {
     "tpe": Method(make_define_by_run, space_in_constructor=True, requires=("optuna",)),
     "hyperopt": Method(make_hyperopt, requires=("hyperopt",)),
     "pg": Method(make_pg),
+    "gp": Method(make_define_by_run, space_in_constructor=True, kwargs={"sampler": "GPSampler"},
+                 requires=("optuna", "torch")),  # Optuna's GPSampler; its cost per trial grows with the trials
     "catcma": Method(make_catcma, requires=("cmaes",)),  # CatCMA with margin; ablation: "catcma[popsize=256]"
     # Ray's own space conversion, as users get it (two-objective benchmark).
     "optuna_tpe": Method(make_optuna, kwargs={"sampler": "TPESampler"}, requires=("optuna",)),
