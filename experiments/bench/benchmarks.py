@@ -25,7 +25,7 @@ import pandas as pd
 
 from experiments.bench import curves, curves_report, simulate, sklearn_task, zdt, zdt_report
 from experiments.bench.analysis import summarize_suite
-from experiments.bench.problems import PROBLEMS, TUNING_PROBLEMS
+from experiments.bench.problems import PROBLEMS, TUNING_PROBLEMS, Problem
 from experiments.bench.results import Task
 
 Report = Callable[[pd.DataFrame, pd.DataFrame, Path, str], list[Path]]
@@ -40,6 +40,8 @@ class Benchmark:
         problems: every problem name of the benchmark, in presentation order.
         methods, workers, budget, seeds: what ``run`` does when not told otherwise.
         report: writes the summary files from the rows (None: no report of its own).
+        files: the markdown files ``report`` writes into the summary folder
+            (``summary.md`` takes in the others' when they exist).
         default_problems: the problems run when none are named (None: all).
         uses_ray: its tasks run real Tune experiments (one local Ray, one task at a time).
     """
@@ -51,31 +53,48 @@ class Benchmark:
     budget: int
     seeds: int
     report: Report | None = None
+    files: tuple[str, ...] = ()
     default_problems: Callable[[], tuple[str, ...]] | None = None
     uses_ray: bool = False
 
 
-#: Markdown files other benchmarks write next to summary.md, appended to it so that one file holds every figure.
-EXTRA_SUMMARIES = ("multiobjective.md", "multiobjective_w64.md", "asha.md", "asha_parallel.md")
+@dataclass(frozen=True)
+class Simulated:
+    """``run_task`` of a single-objective suite: simulated workers on ``get_problem(task.problem)``."""
+
+    get_problem: Callable[[str], Problem]
+
+    def __call__(self, task: Task) -> dict[str, pd.DataFrame]:
+        return simulate.run_task(task, self.get_problem(task.problem))
 
 
-def _suite_task(task: Task) -> dict[str, pd.DataFrame]:
-    return simulate.run_task(task, PROBLEMS[task.problem])
+@dataclass(frozen=True)
+class SuiteReport:
+    """``report`` of a single-objective suite: ``analysis.summarize_suite`` written to ``file``.
 
+    ``tuning(problem)`` says whether a problem is in the tuning half; the main
+    summary (``summary.md``) then takes in every other benchmark's files, so that
+    one file holds every figure.
+    """
 
-def _suite_report(trials: pd.DataFrame, history: pd.DataFrame, out_dir: Path, command: str) -> list[Path]:
-    text = summarize_suite(trials, title="Benchmark summary", source=command, problems=PROBLEMS,
-                           tuning=lambda p: p in TUNING_PROBLEMS,
-                           tuning_note=f"PGSearcher's defaults were chosen on {', '.join(TUNING_PROBLEMS)} only "
-                                       "(`tuning half`); `held-out half` averages the other problems.")
-    for name in EXTRA_SUMMARIES:
-        extra = Path(out_dir) / name
-        if extra.exists():  # demote its headings one level under ours
-            text += "\n" + "\n".join("#" + line if line.startswith("#") else line
-                                      for line in extra.read_text().splitlines()) + "\n"
-    path = Path(out_dir) / "summary.md"
-    path.write_text(text)
-    return [path]
+    file: str
+    title: str
+    problems: Callable[[], tuple[str, ...]]
+    tuning: Callable[[str], bool]
+    tuning_note: str
+
+    def __call__(self, trials: pd.DataFrame, history: pd.DataFrame, out_dir: Path, command: str) -> list[Path]:
+        text = summarize_suite(trials, title=self.title, source=command, problems=self.problems(),
+                               tuning=self.tuning, tuning_note=self.tuning_note)
+        if self.file == "summary.md":
+            for name in (f for b in BENCHMARKS.values() for f in b.files if f != self.file):
+                extra = Path(out_dir) / name
+                if extra.exists():  # demote its headings one level under ours
+                    text += "\n" + "\n".join("#" + line if line.startswith("#") else line
+                                              for line in extra.read_text().splitlines()) + "\n"
+        path = Path(out_dir) / self.file
+        path.write_text(text)
+        return [path]
 
 
 def _curves_report(trials: pd.DataFrame, history: pd.DataFrame, out_dir: Path, command: str) -> list[Path]:
@@ -87,15 +106,20 @@ def _zdt_report(trials: pd.DataFrame, history: pd.DataFrame, out_dir: Path, comm
 
 
 BENCHMARKS: dict[str, Benchmark] = {
-    "suite": Benchmark(_suite_task, lambda: tuple(PROBLEMS), methods=("random", "tpe", "hyperopt", "pg"),
-                       workers=(8,), budget=200, seeds=10, report=_suite_report),
+    "suite": Benchmark(Simulated(PROBLEMS.__getitem__), lambda: tuple(PROBLEMS),
+                       methods=("random", "tpe", "hyperopt", "pg"), workers=(8,), budget=200, seeds=10,
+                       report=SuiteReport("summary.md", "Benchmark summary", lambda: tuple(PROBLEMS),
+                                          lambda p: p in TUNING_PROBLEMS,
+                                          f"PGSearcher's defaults were chosen on {', '.join(TUNING_PROBLEMS)} "
+                                          "only (`tuning half`); `held-out half` averages the other problems."),
+                       files=("summary.md",)),
     "asha": Benchmark(curves.run_task, lambda: curves.PROBLEMS,
                       methods=("pg", "pg_asha", "random_asha", "random", "pg_hyperband", "random_hyperband"),
                       workers=(4,), budget=27 * 60, seeds=10, report=_curves_report,
-                      default_problems=lambda: ("crossing",), uses_ray=True),
+                      files=("asha.md", "asha_parallel.md"), default_problems=lambda: ("crossing",), uses_ray=True),
     "multiobjective": Benchmark(zdt.run_task, lambda: (zdt.PROBLEM,),
-                                methods=("random", "optuna_tpe", "optuna_nsga2", "pg"),
-                                workers=(8,), budget=200, seeds=20, report=_zdt_report),
+                                methods=("random", "optuna_tpe", "optuna_nsga2", "pg"), workers=(8,), budget=200,
+                                seeds=20, report=_zdt_report, files=("multiobjective.md", "multiobjective_w64.md")),
     "sklearn": Benchmark(sklearn_task.run_task, lambda: (sklearn_task.PROBLEM,),
                          methods=("random", "tpe", "hyperopt", "pg"), workers=(2,), budget=60, seeds=3,
                          uses_ray=True),
