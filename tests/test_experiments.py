@@ -219,3 +219,33 @@ def test_gp_rival_runs_through_optuna_search_with_valid_values():
     rows = simulate.run_task(results.Task("suite", "gp", "branin_cat", seed=0, workers=4, budget=14),
                              PROBLEMS["branin_cat"])["trials"]
     assert len(rows) == 14 and rows["invalid"].sum() == 0 and (rows["regret"] >= 0).all()
+
+
+@pytest.mark.parametrize("name", ["bbob-mixint_f001_i01_d10", "bbob-mixint_f015_i06_d10", "bbob-mixint_f024_i03_d20"])
+def test_bbob_mixint_problems_have_tune_spaces_and_their_stated_optimum(name):
+    pytest.importorskip("cocoex")
+    from experiments.bench import coco
+
+    problem = coco.get_problem(name)
+    kinds = [domain_kind(d) for _, d in walk(problem.space)]
+    assert len(kinds) == coco.parse(name)[2] and set(kinds) == {"randint", "uniform"}
+    assert invalid_paths(problem.space, problem.optimal_config) == []
+    assert problem.value(problem.optimal_config) == pytest.approx(problem.optimum, abs=1e-12)
+    values = np.array([problem.value(c) for c in _random_configs(problem.space, 500, seed=2)])
+    assert values.min() > problem.optimum + 1e-6
+
+
+def test_bbob_mixint_is_one_benchmark_entry_with_halves_and_a_report(tmp_path):
+    pytest.importorskip("cocoex")
+    from experiments.bench import coco
+
+    assert coco.is_tuning("bbob-mixint_f003_i05_d20") and not coco.is_tuning("bbob-mixint_f003_i06_d20")
+    with pytest.raises(ValueError, match="not a bbob-mixint problem"):
+        coco.parse("bbob_f001_i01_d10")
+    argv = ["bbob-mixint", "--problems", "bbob-mixint_f00[12]_i0[16]_d10", "--methods", "random", "catcma",
+            "--seeds", "1", "--workers", "4", "--budget", "12", "--out", str(tmp_path), "--processes", "1",
+            "--summary-dir", str(tmp_path)]
+    assert bench_cli.main(["all", *argv]) == 0
+    assert len(list((tmp_path / "bbob-mixint" / "trials").glob("*.parquet"))) == 2 * 4
+    text = (tmp_path / "bbob_mixint.md").read_text()
+    assert "| tuning half | 12 |" in text and "| held-out half | 12 |" in text

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from experiments.bench import curves, curves_report, simulate, sklearn_task, zdt, zdt_report
+from experiments.bench import coco, curves, curves_report, simulate, sklearn_task, zdt, zdt_report
 from experiments.bench.analysis import summarize_suite
 from experiments.bench.problems import PROBLEMS, TUNING_PROBLEMS, Problem
 from experiments.bench.results import Task
@@ -113,6 +113,11 @@ BENCHMARKS: dict[str, Benchmark] = {
                                           f"PGSearcher's defaults were chosen on {', '.join(TUNING_PROBLEMS)} "
                                           "only (`tuning half`); `held-out half` averages the other problems."),
                        files=("summary.md",)),
+    "bbob-mixint": Benchmark(Simulated(coco.get_problem), coco.problem_names, methods=("random", "tpe", "catcma", "pg"),
+                             workers=(8,), budget=200, seeds=3, files=("bbob_mixint.md",),
+                             report=SuiteReport("bbob_mixint.md", "COCO bbob-mixint", coco.problem_names,
+                                                coco.is_tuning, "Tuning half: instances 1-5; held out: 6-15."),
+                             default_problems=lambda: coco.problem_names(instances=(1, 6))),
     "asha": Benchmark(curves.run_task, lambda: curves.PROBLEMS,
                       methods=("pg", "pg_asha", "random_asha", "random", "pg_hyperband", "random_hyperband"),
                       workers=(4,), budget=27 * 60, seeds=10, report=_curves_report,
