@@ -249,3 +249,15 @@ def test_bbob_mixint_is_one_benchmark_entry_with_halves_and_a_report(tmp_path):
     assert len(list((tmp_path / "bbob-mixint" / "trials").glob("*.parquet"))) == 2 * 4
     text = (tmp_path / "bbob_mixint.md").read_text()
     assert "| tuning half | 12 |" in text and "| held-out half | 12 |" in text
+
+
+def test_checkpoint_benchmark_writes_sizes_and_save_times(tmp_path):
+    from experiments.bench import checkpoint
+
+    out = tmp_path / "checkpoint.md"
+    assert checkpoint.main(["--checkpoints", "16", "48", "--out", str(out)]) == 0
+    rows = [[c.strip().replace(",", "") for c in line.split("|")[1:-1]] for line in out.read_text().splitlines()
+            if line.startswith("| ") and line[2].isdigit()]
+    assert [int(r[0]) for r in rows] == [16, 48]
+    sizes = [int(r[2]) for r in rows]
+    assert 0 < sizes[0] < sizes[1]  # the state grows with the updates' history
