@@ -143,7 +143,7 @@ def summarise(frame: pd.DataFrame, history: pd.DataFrame, md_path: Path, png_pat
         for m, part in last.groupby(level="method"):
             lines += [(f"PG's history under {m}: {int(scheduled.loc[scheduled['method'] == m, 'stopped_early'].sum())}"
                        f" of the {int(part['trials_used'].sum())} trials it learnt from were ranked as stopped by "
-                       "the scheduler."), ""]
+                       "the scheduler (ASHA also stops trials at max_t; those rank at the top level)."), ""]
     policy = final_policies(history)
     if len(policy):
         lines += ["## Where PG's policy ended (last update; median over seeds)", "",
