@@ -1,4 +1,4 @@
-"""The ASHA benchmark of experiments/asha.py: its problem, and a tiny real Tune run."""
+"""The learning-curve benchmark (experiments/bench/curves.py): its problem, and a tiny real Tune run."""
 
 from __future__ import annotations
 
@@ -9,8 +9,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from experiments import asha
-from experiments.methods import RandomSearcher
+from experiments.bench import curves as asha
+from experiments.bench import curves_report, results
+from experiments.bench.methods import RandomSearcher, parse_method
+from experiments.bench.runner import run, tasks_for
 
 
 def random_configs(n: int, seed: int = 0) -> list[dict]:
@@ -72,12 +74,12 @@ def test_tidy_rows_cut_the_budget_and_track_the_incumbent():
 
 @pytest.fixture
 def asha_ray(monkeypatch):
-    """A local Ray whose workers can import experiments.asha (the repository root on their path)."""
+    """A local Ray whose workers can import experiments.bench.curves (the repository root on their path)."""
     import os
 
     import ray
 
-    root = str(Path(asha.__file__).resolve().parent.parent)
+    root = str(Path(asha.__file__).resolve().parents[2])
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")])))
     ray.init(address="local", num_cpus=2, include_dashboard=False, configure_logging=False, log_to_driver=False)
     yield
@@ -85,16 +87,16 @@ def asha_ray(monkeypatch):
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(180)
+@pytest.mark.timeout(300)
 def test_tiny_tune_run_writes_rows_and_summary(asha_ray, tmp_path):
     budget = asha.MAX_T * 6
     # Batches count training: a batch of 2 full trials lets this tiny budget make updates.
-    pg = "pg_asha[batch_size=2]"
-    args = asha.Args(methods=(pg, "random"), seeds=1, first_seed=3, budget=budget, pg_asha_samples=60,
-                     random_asha_samples=60, out=str(tmp_path / "asha"))
-    written = asha.run_all(args)
-    assert {p.name for p in written} == {f"{pg}__seed3.parquet", "random__seed3.parquet"}
-    for path in written:
+    pg, hb = "pg_asha[batch_size=2]", "random_hyperband"
+    tasks = tasks_for("asha", methods=(pg, "random", hb), problems=("crossing",), seeds=[3], workers=(4,),
+                      budget=budget)
+    assert run(tasks, tmp_path) == []
+    files = {t.method: results.run_file(tmp_path, t) for t in tasks}
+    for path in files.values():
         rows = pd.read_parquet(path)
         assert len(rows) > 0 and rows["trial_id"].is_unique
         assert (np.diff(rows["cum_budget"]) >= 0).all() and rows["cum_budget"].max() <= budget
@@ -105,23 +107,28 @@ def test_tiny_tune_run_writes_rows_and_summary(asha_ray, tmp_path):
         assert np.allclose(reached["loss"], reached["final_loss"])
         incumbent = rows["incumbent_regret"].dropna()
         assert len(incumbent) and (np.diff(incumbent) <= 1e-12).all()
-    fifo = pd.read_parquet(tmp_path / "asha" / "random__seed3.parquet")
+    fifo = pd.read_parquet(files["random"])
     assert len(fifo) == 6 and fifo["cum_budget"].iloc[-1] == budget and fifo["reached_max_t"].all()
-    stopped = pd.read_parquet(tmp_path / "asha" / f"{pg}__seed3.parquet")
+    stopped = pd.read_parquet(files[pg])
     assert (stopped["iterations"] < asha.MAX_T).any()  # ASHA cut some trials at a rung
-    history = pd.read_parquet(tmp_path / "asha" / "history" / f"{pg}__seed3.parquet")
-    assert history["stopped_early"].sum() > 0
-    assert asha.run_all(args) == []  # existing files are skipped
+    hyperband = pd.read_parquet(files[hb])
+    assert (hyperband["iterations"] < asha.MAX_T).any()  # HyperBand too, resuming paused trials
+    history = results.load(tmp_path, "asha", "history")
+    assert history.loc[history["method"] == pg, "stopped_early"].sum() > 0
+    mtimes = [p.stat().st_mtime_ns for p in files.values()]
+    assert run(tasks, tmp_path) == []  # existing files are skipped
+    assert [p.stat().st_mtime_ns for p in files.values()] == mtimes
 
     md, png = tmp_path / "asha.md", tmp_path / "asha.png"
-    text = asha.summarise(Path(args.out), md, png, "python -m experiments.asha --tiny")
+    text = curves_report.summarise(results.load(tmp_path, "asha"), history, md, png, "python -m tiny")
     assert md.read_text() == text and png.stat().st_size > 0
-    assert f"| {pg} | 1 |" in text and "| random | 1 |" in text and "--tiny" in text
+    assert f"| {pg} | 1 |" in text and "| random | 1 |" in text and f"| {hb} | 1 |" in text and "tiny" in text
 
 
-def test_ablation_names_build_their_searcher_and_bad_names_are_refused():
-    spec = asha.method_of("pg_asha[batch_size=16]")
-    assert spec == asha.AshaMethod("pg[batch_size=16]", asha=True)
+def test_scheduler_methods_are_registry_entries():
+    assert parse_method("pg_asha[batch_size=16]")[1] == {"batch_size": 16}
+    assert parse_method("pg_hyperband")[0].scheduler == "hyperband"
+    assert parse_method("random_asha")[0].scheduler == "asha" and parse_method("pg")[0].scheduler is None
     for bad in ("pg_ashaa", "pg_asha[batch_size=16", "tpe_asha"):
         with pytest.raises(ValueError, match="unknown method"):
-            asha.method_of(bad)
+            parse_method(bad)

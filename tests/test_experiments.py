@@ -7,11 +7,13 @@ import os
 import numpy as np
 import pandas as pd
 import pytest
+from ray import tune
 
-from experiments import cost, plots, runner, summary
-from experiments.domains import KINDS, domain_kind, invalid_paths, set_path, walk
-from experiments.methods import parse_method
-from experiments.problems import PROBLEMS
+from experiments.bench import __main__ as bench_cli
+from experiments.bench import cost, results, simulate
+from experiments.bench.domains import KINDS, domain_kind, invalid_paths, set_path, walk
+from experiments.bench.methods import parse_method
+from experiments.bench.problems import PROBLEMS
 
 
 def _random_configs(space: dict, n: int, seed: int) -> list[dict]:
@@ -60,22 +62,23 @@ def test_method_specs_parse_keyword_arguments():
 
 def test_tpe_adapter_suggests_valid_values_for_every_problem():
     for name in PROBLEMS:
-        rows, _ = runner.run_fast(runner.Task("tpe", name, seed=0, workers=4, budget=12))
+        rows = simulate.run_task(results.Task("suite", "tpe", name, seed=0, workers=4, budget=12),
+                                 PROBLEMS[name])["trials"]
         assert len(rows) == 12
         assert rows["invalid"].sum() == 0, name
 
 
 def test_runner_summary_and_plots_end_to_end(tmp_path):
-    results, figures = tmp_path / "results", tmp_path / "figures"
+    out, figures = tmp_path / "results", tmp_path / "figures"
     problems, methods = ["train_net", "needle100"], ["random", "pg"]
-    argv = ["--problems", *problems, "--methods", *methods, "--seeds", "1", "--workers", "4",
-            "--budget", "16", "--out", str(results), "--processes", "2"]
-    assert runner.main(argv) == 0
+    argv = ["suite", "--problems", *problems, "--methods", *methods, "--seeds", "1", "--workers", "4",
+            "--budget", "16", "--out", str(out), "--processes", "2", "--summary-dir", str(figures)]
+    assert bench_cli.main(["run", *argv]) == 0
 
-    files = sorted((results / "trials").glob("*.parquet"))
+    files = sorted((out / "suite" / "trials").glob("*.parquet"))
     assert len(files) == 4
-    rows = runner.load_results(results)
-    assert list(rows.columns) == runner.COLUMNS
+    rows = results.load(out, "suite")
+    assert list(rows.columns) == results.KEYS + simulate.COLUMNS
     assert len(rows) == 4 * 16
     for (_, problem), run in rows.groupby(["method", "problem"]):
         run = run.sort_values("trial")
@@ -93,23 +96,24 @@ def test_runner_summary_and_plots_end_to_end(tmp_path):
     assert (rows["suggest_index"] != rows["trial"]).any()
     # A second run with the same arguments finds every file and does nothing.
     mtimes = [f.stat().st_mtime_ns for f in files]
-    assert runner.main(argv) == 0
+    assert bench_cli.main(["run", *argv]) == 0
     assert [f.stat().st_mtime_ns for f in files] == mtimes
 
-    histories = sorted((results / "history").glob("*.parquet"))
+    histories = sorted((out / "suite" / "history").glob("*.parquet"))
     assert [h.name.split("__")[0] for h in histories] == ["pg", "pg"]
     history = pd.read_parquet(histories[0])
     assert {"update", "trials_used", "mean_reward", "best_reward", "entropy"} <= set(history.columns)
 
-    out_md = tmp_path / "summary.md"
-    assert summary.main(["--results", str(results), "--out", str(out_md)]) == 0
-    text = out_md.read_text()
+    assert bench_cli.main(["summary", *argv]) == 0
+    text = (figures / "summary.md").read_text()
     assert "## 4 workers, budget 16" in text
     assert "Mean rank" in text
     assert text.count("| train_net | ") == 3  # two methods in the regret table, one rank row
-    assert "| overall |" in text
+    # Ranks at every checkpoint, per half: needle100 and train_net are both in the tuning half.
+    assert "| all problems | 16 |" in text and "| tuning half | 16 |" in text and "held-out" not in text.split(
+        "### Median")[1]
 
-    assert plots.main(["--results", str(results), "--out", str(figures), "--history-problems", "train_net"]) == 0
+    assert bench_cli.main(["plots", *argv]) == 0
     pngs = sorted(p.name for p in figures.glob("*.png"))
     assert pngs == ["curves_w4_b16.png", "policy_pg_train_net_w4_s0.png"]
     assert all(0 < os.path.getsize(figures / p) < 300_000 for p in pngs)
@@ -127,13 +131,133 @@ def test_cost_windows_and_plot(tmp_path):
 
 
 @pytest.mark.slow
-def test_tune_mode_runs_real_trials_and_writes_the_same_rows(tmp_path):
-    argv = ["--mode", "tune", "--methods", "pg", "--seeds", "1", "--workers", "2",
-            "--budget", "4", "--out", str(tmp_path)]
-    assert runner.main(argv) == 0
-    rows = runner.load_results(tmp_path).sort_values("trial")
-    assert list(rows.columns) == runner.COLUMNS
+def test_sklearn_benchmark_runs_real_trials_and_writes_the_same_rows(tmp_path):
+    argv = ["run", "sklearn", "--methods", "pg", "--seeds", "1", "--workers", "2", "--budget", "4",
+            "--out", str(tmp_path)]
+    assert bench_cli.main(argv) == 0
+    rows = results.load(tmp_path, "sklearn").sort_values("trial")
+    assert list(rows.columns) == results.KEYS + simulate.COLUMNS
     assert set(rows["method"]) == {"pg"} and set(rows["problem"]) == {"sklearn_digits"}
     assert rows["trial"].tolist() == [1, 2, 3, 4]
     assert rows["value"].between(0, 1).all() and (rows["invalid"] == 0).all()
     assert (np.diff(rows["best_so_far"]) <= 0).all() and (rows["wall_time"] > 0).all()
+
+
+def test_benchmark_modules_import_no_circle_and_stay_small():
+    """No import circle among experiments' modules; a benchmark module over 300 lines says why in its docstring."""
+    import ast
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    files = {".".join(f.relative_to(root).with_suffix("").parts): f for f in (root / "experiments").rglob("*.py")}
+    graph = {}
+    for name, path in files.items():
+        tree = ast.parse(path.read_text())
+        targets = set()
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                targets |= {node.module} | {f"{node.module}.{a.name}" for a in node.names}
+            elif isinstance(node, ast.Import):
+                targets |= {a.name for a in node.names}
+        graph[name] = {t for t in targets if t in files and t != name}
+        if name.startswith("experiments.bench") and len(path.read_text().splitlines()) > 300:
+            assert "Over 300 lines" in (ast.get_docstring(tree) or ""), name
+
+    def reaches(start: str, goal: str, seen: set) -> bool:
+        return any(n == goal or (n not in seen and not seen.add(n) and reaches(n, goal, seen)) for n in graph[start])
+
+    circles = [name for name in graph if reaches(name, name, set())]
+    assert circles == []
+
+
+def test_catcma_suggests_valid_values_on_every_problem_and_learns():
+    for name, problem in PROBLEMS.items():
+        rows = simulate.run_task(results.Task("suite", "catcma", name, seed=0, workers=4, budget=40),
+                                 problem)["trials"]
+        assert len(rows) == 40 and rows["invalid"].sum() == 0, name
+    # Log domains become log axes, grids integer axes, big grids continuous axes, randn wide axes.
+    from experiments.bench.catcma import make_axes
+
+    kinds = {a.path[-1]: (a.kind, a.log) for a in make_axes(PROBLEMS["mixed_hd24"].space, max_grid=1000)}
+    assert kinds["l0"] == ("x", True) and kinds["li0"] == ("z", True) and kinds["qi0"] == ("z", False)
+    assert kinds["g0"] == ("x", False) and kinds["c5"] == ("c", False)
+    assert make_axes({"r": tune.qloguniform(1e-4, 10.0, 1e-4)}, max_grid=1000)[0].kind == "x"
+    # 200 trials on the sphere: far better than its first generation.
+    rows = simulate.run_task(results.Task("suite", "catcma", "sphere", 0, 4, 200), PROBLEMS["sphere"])["trials"]
+    assert rows["best_so_far"].iloc[-1] < 0.01 < rows["best_so_far"].iloc[10]
+
+
+def test_catcma_tells_a_generation_once_its_population_is_in_and_drops_stale_results():
+    from experiments.bench.catcma import CatCMASearcher
+
+    space = {"x": tune.uniform(-1.0, 1.0), "n": tune.randint(0, 5), "c": tune.choice(["a", "b", "c"])}
+    searcher = CatCMASearcher(space, metric="loss", mode="min", seed=1, popsize=4)
+    first = [str(i) for i in range(6)]  # more suggestions than the population, all of generation 0
+    configs = {t: searcher.suggest(t) for t in first}
+    assert all(invalid_paths(space, c) == [] for c in configs.values())
+    for t in first[:3]:
+        searcher.on_trial_complete(t, {"loss": configs[t]["x"] ** 2})
+    assert searcher.generation == 0
+    searcher.on_trial_complete(first[3], {"loss": float("nan")})  # dropped: not finite
+    searcher.on_trial_complete(first[4], error=True)  # dropped: failed
+    assert searcher.generation == 0
+    searcher.on_trial_complete(first[5], {"loss": 0.5})
+    assert searcher.generation == 1
+    late = searcher.suggest("late")
+    searcher.on_trial_complete("unknown", {"loss": 0.0})  # ignored
+    assert searcher.generation == 1 and invalid_paths(space, late) == []
+    big = CatCMASearcher(space, metric="loss", mode="max", seed=1, popsize=256)
+    assert big._optimizer.population_size == 256
+    with pytest.raises(ValueError, match="conditional"):
+        CatCMASearcher({"o": tune.choice([{"a": tune.uniform(0, 1)}, "b"])})
+    assert parse_method("catcma[popsize=256]")[1] == {"popsize": 256}
+
+
+def test_gp_rival_runs_through_optuna_search_with_valid_values():
+    pytest.importorskip("torch")
+    # 14 trials at 4 in flight: the last suggestions come from the GP (10 random start-up trials).
+    rows = simulate.run_task(results.Task("suite", "gp", "branin_cat", seed=0, workers=4, budget=14),
+                             PROBLEMS["branin_cat"])["trials"]
+    assert len(rows) == 14 and rows["invalid"].sum() == 0 and (rows["regret"] >= 0).all()
+
+
+@pytest.mark.parametrize("name", ["bbob-mixint_f001_i01_d10", "bbob-mixint_f015_i06_d10", "bbob-mixint_f024_i03_d20"])
+def test_bbob_mixint_problems_have_tune_spaces_and_their_stated_optimum(name):
+    pytest.importorskip("cocoex")
+    from experiments.bench import coco
+
+    problem = coco.get_problem(name)
+    kinds = [domain_kind(d) for _, d in walk(problem.space)]
+    assert len(kinds) == coco.parse(name)[2] and set(kinds) == {"randint", "uniform"}
+    assert invalid_paths(problem.space, problem.optimal_config) == []
+    assert problem.value(problem.optimal_config) == pytest.approx(problem.optimum, abs=1e-12)
+    values = np.array([problem.value(c) for c in _random_configs(problem.space, 500, seed=2)])
+    assert values.min() > problem.optimum + 1e-6
+
+
+def test_bbob_mixint_is_one_benchmark_entry_with_halves_and_a_report(tmp_path):
+    pytest.importorskip("cocoex")
+    from experiments.bench import coco
+
+    assert coco.is_tuning("bbob-mixint_f003_i05_d20") and not coco.is_tuning("bbob-mixint_f003_i06_d20")
+    with pytest.raises(ValueError, match="not a bbob-mixint problem"):
+        coco.parse("bbob_f001_i01_d10")
+    argv = ["bbob-mixint", "--problems", "bbob-mixint_f00[12]_i0[16]_d10", "--methods", "random", "catcma",
+            "--seeds", "1", "--workers", "4", "--budget", "12", "--out", str(tmp_path), "--processes", "1",
+            "--summary-dir", str(tmp_path)]
+    assert bench_cli.main(["all", *argv]) == 0
+    assert len(list((tmp_path / "bbob-mixint" / "trials").glob("*.parquet"))) == 2 * 4
+    text = (tmp_path / "bbob_mixint.md").read_text()
+    assert "| tuning half | 12 |" in text and "| held-out half | 12 |" in text
+
+
+def test_checkpoint_benchmark_writes_sizes_and_save_times(tmp_path):
+    from experiments.bench import checkpoint
+
+    out = tmp_path / "checkpoint.md"
+    assert checkpoint.main(["--checkpoints", "16", "48", "--out", str(out)]) == 0
+    rows = [[c.strip().replace(",", "") for c in line.split("|")[1:-1]] for line in out.read_text().splitlines()
+            if line.startswith("| ") and line[2].isdigit()]
+    assert [int(r[0]) for r in rows] == [16, 48]
+    sizes = [int(r[2]) for r in rows]
+    assert 0 < sizes[0] < sizes[1]  # the state grows with the updates' history

@@ -6,8 +6,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from experiments import multiobjective as mo
-from experiments.domains import invalid_paths, set_path, walk
+from experiments.bench import __main__ as bench_cli
+from experiments.bench import methods, results
+from experiments.bench import zdt as mo
+from experiments.bench import zdt_report
+from experiments.bench.analysis import fmt
+from experiments.bench.domains import invalid_paths, set_path, walk
 from ray_pg.pareto import hypervolume
 
 
@@ -62,19 +66,24 @@ def test_random_configs_are_dominated_by_the_front():
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("mo")
-    argv = ["run", "--methods", "random", "pg", "--seeds", "1", "--workers", "4", "--budget", "24",
+    argv = ["run", "multiobjective", "--methods", "random", "pg", "--seeds", "1", "--workers", "4", "--budget", "24",
             "--out", str(out), "--processes", "1"]
-    assert mo.main(argv) == 0
+    assert bench_cli.main(argv) == 0
     return out, argv
+
+
+def _file(out, method):
+    return results.run_file(out, results.Task("multiobjective", method, mo.PROBLEM, 0, 4, 24))
 
 
 def test_tiny_run_writes_tidy_rows_with_monotone_hypervolume(tiny_run):
     out, _ = tiny_run
-    files = sorted((out / "multiobjective").glob("*.parquet"))
-    assert [f.name for f in files] == ["pg__seed0.parquet", "random__seed0.parquet"]
+    files = sorted((out / "multiobjective" / "trials").glob("*.parquet"))
+    assert [f.name for f in files] == ["pg__zdt1_mixed__w4__s0.parquet", "random__zdt1_mixed__w4__s0.parquet"]
     for f in files:
         frame = pd.read_parquet(f)
-        assert list(frame.columns) == mo.COLUMNS
+        assert list(frame.columns) == results.KEYS + mo.COLUMNS
+        np.testing.assert_allclose(frame["best_so_far"], 1 - frame["hv_so_far"] / mo.HV_TRUE)
         assert frame["trial"].tolist() == list(range(1, 25))
         assert (frame[["workers", "budget", "seed"]].drop_duplicates().values == [[4, 24, 0]]).all()
         assert sorted(frame["suggest_index"]) == list(range(1, 25))
@@ -94,7 +103,7 @@ def _assert_hv_of_prefixes(frame: pd.DataFrame) -> None:
 
 def test_hv_so_far_counts_every_completed_trial_near_the_front(monkeypatch):
     """A searcher that often proposes near-front configs, so the hypervolume really grows."""
-    from experiments.methods import RandomSearcher
+    from experiments.bench.methods import Method, RandomSearcher
 
     class NearFront(RandomSearcher):
         def suggest(self, trial_id: str) -> dict:
@@ -104,9 +113,9 @@ def test_hv_so_far_counts_every_completed_trial_near_the_front(monkeypatch):
                               lr=float(mo.LR_LOW * 10 ** self._rng.uniform(0, 0.3)))
             return config
 
-    monkeypatch.setitem(mo.METHODS, "near_front",
-                        lambda seed: NearFront(metric=list(mo.METRICS), mode=list(mo.MODES), seed=seed))
-    frame = mo.run_one("near_front", seed=1, workers=4, budget=40)
+    monkeypatch.setitem(methods.METHODS, "near_front",
+                        Method(lambda space, metric, mode, seed: NearFront(metric=metric, mode=mode, seed=seed)))
+    frame = mo.run_task(results.Task("multiobjective", "near_front", mo.PROBLEM, 1, 4, 40))["trials"]
     assert (frame["invalid"] == 0).all()
     _assert_hv_of_prefixes(frame)
     hv = frame["hv_so_far"].to_numpy()
@@ -115,35 +124,36 @@ def test_hv_so_far_counts_every_completed_trial_near_the_front(monkeypatch):
 
 def test_existing_runs_are_skipped_unless_overwritten(tiny_run):
     out, argv = tiny_run
-    path = mo.run_file(out, "random", 0)
+    path = _file(out, "random")
     before = path.stat().st_mtime_ns
-    assert mo.main(argv) == 0
+    assert bench_cli.main(argv) == 0
     assert path.stat().st_mtime_ns == before
-    with pytest.raises(SystemExit, match="pass --overwrite"):
-        mo.main([a if a != "24" else "30" for a in argv])
+    assert bench_cli.main([*argv, "--overwrite", "true"]) == 0
+    assert path.stat().st_mtime_ns > before
 
 
 def test_summary_renders_from_the_rows(tiny_run, tmp_path):
     out, _ = tiny_run
     md = tmp_path / "mo.md"
-    argv = ["summary", "--methods", "random", "pg", "--workers", "4", "--budget", "24", "--out", str(out),
-            "--checkpoints", "12", "24", "--summary-out", str(md)]
-    assert mo.main(argv) == 0
+    frame = results.load(out, "multiobjective")
+    md.write_text(zdt_report.summarize(frame, (12, 24, 50), "python -m tiny", "mo.png"))
     text = md.read_text()
-    assert "python -m experiments.multiobjective summary --methods random pg" in text
+    assert "python -m tiny" in text
     for expected in ("| random |", "| pg |", "HV ratio @12", "HV ratio @24", "mean rank", "ms/trial"):
         assert expected in text
     assert "@50" not in text  # checkpoints past the budget are left out
-    # The table's median at 24 trials is the stored final hypervolume over HV_TRUE.
-    frame = pd.read_parquet(mo.run_file(out, "pg", 0))
-    assert f"| pg | {mo.fmt(frame['hv_so_far'].iloc[11] / mo.HV_TRUE)} [" in text
-    png = md.with_suffix(".png")
+    # The table's median at 12 trials is the stored hypervolume over HV_TRUE.
+    frame = pd.read_parquet(_file(out, "pg"))
+    assert f"| pg | {fmt(frame['hv_so_far'].iloc[11] / mo.HV_TRUE)} [" in text
+    assert bench_cli.main(["summary", "multiobjective", "--out", str(out), "--summary-dir", str(tmp_path)]) == 0
+    png = tmp_path / "multiobjective_w4.png"
     assert png.stat().st_size > 5000
 
 
 def test_driver_refuses_a_searcher_that_lost_the_metric_list(monkeypatch):
-    from experiments.methods import RandomSearcher
+    from experiments.bench.methods import Method, RandomSearcher
 
-    monkeypatch.setitem(mo.METHODS, "broken", lambda seed: RandomSearcher(metric="f1", mode="min", seed=seed))
+    monkeypatch.setitem(methods.METHODS, "broken",
+                        Method(lambda space, metric, mode, seed: RandomSearcher(metric="f1", mode="min", seed=seed)))
     with pytest.raises(RuntimeError, match="metric/mode did not arrive"):
-        mo.run_one("broken", seed=0, workers=2, budget=4)
+        mo.run_task(results.Task("multiobjective", "broken", mo.PROBLEM, 0, 2, 4))

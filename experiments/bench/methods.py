@@ -1,4 +1,7 @@
-"""Table of search methods: name -> factory of a Ray Tune ``Searcher``.
+"""Registry of search methods (rivals and ablations): name -> factory of a Ray Tune ``Searcher``.
+
+Adding a rival is one entry in ``METHODS``: a factory and, for learning-curve
+benchmarks, the scheduler it runs under.
 
 A factory is ``make(space, metric, mode, seed, **kwargs) -> Searcher``. Methods
 whose ``space_in_constructor`` is False are built *without* the space, as users
@@ -12,7 +15,8 @@ literals: ``"pg[batch_size=16]"``, ``"tpe[multivariate=True]"``. The full string
 rows. Variants worth keeping get an entry in ``METHODS``.
 
 Notes on fidelity:
-- ``tpe`` is Optuna's TPESampler (its defaults) through Ray's ``OptunaSearch``.
+- ``tpe`` is Optuna's TPESampler (its defaults) through Ray's ``OptunaSearch``
+  and a define-by-run function (``make_define_by_run``; any Optuna sampler).
   Ray's own space conversion cannot express ``randn``/``qrandn`` and
   ``qlograndint``, and drops ``qloguniform``'s quantization, so we pass
   ``OptunaSearch`` a define-by-run function that reproduces every Tune domain
@@ -36,7 +40,8 @@ import numpy as np
 from ray.tune.search import Searcher
 from ray.tune.search.sample import Categorical, Float, Integer, LogUniform, Normal
 
-from experiments.domains import grid_bounds, path_name, set_path, split_sampler, walk
+from experiments.bench.catcma import make_catcma
+from experiments.bench.domains import grid_bounds, path_name, set_path, split_sampler, walk
 
 Factory = Callable[..., Searcher]
 
@@ -144,16 +149,33 @@ def _suggest_one(trial: Any, name: str, domain: Any) -> Any:
     raise ValueError(f"parameter {name!r}: unsupported domain {domain!r}")
 
 
-def make_tpe(space: dict, metric: str, mode: str, seed: int, **kwargs: Any) -> Searcher:
+def make_define_by_run(space: dict, metric: str, mode: str, seed: int, sampler: str = "TPESampler",
+                       **kwargs: Any) -> Searcher:
+    """``OptunaSearch`` over ``DefineByRun(space)`` with ``optuna.samplers.<sampler>(seed=seed, **kwargs)``."""
     import optuna
     from ray.tune.search.optuna import OptunaSearch
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     # OptunaSearch warns when the define-by-run function is slow, meaning user
-    # computation; ours only runs TPE's sampling, which is the cost we measure.
+    # computation; ours only runs the sampler, which is the cost we measure.
     warnings.filterwarnings("ignore", message="Define-by-run function passed in the `space` argument took")
-    sampler = optuna.samplers.TPESampler(seed=seed, **kwargs)
-    return OptunaSearch(space=DefineByRun(space), metric=metric, mode=mode, sampler=sampler)
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+    return OptunaSearch(space=DefineByRun(space), metric=metric, mode=mode,
+                        sampler=getattr(optuna.samplers, sampler)(seed=seed, **kwargs))
+
+
+def make_optuna(space: dict | None, metric: Any, mode: Any, seed: int, sampler: str = "TPESampler",
+                **kwargs: Any) -> Searcher:
+    """``OptunaSearch`` with Ray's own space conversion, built without a space as users build it.
+
+    ``sampler`` names a class of ``optuna.samplers``; ``metric``/``mode`` may be lists (multi-objective).
+    """
+    import optuna
+    from ray.tune.search.optuna import OptunaSearch
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+    return OptunaSearch(metric=metric, mode=mode, sampler=getattr(optuna.samplers, sampler)(seed=seed, **kwargs))
 
 
 def make_hyperopt(space: dict, metric: str, mode: str, seed: int, **kwargs: Any) -> Searcher:
@@ -185,25 +207,44 @@ class Method:
             its space (Tune must then get no ``param_space``); False when the
             runner passes the space through ``set_search_properties``.
         kwargs: fixed keyword arguments of this table entry.
+        scheduler: ``"asha"`` or ``"hyperband"`` for learning-curve benchmarks
+            (``experiments.bench.curves``); None: FIFO, every trial trains to the end.
+        num_samples: Tune's ``num_samples`` under a scheduler (a budget stopper
+            ends the run once the training budget is spent; None: FIFO's
+            budget / max_t trials).
+        requires: packages the method imports (``available`` checks them).
     """
 
     factory: Factory
     space_in_constructor: bool = False
     kwargs: dict[str, Any] = field(default_factory=dict)
+    scheduler: str | None = None
+    num_samples: int | None = None
+    requires: tuple[str, ...] = ()
 
 
 METHODS: dict[str, Method] = {
     "random": Method(make_random),
-    "tpe": Method(make_tpe, space_in_constructor=True),
-    "hyperopt": Method(make_hyperopt),
+    "tpe": Method(make_define_by_run, space_in_constructor=True, requires=("optuna",)),
+    "hyperopt": Method(make_hyperopt, requires=("hyperopt",)),
     "pg": Method(make_pg),
+    "gp": Method(make_define_by_run, space_in_constructor=True, kwargs={"sampler": "GPSampler"},
+                 requires=("optuna", "torch")),  # Optuna's GPSampler; its cost per trial grows with the trials
+    "catcma": Method(make_catcma, requires=("cmaes",)),  # CatCMA with margin; ablation: "catcma[popsize=256]"
+    # Ray's own space conversion, as users get it (two-objective benchmark).
+    "optuna_tpe": Method(make_optuna, kwargs={"sampler": "TPESampler"}, requires=("optuna",)),
+    "optuna_nsga2": Method(make_optuna, kwargs={"sampler": "NSGAIISampler"}, requires=("optuna",)),
     # Ablations of PGSearcher's knobs: add entries here, or pass "pg[knob=value]".
     "pg_b16": Method(make_pg, kwargs={"batch_size": 16}),
     "pg_b32": Method(make_pg, kwargs={"batch_size": 32}),
+    # Under an early-stopping scheduler (learning-curve benchmarks only). num_samples: above the
+    # pilots' trial counts (PG + ASHA 168-241 trials for 1,620 iterations, random + ASHA 451-578),
+    # so the budget stopper, not num_samples, ends a run; PG's exploit phase follows num_samples.
+    "pg_asha": Method(make_pg, scheduler="asha", num_samples=300),
+    "random_asha": Method(make_random, scheduler="asha", num_samples=800),
+    "pg_hyperband": Method(make_pg, scheduler="hyperband", num_samples=300),
+    "random_hyperband": Method(make_random, scheduler="hyperband", num_samples=800),
 }
-
-#: Methods run when none are named.
-DEFAULT_METHODS = ("random", "tpe", "hyperopt", "pg")
 
 _SPEC = re.compile(r"^(?P<base>[A-Za-z0-9_]+)(\[(?P<args>.*)\])?$")
 
@@ -223,27 +264,18 @@ def parse_method(spec: str) -> tuple[Method, dict[str, Any]]:
     return method, {**method.kwargs, **kwargs}
 
 
-def make(spec: str, space: dict, metric: str, mode: str, seed: int) -> tuple[Searcher, bool]:
+def make(spec: str, space: dict | None, metric: Any, mode: Any, seed: int) -> tuple[Searcher, bool]:
     """Build the searcher named by ``spec``; also return ``space_in_constructor``."""
     method, kwargs = parse_method(spec)
     return method.factory(space, metric, mode, seed, **kwargs), method.space_in_constructor
 
 
 def available(spec: str) -> bool:
-    """False when a method's package cannot be imported (e.g. ray_pg not written yet)."""
+    """False when a package the method needs cannot be imported."""
     method, _ = parse_method(spec)
-    module = {make_pg: "ray_pg", make_tpe: "optuna", make_hyperopt: "hyperopt"}.get(method.factory)
-    if module is None:
-        return True
-    try:
-        __import__(module)
-    except ImportError:
-        return False
-    if module == "ray_pg":
-        import ray_pg
-
-        return hasattr(ray_pg, "PGSearcher")
+    for module in method.requires:
+        try:
+            __import__(module)
+        except ImportError:
+            return False
     return True
-
-
-__all__ = ["METHODS", "DEFAULT_METHODS", "Method", "RandomSearcher", "make", "parse_method", "available"]

@@ -1,4 +1,4 @@
-"""Figures from result files only (the runner's and cost.py's parquet files).
+"""Figures of a simulated suite from result files only (the runner's and cost.py's parquet files).
 
 - ``curves_w<workers>_b<budget>.png``: best regret so far against completed
   trials, median over seeds with an interquartile band, one subplot per
@@ -9,18 +9,16 @@
   parameter's units, clipped to its domain; log axis for log domains, looked
   up in the problem registry), against the update number.
 - ``cost.png``: searcher CPU time per trial against the number of trials
-  (from ``<results>/cost/cost.parquet``, written by ``experiments.cost``).
+  (from ``<results>/cost/cost.parquet``, written by ``experiments.bench.cost``).
 
 Example:
-    python -m experiments.plots --results results --out experiments/results
+    python -m experiments.bench plots suite --out results --summary-dir experiments/results
 """
 
 from __future__ import annotations
 
 import math
 import re
-import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 import matplotlib
@@ -30,24 +28,13 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from experiments import cli  # noqa: E402
-from experiments.domains import domain_kind, path_name, value_range, walk  # noqa: E402
-from experiments.problems import PROBLEMS  # noqa: E402
-from experiments.runner import load_results  # noqa: E402
-from experiments.summary import ordered  # noqa: E402
+from experiments.bench.analysis import ordered  # noqa: E402
+from experiments.bench.domains import domain_kind, path_name, value_range, walk  # noqa: E402
+from experiments.bench.problems import PROBLEMS  # noqa: E402
+from experiments.bench.results import load  # noqa: E402
 
 # Regrets are drawn on a log axis; exact zeros are drawn at this floor.
 REGRET_FLOOR = 1e-6
-
-
-@dataclass
-class Args:
-    """Draw regret curves, PG policy histories and searcher cost from a results folder."""
-
-    results: Path = Path("results")  # folder the runner (and cost.py) wrote
-    out: Path = Path("experiments/results")  # folder for the PNG files
-    history_problems: tuple[str, ...] = ("train_net",)  # problems whose PG history to draw ("all": every one)
-    dpi: int = 80  # resolution; keeps committed PNGs small
 
 
 def _colors(methods: list[str]) -> dict[str, str]:
@@ -57,7 +44,7 @@ def _colors(methods: list[str]) -> dict[str, str]:
 
 def plot_curves(frame: pd.DataFrame, out: Path, dpi: int = 80) -> list[Path]:
     """One figure of regret curves per (workers, budget); returns the files written."""
-    problems, methods = ordered(frame)
+    problems, methods = ordered(frame, PROBLEMS)
     colors = _colors(methods)
     written = []
     for (workers, budget), sub in frame.groupby(["workers", "budget"]):
@@ -175,22 +162,19 @@ def plot_cost(cost: pd.DataFrame, path: Path, dpi: int = 80) -> Path:
     return path
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = cli.parse(Args, argv)
-    args.out.mkdir(parents=True, exist_ok=True)
-    written = plot_curves(load_results(args.results), args.out, args.dpi)
-    history_dir = args.results / "history"
+def write_all(results: Path, benchmark: str, out: Path, history_problems: tuple[str, ...] = ("train_net",),
+              dpi: int = 80) -> int:
+    """Regret curves and PG policy histories of one benchmark's result files, and the cost plot if any."""
+    out.mkdir(parents=True, exist_ok=True)
+    written = plot_curves(load(results, benchmark), out, dpi)
+    history_dir = Path(results) / benchmark / "history"
     for file in sorted(history_dir.glob("*.parquet")) if history_dir.exists() else []:
         history = pd.read_parquet(file)
-        if "all" in args.history_problems or history["problem"].iloc[0] in args.history_problems:
-            written.append(plot_history(history, args.out / f"policy_{file.stem.replace('__', '_')}.png", args.dpi))
-    cost_file = args.results / "cost" / "cost.parquet"
+        if "all" in history_problems or history["problem"].iloc[0] in history_problems:
+            written.append(plot_history(history, out / f"policy_{file.stem.replace('__', '_')}.png", dpi))
+    cost_file = Path(results) / "cost" / "cost.parquet"
     if cost_file.exists():
-        written.append(plot_cost(pd.read_parquet(cost_file), args.out / "cost.png", args.dpi))
+        written.append(plot_cost(pd.read_parquet(cost_file), out / "cost.png", dpi))
     for path in written:
         print(f"wrote {path} ({path.stat().st_size // 1024} KB)")
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,13 +1,13 @@
-"""Tune mode: a real scikit-learn tuning task run as Ray Tune trials.
+"""A real scikit-learn tuning task run as Ray Tune trials (benchmark ``sklearn``).
 
 The task picks a model type (SVC, logistic regression, MLP, k-NN), a feature
 scaling and each model's own hyperparameters (a nested, mixed space), and
 scores 1 - 3-fold cross-validated accuracy on scikit-learn's bundled
-``load_digits`` (no download). Trials run through ``tune.Tuner`` on a local
-Ray (``ray.init(num_cpus=2)``, ``reuse_actors=True``), with at most
+``load_digits`` (no download). Trials run through ``tune.Tuner`` on the local
+Ray the runner starts (``num_cpus=2``), ``reuse_actors=True``, with at most
 ``workers`` trials in flight.
 
-Rows are the runner's tidy rows. The true optimum is unknown, so ``regret`` is
+Rows are the simulated suites' tidy rows (``experiments.bench.simulate.COLUMNS``). The true optimum is unknown, so ``regret`` is
 the error itself (optimum 0), ``true_value`` equals ``value`` and ``sim_time``
 is real seconds since the Tuner started. ``wall_time`` is the CPU time of the
 driver thread spent inside the searcher (``time.thread_time``: Tune calls
@@ -16,20 +16,20 @@ searchers from its controller thread; other driver threads are not counted).
 
 from __future__ import annotations
 
-import os
+import tempfile
 import time
 import warnings
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
+import pandas as pd
 from ray import tune
 from ray.tune.search import ConcurrencyLimiter
 
-from experiments.domains import invalid_paths
-
-if TYPE_CHECKING:
-    from experiments.runner import Args
+from experiments.bench.domains import invalid_paths
+from experiments.bench.methods import make
+from experiments.bench.results import Task, tidy
+from experiments.bench.simulate import COLUMNS
 
 PROBLEM = "sklearn_digits"
 METRIC = "loss"
@@ -155,58 +155,23 @@ class TimedLimiter(ConcurrencyLimiter):
         )
 
 
-def run_tune(args: Args) -> list:
-    """Run ``args.methods`` x seeds on the scikit-learn task; write rows like fast mode."""
-    import pandas as pd
-    import ray
-
-    from experiments.methods import make
-    from experiments.runner import COLUMNS, Task, _write, run_file
-
-    root = str(Path(__file__).resolve().parent.parent)
-    # Ray workers import the trainable by reference: put the repository on their path.
-    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))
-    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-    storage = (Path(args.out) / "ray_results").resolve()
-    failures = []
-    # address="local": a fresh Ray of our own even if a `ray start` cluster runs on this machine.
-    ray.init(address="local", num_cpus=2, include_dashboard=False, configure_logging=False, log_to_driver=False)
-    try:
-        for method in args.methods:
-            for workers in args.workers:
-                for seed in range(args.first_seed, args.first_seed + args.seeds):
-                    task = Task(method, PROBLEM, seed, workers, args.budget)
-                    path = run_file(Path(args.out), task)
-                    if path.exists() and not args.overwrite:
-                        continue
-                    start = time.perf_counter()
-                    searcher, space_in_constructor = make(method, SPACE, METRIC, "min", seed)
-                    limiter = TimedLimiter(searcher, max_concurrent=workers)
-                    tuner = tune.Tuner(
-                        trainable,
-                        param_space={} if space_in_constructor else SPACE,
-                        tune_config=tune.TuneConfig(
-                            metric=METRIC, mode="min", search_alg=limiter, num_samples=args.budget, reuse_actors=True
-                        ),
-                        run_config=tune.RunConfig(
-                            name=f"{path.stem}", storage_path=str(storage), verbose=0
-                        ),
-                    )
-                    tuner.fit()
-                    frame = pd.DataFrame(limiter.records)
-                    frame["trial"] = np.arange(1, len(frame) + 1)
-                    frame["true_value"] = frame["value"]
-                    frame["regret"] = frame["value"] - OPTIMUM
-                    frame["best_so_far"] = frame["regret"].cummin()
-                    for key in ("method", "problem", "seed", "workers", "budget"):
-                        frame[key] = getattr(task, key)
-                    _write(frame[COLUMNS], path)
-                    best = frame["best_so_far"].iloc[-1] if len(frame) else np.nan
-                    print(
-                        f"{method} {PROBLEM} w={workers} seed={seed}: {len(frame)} trials, best error {best:.4f}, "
-                        f"searcher {limiter.cpu:.2f}s CPU, {time.perf_counter() - start:.0f}s",
-                        flush=True,
-                    )
-    finally:
-        ray.shutdown()
-    return failures
+def run_task(task: Task) -> dict[str, pd.DataFrame]:
+    """One Tune experiment of ``task.method`` on the task, on a running Ray; returns its rows."""
+    if task.problem != PROBLEM:
+        raise ValueError(f"the scikit-learn benchmark has one problem, {PROBLEM!r}; got {task.problem!r}")
+    searcher, space_in_constructor = make(task.method, SPACE, METRIC, "min", task.seed)
+    limiter = TimedLimiter(searcher, max_concurrent=task.workers)
+    with tempfile.TemporaryDirectory(prefix="sklearn_tune_") as storage:
+        tune.Tuner(
+            trainable,
+            param_space={} if space_in_constructor else SPACE,
+            tune_config=tune.TuneConfig(metric=METRIC, mode="min", search_alg=limiter, num_samples=task.budget,
+                                        reuse_actors=True),
+            run_config=tune.RunConfig(name="run", storage_path=storage, verbose=0),
+        ).fit()
+    frame = pd.DataFrame(limiter.records, columns=["suggest_index", "sim_time", "value", "wall_time", "invalid"])
+    frame["trial"] = np.arange(1, len(frame) + 1)
+    frame["true_value"] = frame["value"]
+    frame["regret"] = frame["value"] - OPTIMUM
+    frame["best_so_far"] = frame["regret"].cummin()
+    return {"trials": tidy(frame[COLUMNS].to_dict("records"), task, COLUMNS)}

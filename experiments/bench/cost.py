@@ -1,6 +1,6 @@
 """Searcher cost per trial as the number of trials grows.
 
-Each method is driven by the fast runner (same async protocol, same problem)
+Each method is driven by the simulated workers (same async protocol, same problem)
 for up to ``max_trials`` trials; methods in ``capped`` stop once the searcher
 has used ``time_cap_s`` seconds of CPU (TPE's and HyperOpt's cost per trial
 grows with the history, so they cannot reach 10,000 trials in reasonable time).
@@ -10,7 +10,7 @@ is averaged over windows of trials with log-spaced edges and written as rows
 ``<results>/cost/cost.parquet``, then drawn to ``<out>/cost.png``.
 
 Example:
-    python -m experiments.cost --methods random pg tpe hyperopt --max-trials 10000 --time-cap-s 60
+    python -m experiments.bench.cost --methods random pg tpe hyperopt --max-trials 10000 --time-cap-s 60
 """
 
 from __future__ import annotations
@@ -25,7 +25,9 @@ import numpy as np
 import pandas as pd
 
 from experiments import cli
-from experiments.runner import Task, _write, run_fast
+from experiments.bench import simulate
+from experiments.bench.problems import PROBLEMS
+from experiments.bench.results import Task, write
 
 WINDOW_EDGES = (0, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000, 20000, 50000)
 
@@ -59,7 +61,7 @@ def windows(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def _time_one(task: Task) -> pd.DataFrame:
-    frame, _ = run_fast(task)
+    frame = simulate.run_task(task, PROBLEMS[task.problem])["trials"]
     table = windows(frame)
     for key in ("method", "problem", "workers", "seed"):
         table.insert(0, key, getattr(task, key))
@@ -67,11 +69,11 @@ def _time_one(task: Task) -> pd.DataFrame:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from experiments.plots import plot_cost
+    from experiments.bench.plots import plot_cost
 
     args = cli.parse(Args, argv)
     tasks = [
-        Task(m, args.problem, args.seed, args.workers, args.max_trials,
+        Task("suite", m, args.problem, args.seed, args.workers, args.max_trials,
              time_cap_s=args.time_cap_s if m.split("[")[0] in args.capped else 0.0)
         for m in args.methods
     ]
@@ -83,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
         tables = [_time_one(t) for t in tasks]
     cost = pd.concat(tables, ignore_index=True)
     path = args.results / "cost" / "cost.parquet"
-    _write(cost, path)
+    write(cost, path)
     args.out.mkdir(parents=True, exist_ok=True)
     png = plot_cost(cost, args.out / "cost.png")
     print(cost.pivot_table(index="trials", columns="method", values="ms_per_trial").round(3).to_string())

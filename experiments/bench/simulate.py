@@ -1,0 +1,132 @@
+"""Simulated asynchronous workers: a searcher driven in-process exactly as Tune drives it.
+
+``simulate`` wraps the searcher in Tune's own ``ConcurrencyLimiter``; hands it
+the space through ``set_search_properties(metric, mode, space,
+num_samples=budget, stop={}, time_budget_s=None)`` unless it was built with
+one; keeps ``workers`` trials in flight, each with an exponential(1) duration
+in simulated time; returns completions in time order (so in random order),
+each result through ``on_trial_result`` and then ``on_trial_complete(trial_id=...,
+result=...)``, as Tune sends the one result of a trainable that reports once.
+``suggest`` returning None means "wait for a completion", and every call gets
+a new trial id. Durations and observation noise come from streams seeded by
+the seed alone, so all methods see the same durations.
+
+``run_task`` runs one task of a single-objective problem suite and returns its
+tidy rows: ``trial, suggest_index, sim_time, value`` (what the searcher saw),
+``true_value`` (noise-free), ``regret`` (true_value - optimum),
+``best_so_far`` (best regret so far), ``wall_time`` (searcher CPU seconds so
+far in set_search_properties + suggest + on_trial_result + on_trial_complete)
+and ``invalid`` (parameters not valid for their domain).
+"""
+
+from __future__ import annotations
+
+import heapq
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from experiments.bench.domains import invalid_paths
+from experiments.bench.methods import make
+from experiments.bench.problems import Problem
+from experiments.bench.results import Task, tidy
+
+MODE = "min"
+# Regrets below -REGRET_TOL mean a wrong optimum; above it, float rounding.
+REGRET_TOL = 1e-9
+COLUMNS = ["trial", "suggest_index", "sim_time", "value", "true_value", "regret", "best_so_far", "wall_time",
+           "invalid"]
+
+
+@dataclass(frozen=True)
+class Completion:
+    """A simulated trial that just completed."""
+
+    suggest_index: int  # 1-based order of its suggestion
+    sim_time: float  # simulated time of its completion
+    outcome: Any  # what ``evaluate`` returned for its config
+    cpu: float  # searcher CPU seconds spent so far
+
+
+def simulate(searcher: Any, space: dict, metric: str | list[str] | None, mode: str | list[str] | None,
+             workers: int, budget: int, seed: int, evaluate: Callable[[dict], tuple[dict, Any]],
+             hand_space: bool = True) -> Iterator[Completion]:
+    """Drive a searcher as Tune does with ``workers`` trials in flight (see the module docstring).
+
+    ``evaluate(config) -> (metrics, outcome)`` is called when a config is
+    suggested; ``metrics`` is the trial's one result, ``outcome`` comes back in
+    its ``Completion``. Durations come from a stream seeded by ``seed`` alone.
+    """
+    from ray.tune.search import ConcurrencyLimiter, Searcher
+
+    cpu = 0.0
+    limiter = ConcurrencyLimiter(searcher, max_concurrent=workers)
+    if hand_space:
+        start = time.process_time()
+        accepted = limiter.set_search_properties(metric, mode, space, num_samples=budget, stop={}, time_budget_s=None)
+        cpu += time.process_time() - start
+        if not accepted:
+            raise RuntimeError(f"{type(searcher).__name__}: set_search_properties returned False")
+    durations = np.random.default_rng([seed, 1])
+    in_flight: list[tuple[float, int, str, dict, Any]] = []
+    now, next_id, suggested, finished = 0.0, 0, 0, False
+    while True:
+        while not finished and suggested < budget and len(in_flight) < workers:
+            trial_id = f"{next_id:05d}"  # a new id for every call, as Tune does
+            next_id += 1
+            start = time.process_time()
+            config = limiter.suggest(trial_id)
+            cpu += time.process_time() - start
+            if config is None:
+                break
+            if config == Searcher.FINISHED:
+                finished = True
+                break
+            metrics, outcome = evaluate(config)
+            heapq.heappush(in_flight, (now + float(durations.exponential()), suggested, trial_id, metrics, outcome))
+            suggested += 1
+        if not in_flight:
+            if finished or suggested >= budget:
+                return
+            raise RuntimeError(f"{type(searcher).__name__} returned None from suggest with no trial in flight")
+        now, order, trial_id, metrics, outcome = heapq.heappop(in_flight)
+        result = {**metrics, "training_iteration": 1, "trial_id": trial_id}
+        start = time.process_time()
+        limiter.on_trial_result(trial_id, {**result, "done": False})
+        limiter.on_trial_complete(trial_id=trial_id, result={**result, "done": True}, error=False)
+        cpu += time.process_time() - start
+        yield Completion(order + 1, now, outcome, cpu)
+
+
+def run_task(task: Task, problem: Problem) -> dict[str, pd.DataFrame]:
+    """Simulate one run on ``problem``; return its rows and, if asked and available, the policy history."""
+    metric = problem.metric
+    searcher, space_in_constructor = make(task.method, problem.space, metric, MODE, task.seed)
+    noise = np.random.default_rng([task.seed, 2])
+
+    def evaluate(config: dict) -> tuple[dict, tuple[float, float, int]]:
+        observed, true = problem.observe(config, noise)
+        return {metric: observed}, (observed, true, len(invalid_paths(problem.space, config)))
+
+    rows: list[dict[str, Any]] = []
+    best = np.inf
+    for done in simulate(searcher, problem.space, metric, MODE, task.workers, task.budget, task.seed, evaluate,
+                         hand_space=not space_in_constructor):
+        observed, true, bad = done.outcome
+        regret = true - problem.optimum
+        if regret < -REGRET_TOL:
+            raise AssertionError(f"{problem.name}: value {true!r} beats the stated optimum {problem.optimum!r}")
+        best = min(best, max(regret, 0.0))
+        rows.append({"trial": len(rows) + 1, "suggest_index": done.suggest_index, "sim_time": done.sim_time,
+                     "value": observed, "true_value": true, "regret": max(regret, 0.0), "best_so_far": best,
+                     "wall_time": done.cpu, "invalid": bad})
+        if task.time_cap_s and done.cpu > task.time_cap_s:
+            break
+    frames = {"trials": tidy(rows, task, COLUMNS)}
+    if task.history and callable(getattr(searcher, "history", None)):
+        frames["history"] = searcher.history()
+    return frames
