@@ -6,6 +6,9 @@ unchanged; ``pareto_front`` and ``hypervolume`` read the outcome of a finished
 run from a results dataframe. Internally every objective is MAXIMISED: a "min"
 metric is negated on the way in. Pure numpy and pandas: this module knows
 nothing of Ray.
+
+Over 300 lines: the exact hypervolume (a sweep for two objectives, slicing
+beyond) needs its own recursion and its docstrings say how each case is exact.
 """
 
 from __future__ import annotations

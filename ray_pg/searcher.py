@@ -10,8 +10,8 @@ scheduler that cut a trial short. Those objects are the ``self`` of the frames
 that call it, so ``_caller`` finds them there, with a plain fallback when a
 searcher is driven outside Tune.
 
-One class of some 500 lines: Tune's Searcher interface is one object, and its
-state maps to the checkpoint attribute by attribute (parsed in state.py).
+Over 300 lines: Tune's Searcher interface is one object of some 500 lines, and
+its state maps to the checkpoint attribute by attribute (parsed in state.py).
 """
 
 from __future__ import annotations

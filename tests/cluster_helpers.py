@@ -300,4 +300,6 @@ def newest_searcher_state(experiment_dir: str | os.PathLike) -> tuple[str, dict]
         raise FileNotFoundError(f"no searcher-state-*.pkl in {experiment_dir}")
     # Tune picks by name (the session timestamp sorts); mtime breaks no ties here.
     path = os.path.join(experiment_dir, max(names))
-    return path, read_json(path)
+    from ray_pg.state import HistoryLog, read_checkpoint
+
+    return path, read_checkpoint(path, HistoryLog())  # with its space and history files read in

@@ -36,14 +36,19 @@ class Args:
     """Measure PGSearcher's checkpoint size and save time at growing numbers of trials."""
 
     problem: str = "mixed_hd24"  # problem whose space the searcher tunes
-    checkpoints: tuple[int, ...] = (200, 2000, 10000)  # completed trials at which to save
+    checkpoints: tuple[int, ...] = (200, 2000, 10000)  # completed trials at which to report a save
+    every: int = 50  # completed trials between saves (Tune saves every >= 10 s)
     workers: int = 8  # trials in flight
     seed: int = 0  # seed of the searcher and the simulated durations
     out: Path = Path("experiments/results/checkpoint.md")  # markdown table to write
 
 
 def measure(args: Args) -> list[dict]:
-    """One row per checkpoint: trials, bytes, save seconds, policy updates so far."""
+    """One row per checkpoint: trials, bytes, save seconds, history file bytes, policy updates so far.
+
+    Saves into one folder every ``args.every`` trials, as Tune does on its
+    periodic experiment checkpoints, so a save appends only the newest history rows.
+    """
     from ray_pg import PGSearcher
 
     problem = PROBLEMS[args.problem]
@@ -56,12 +61,14 @@ def measure(args: Args) -> list[dict]:
         for _ in simulate(searcher, problem.space, problem.metric, "min", args.workers, todo[-1], args.seed,
                           lambda config: ({problem.metric: problem.observe(config, rng)[0]}, None)):
             done += 1
-            if done in todo:
+            if done in todo or done % args.every == 0:
                 start = time.perf_counter()
                 searcher.save(path)
                 seconds = time.perf_counter() - start
+            if done in todo:
+                history = sum(os.path.getsize(p) for p in Path(folder).glob("ray_pg-history-*"))
                 rows.append({"trials": done, "bytes": os.path.getsize(path), "save_s": seconds,
-                             "updates": searcher.num_updates})
+                             "history_bytes": history, "updates": searcher.num_updates})
     return rows
 
 
@@ -71,15 +78,17 @@ def markdown(rows: list[dict], args: Args, command: str) -> str:
         "",
         f"Generated {datetime.date.today().isoformat()} by `{command}` on {platform.machine()} "
         f"(Python {platform.python_version()}): `PGSearcher()` defaults on `{args.problem}` "
-        f"({sum(1 for _ in walk(PROBLEMS[args.problem].space))} parameters), {args.workers} simulated asynchronous workers, seed {args.seed}. `bytes`: size of the file "
-        "`searcher.save(path)` writes (what Tune saves on every experiment checkpoint); `save ms`: wall time of "
-        "that one call.",
+        f"({sum(1 for _ in walk(PROBLEMS[args.problem].space))} parameters), {args.workers} simulated asynchronous "
+        f"workers, seed {args.seed}, a save every {args.every} trials into one folder (as Tune's periodic experiment "
+        "checkpoints). `bytes`: size of the state file `searcher.save(path)` writes; `save ms`: wall time of that "
+        "call; `history bytes`: the policy history beside it, appended to by each save, never rewritten.",
         "",
-        "| completed trials | policy updates | bytes | save ms |",
-        "|---|---|---|---|",
+        "| completed trials | policy updates | bytes | save ms | history bytes |",
+        "|---|---|---|---|---|",
     ]
     for row in rows:
-        lines.append(f"| {row['trials']:,} | {row['updates']} | {row['bytes']:,} | {1000 * row['save_s']:.1f} |")
+        lines.append(f"| {row['trials']:,} | {row['updates']} | {row['bytes']:,} | {1000 * row['save_s']:.1f} "
+                     f"| {row['history_bytes']:,} |")
     return "\n".join(lines) + "\n"
 
 

@@ -142,8 +142,8 @@ def summarise(frame: pd.DataFrame, history: pd.DataFrame, md_path: Path, png_pat
         last = scheduled.sort_values("update").groupby(["method", "seed"]).last()
         for m, part in last.groupby(level="method"):
             lines += [(f"PG's history under {m}: {int(scheduled.loc[scheduled['method'] == m, 'stopped_early'].sum())}"
-                       f" of the {int(part['trials_used'].sum())} trials it learnt from were ranked as stopped by "
-                       "the scheduler (ASHA also stops trials at max_t; those rank at the top level)."), ""]
+                       f" of the {int(part['trials_used'].sum())} trials it learnt from were ranked as cut short by "
+                       "the scheduler below max_t (trials that reached max_t ran their course)."), ""]
     policy = final_policies(history)
     if len(policy):
         lines += ["## Where PG's policy ended (last update; median over seeds)", "",
