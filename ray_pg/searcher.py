@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 from ray.tune.search import Searcher
 
+from ray_pg import concurrency
 from ray_pg.pareto import pareto_scores
 from ray_pg.policy import Adam, Policy, UpdateSettings, advantages, by_level, update
 from ray_pg.space import Space
@@ -183,6 +184,8 @@ class PGSearcher(Searcher):
             self._complete(point, float(self._policy.log_prob(point)[0]), self._rewards_of(value), math.inf)
 
     def set_search_properties(self, metric: str | None, mode: str | None, config: dict, **spec) -> bool:
+        # Tune's pending-trial limit for custom searchers is 1 unless set: raise it (ray_pg/concurrency.py).
+        concurrency.open_window(self, limited=self._max_concurrent is not None)
         if self._space is not None and not self._space_from_checkpoint:
             return False
         # The searcher's own metric and mode win: Tune's may be there only for a
@@ -212,6 +215,7 @@ class PGSearcher(Searcher):
     # ------------------------------------------------------- suggest / complete
 
     def suggest(self, trial_id: str) -> dict | None:
+        concurrency.close_window(self, limited=self._max_concurrent is not None)  # Tune has read the limit
         if self._space is None:
             raise RuntimeError("PGSearcher has no search space: pass one to PGSearcher(space=...) or "
                                "as Tuner(param_space=...) / tune.run(config=...)")
