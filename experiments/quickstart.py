@@ -141,7 +141,7 @@ def main(args: Args) -> None:
         last = history.iloc[-1]
         probs = ", ".join(f"{kernel} {last[f'kernel:p[{kernel}]']:.2f}" for kernel in KERNELS)
         print(f"{searcher.num_updates} policy updates; kernel probabilities now: {probs}")
-    print(f"{elapsed:.0f} s. Files in {out}:")
+    print(f"{elapsed:.0f} s. Files in {args.out}:")
     print("  results.parquet, results.csv  Tune's results, one row per trial")
     print("  policy_history.csv            the policy after each update (PGSearcher.history())")
     print("  best_so_far.png, policy.png   the best accuracy so far; the policy's evolution")
