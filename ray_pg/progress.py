@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 import sys
 import time
+from numbers import Real
 from typing import IO, Any
 
 from ray.tune import Callback
@@ -116,7 +117,7 @@ class ProgressBar(Callback):
         if not result or metric is None or mode is None:
             return
         value = result.get(metric)
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        if isinstance(value, bool) or not isinstance(value, Real) or not math.isfinite(value):
             return
         if self.best is None or (value > self.best if mode == "max" else value < self.best):
             self.best = float(value)
