@@ -16,7 +16,9 @@ it nor ``max_concurrent_trials``: ``open_window`` from ``set_search_properties``
 what the cluster can start at once, at least a first batch: the cluster's CPUs,
 no fewer than ``MIN_PENDING``. When Tune never calls ``set_search_properties``
 (the space was given to ``PGSearcher(space=...)`` and none to Tune), the limit
-stays at 1 and ``close_window`` logs one warning that says what to set.
+stays at 1 and ``close_window`` logs one warning that says what to set. A
+searcher set up but never asked for a trial closes its window when it is
+garbage-collected.
 """
 
 from __future__ import annotations
@@ -35,7 +37,9 @@ ENV = "TUNE_MAX_PENDING_TRIALS_PG"
 # autoscaler whose head node has no CPU still sees demand for several trials.
 MIN_PENDING = 8
 
-_opened: weakref.WeakKeyDictionary[Any, bool] = weakref.WeakKeyDictionary()
+# ids of the searchers whose window is open; a searcher collected with its
+# window open (set up, never asked for a trial) closes it then.
+_open: set[int] = set()
 _started: weakref.WeakSet[Any] = weakref.WeakSet()
 
 
@@ -58,14 +62,13 @@ def open_window(searcher: Any, *, limited: bool) -> None:
     if limited or ENV in os.environ:
         return
     os.environ[ENV] = str(pending_for_cluster())
-    _opened[searcher] = True
+    _open.add(id(searcher))
+    weakref.finalize(searcher, _close, id(searcher))
 
 
 def close_window(searcher: Any, *, limited: bool) -> None:
     """Restore the environment once Tune has read it; warn once if the limit stayed at 1."""
-    if _opened.pop(searcher, False):
-        os.environ.pop(ENV, None)
-    elif searcher not in _started and not limited and ENV not in os.environ:
+    if not _close(id(searcher)) and searcher not in _started and not limited and ENV not in os.environ:
         logger.warning(
             "Tune keeps only one PGSearcher trial pending at a time in this run (PGSearcher raises that "
             "limit when Tune hands it the search space; here the space was given to PGSearcher(space=...) "
@@ -73,3 +76,12 @@ def close_window(searcher: Any, *, limited: bool) -> None:
             "TuneConfig(max_concurrent_trials=N) / tune.run(max_concurrent_trials=N), or the environment "
             "variable %s=N, or pass the space to Tune (param_space= / config=) instead.", ENV)
     _started.add(searcher)
+
+
+def _close(searcher_id: int) -> bool:
+    """Restore the environment if this searcher's window is open; whether it was."""
+    if searcher_id not in _open:
+        return False
+    _open.discard(searcher_id)
+    os.environ.pop(ENV, None)
+    return True

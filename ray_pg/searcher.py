@@ -184,8 +184,6 @@ class PGSearcher(Searcher):
             self._complete(point, float(self._policy.log_prob(point)[0]), self._rewards_of(value), math.inf)
 
     def set_search_properties(self, metric: str | None, mode: str | None, config: dict, **spec) -> bool:
-        # Tune's pending-trial limit for custom searchers is 1 unless set: raise it (ray_pg/concurrency.py).
-        concurrency.open_window(self, limited=self._max_concurrent is not None)
         if self._space is not None and not self._space_from_checkpoint:
             return False
         # The searcher's own metric and mode win: Tune's may be there only for a
@@ -204,6 +202,8 @@ class PGSearcher(Searcher):
         stop = spec.get("stop")
         if isinstance(stop, dict):
             self._stop = {str(key): float(value) for key, value in stop.items() if isinstance(value, Real)}
+        # Tune's pending-trial limit for custom searchers is 1 unless set: raise it (ray_pg/concurrency.py).
+        concurrency.open_window(self, limited=self._max_concurrent is not None)
         return True
 
     def set_max_concurrency(self, max_concurrent: int) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import time
@@ -102,4 +103,18 @@ def test_the_window_opens_at_set_up_and_closes_at_the_first_suggestion():
     # Without Ray: no cluster to count, the first batch's worth.
     assert os.environ[concurrency.ENV] == str(concurrency.MIN_PENDING)
     searcher.suggest("a")
+    assert concurrency.ENV not in os.environ
+    searcher.suggest("b")
+    assert concurrency.ENV not in os.environ
+
+
+def test_a_failed_set_up_opens_nothing_and_a_searcher_never_asked_closes_when_collected():
+    with pytest.raises(ValueError):
+        PGSearcher(seed=0).set_search_properties("loss", "maximise", trainables.SPACE)
+    assert concurrency.ENV not in os.environ
+    searcher = PGSearcher(seed=0)
+    searcher.set_search_properties("loss", "min", trainables.SPACE)
+    assert concurrency.ENV in os.environ
+    del searcher
+    gc.collect()
     assert concurrency.ENV not in os.environ
