@@ -35,7 +35,7 @@ import torch
 from ray import tune
 from torch import nn
 
-from ray_pg import PGSearcher
+from ray_pg import PGSearcher, ProgressBar
 
 METRIC = "val_accuracy"
 MODE = "max"
@@ -251,6 +251,9 @@ def main(args: Args) -> tune.ResultGrid:
     experiment_path = os.path.join(storage_path, args.name)
     print(f"trial resources: {resources}; cluster: {ray.cluster_resources()}", flush=True)
 
+    # Quiet Tune (verbose=0; its newer output engine prints an experiment box
+    # even then): ProgressBar shows the run on one line instead.
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
     if args.resume and tune.Tuner.can_restore(experiment_path):
         print(f"resuming {experiment_path}", flush=True)
         # param_space again: Tune does not keep it in tuner.pkl, and the searcher
@@ -274,7 +277,8 @@ def main(args: Args) -> tune.ResultGrid:
                 storage_path=args.storage_path,
                 failure_config=tune.FailureConfig(max_failures=args.max_failures),
                 checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
-                verbose=1,
+                verbose=0,
+                callbacks=[ProgressBar(searcher)],
             ),
         )
     start = time.perf_counter()

@@ -5,10 +5,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from ray_pg.progress import ProgressBar
     from ray_pg.searcher import PGSearcher
 
 __version__ = "0.1.0"
-__all__ = ["PGSearcher", "__version__"]
+__all__ = ["PGSearcher", "ProgressBar", "__version__"]
 
 
 def __getattr__(name: str) -> Any:
@@ -17,4 +18,8 @@ def __getattr__(name: str) -> Any:
         from ray_pg.searcher import PGSearcher
 
         return PGSearcher
+    if name == "ProgressBar":
+        from ray_pg.progress import ProgressBar
+
+        return ProgressBar
     raise AttributeError(f"module 'ray_pg' has no attribute {name!r}")

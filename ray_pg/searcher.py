@@ -30,6 +30,7 @@ from ray.tune.schedulers import FIFOScheduler
 from ray.tune.search import ConcurrencyLimiter, Repeater, Searcher
 from ray.tune.stopper.noop import NoopStopper
 
+from ray_pg import concurrency
 from ray_pg import state as st
 from ray_pg.policy import Adam, Policy, UpdateSettings, advantages, update
 from ray_pg.results import (TRAINING_ITERATION, Finished, Sample, as_list, batch_scores, check_objectives, finite,
@@ -218,8 +219,11 @@ class PGSearcher(Searcher):
             self._stop = {str(key): float(value) for key, value in stop.items()
                           if finite(value)}
         self._adopt_objectives(metric, mode)
+        # Tune's pending-trial limit for custom searchers is 1 unless set: raised
+        # below, for whichever path returns (ray_pg/concurrency.py).
         if self._space is not None and not self._space_from_checkpoint:
             self._score_unscored()
+            concurrency.open_window(self, limited=self._max_concurrent is not None)
             return False
         # Restored before Tune handed its space over: keep the state, use Tune's space.
         restored = self.get_state() if self._space_from_checkpoint else None
@@ -228,6 +232,7 @@ class PGSearcher(Searcher):
             self.set_state(restored)  # CheckpointError if Tune's space is another one
             self._space_from_checkpoint = False
         self._score_unscored()
+        concurrency.open_window(self, limited=self._max_concurrent is not None)
         return True
 
     def _adopt_objectives(self, metric: Any, mode: Any) -> None:
@@ -252,6 +257,7 @@ class PGSearcher(Searcher):
     # ------------------------------------------------------- suggest / complete
 
     def suggest(self, trial_id: str) -> dict | None:
+        concurrency.close_window(self, limited=self._max_concurrent is not None)  # Tune has read the limit
         if self._space is None:
             raise RuntimeError("PGSearcher has no search space: pass one to PGSearcher(space=...) or as a "
                                "non-empty Tuner(param_space=...) / tune.run(config=...) (Tune passes no empty one)")

@@ -1,0 +1,187 @@
+"""Pictures of a search: the best result so far, and what the policy learnt.
+
+Needs matplotlib, an optional extra: ``pip install "ray_pg[plots]"``.
+
+    from ray_pg.plots import plot_best_so_far, plot_policy
+
+    ax = plot_best_so_far(result_grid, "loss", "min")      # or its get_dataframe()
+    fig = plot_policy(searcher.history())                  # one panel per parameter
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+_INSTALL = 'pip install "ray_pg[plots]"'
+_CATEGORY = re.compile(r"^(?P<path>.+):p\[(?P<category>.*)\]$")
+_GAUSSIAN = re.compile(r"^(?P<path>.+):(?P<stat>mean|sd)$")
+
+
+def _pyplot() -> Any:
+    try:
+        import matplotlib.pyplot as plt
+    except ImportError as error:
+        raise ImportError(f"ray_pg.plots needs matplotlib: {_INSTALL}") from error
+    return plt
+
+
+def results_dataframe(results: Any) -> pd.DataFrame:
+    """One row per trial from a ``ResultGrid``, an ``ExperimentAnalysis`` or a dataframe."""
+    if isinstance(results, pd.DataFrame):
+        return results
+    if hasattr(results, "get_dataframe"):  # tune.ResultGrid
+        return results.get_dataframe()
+    if hasattr(results, "results_df"):  # tune.ExperimentAnalysis (tune.run)
+        return results.results_df
+    raise TypeError(f"expected a ResultGrid, an ExperimentAnalysis or a pandas DataFrame, got {type(results)!r}")
+
+
+def best_so_far(results: Any, metric: str, mode: str) -> pd.DataFrame:
+    """Trials in completion order with their metric and the best value up to each.
+
+    Completion order is the ``timestamp`` of each trial's last result (whole
+    seconds; ties keep Tune's trial order). Trials without a finite metric (errored
+    ones) are left out.
+
+    Returns:
+        Columns ``trial`` (1, 2, ...), ``trial_id``, ``value`` and ``best_so_far``.
+    """
+    if mode not in ("max", "min"):
+        raise ValueError(f"mode must be 'max' or 'min', got {mode=}")
+    df = results_dataframe(results)
+    if metric not in df.columns:
+        raise ValueError(f"no column {metric!r} in the results; columns: {sorted(map(str, df.columns))}")
+    if "timestamp" in df.columns:
+        df = df.sort_values("timestamp", kind="stable")
+    values = pd.to_numeric(df[metric], errors="coerce").to_numpy(dtype=float)
+    keep = np.isfinite(values)
+    values = values[keep]
+    ids = df["trial_id"].to_numpy()[keep] if "trial_id" in df.columns else np.arange(len(df))[keep]
+    best = np.maximum.accumulate(values) if mode == "max" else np.minimum.accumulate(values)
+    return pd.DataFrame({"trial": np.arange(1, len(values) + 1), "trial_id": ids, "value": values,
+                         "best_so_far": best})
+
+
+def plot_best_so_far(results: Any, metric: str, mode: str, ax: Axes | None = None) -> Axes:
+    """Each trial's metric (dots) and the best so far (a step line), against trials completed.
+
+    Args:
+        results: a ``ResultGrid``, an ``ExperimentAnalysis`` or Tune's results dataframe.
+        metric: the result column to plot.
+        mode: ``"max"`` or ``"min"``: which values are better.
+        ax: the axes to draw on; None: a new figure.
+    """
+    data = best_so_far(results, metric, mode)
+    if ax is None:
+        _, ax = _pyplot().subplots(figsize=(6, 4), constrained_layout=True)
+    else:
+        _pyplot()  # the same clear error without matplotlib
+    ax.scatter(data["trial"], data["value"], s=12, alpha=0.45, color="tab:gray", label="trial")
+    ax.step(data["trial"], data["best_so_far"], where="post", color="tab:blue", linewidth=2,
+            label="best so far")
+    ax.set_xlabel("trials completed")
+    ax.set_ylabel(metric)
+    ax.set_title(f"{metric} ({mode})")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower right" if mode == "max" else "upper right")
+    return ax
+
+
+def policy_parameters(history: pd.DataFrame) -> dict[str, dict[str, Any]]:
+    """The parameters described in ``PGSearcher.history()``, in column order.
+
+    Returns:
+        ``{path: {"kind": "choice", "columns": {category: column}}}`` or
+        ``{path: {"kind": "gaussian", "mean": column, "sd": column}}``.
+    """
+    params: dict[str, dict[str, Any]] = {}
+    for column in history.columns:
+        if match := _CATEGORY.match(str(column)):
+            entry = params.setdefault(match["path"], {"kind": "choice", "columns": {}})
+            entry["columns"][match["category"]] = column
+        elif match := _GAUSSIAN.match(str(column)):
+            params.setdefault(match["path"], {"kind": "gaussian"})[match["stat"]] = column
+    return params
+
+
+def plot_policy(history: pd.DataFrame, *, params: Iterable[str] | None = None,
+                log_scale: Iterable[str] | None = None, ncols: int = 3) -> Figure:
+    """The policy after each update, one panel per parameter.
+
+    Choices show each category's probability; numeric parameters show the
+    policy's centre (``"<path>:mean"``) with a band of its spread
+    (``"<path>:sd"``: half the width of the values one sd either side of the
+    centre), both in the parameter's own units.
+
+    Args:
+        history: ``PGSearcher.history()``, one row per policy update.
+        params: the parameter paths to draw (as in the history's columns); None: all.
+        log_scale: numeric parameters to draw on a log axis; None: those whose
+            values are positive and whose spread exceeds their centre at the
+            first update (log-uniform domains).
+        ncols: panels per row.
+    """
+    if ncols < 1:
+        raise ValueError(f"ncols must be >= 1, got {ncols=}")
+    described = policy_parameters(history)
+    if not described or history.empty:
+        raise ValueError("the history describes no parameter: pass PGSearcher.history() after at least one update")
+    names = list(described) if params is None else list(params)
+    unknown = [name for name in names if name not in described]
+    if unknown:
+        raise ValueError(f"no parameter {unknown} in the history; known: {list(described)}")
+    plt = _pyplot()
+    rows = math.ceil(len(names) / ncols)
+    cols = min(ncols, len(names))
+    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.0 * rows), squeeze=False, constrained_layout=True)
+    update = history["update"] if "update" in history.columns else pd.Series(np.arange(1, len(history) + 1))
+    logs = None if log_scale is None else set(log_scale)
+    for ax, name in zip(axes.flat, names):
+        entry = described[name]
+        if entry["kind"] == "choice":
+            for category, column in entry["columns"].items():
+                ax.plot(update, history[column], marker=".", label=category)
+            ax.set_ylim(0, 1)
+            ax.set_ylabel("probability")
+            ax.legend(fontsize="small", ncol=1 + len(entry["columns"]) // 5)
+        else:
+            mean, sd = history[entry["mean"]], history[entry["sd"]]
+            log = _looks_logarithmic(mean, sd) if logs is None else name in logs
+            _plot_gaussian(ax, update, mean.to_numpy(float), sd.to_numpy(float), log=log)
+        ax.set_title(name)
+        ax.set_xlabel("update")
+        ax.grid(alpha=0.3)
+    for ax in list(axes.flat)[len(names):]:
+        ax.set_visible(False)
+    return fig
+
+
+def _looks_logarithmic(mean: pd.Series, sd: pd.Series) -> bool:
+    """Positive values with a first spread wider than the centre: a log-scaled domain."""
+    return bool((mean > 0).all() and len(mean) and sd.iloc[0] > mean.iloc[0])
+
+
+def _plot_gaussian(ax: Axes, update: pd.Series, mean: np.ndarray, sd: np.ndarray, *, log: bool) -> None:
+    """The centre as a line, the spread as a band; on a log axis the band is symmetric in log space."""
+    if log:
+        if not (mean > 0).all():
+            raise ValueError(f"a log axis needs positive values, got centres down to {mean.min()}")
+        # For a log domain the interval [lo, hi] has lo * hi = centre^2 and hi - lo = 2 * spread.
+        high = sd + np.sqrt(sd**2 + mean**2)
+        low = mean**2 / high
+        ax.set_yscale("log")
+    else:
+        low, high = mean - sd, mean + sd
+    ax.plot(update, mean, color="tab:blue", marker=".", label="centre")
+    ax.fill_between(update, low, high, color="tab:blue", alpha=0.2, label="spread")
+    ax.set_ylabel("value")
