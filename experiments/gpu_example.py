@@ -55,9 +55,9 @@ class Args:
     cpus_per_trial: float = 1.0
     """CPUs per trial (also the number of torch threads on CPU)."""
     max_concurrent: int | None = 8
-    """Most trials in flight at once. Also how many Tune keeps pending: with
-    None, Tune keeps one trial of a custom searcher pending at a time, so trials
-    start one by one and an autoscaler sees demand for one trial at a time."""
+    """Most trials in flight at once, and so how many Tune keeps pending. With
+    None, PGSearcher asks Tune to keep as many pending as the cluster has CPUs
+    (at least 8), measured when the run starts."""
     searcher_batch_size: int | None = None
     """Finished trials per policy update; None: PGSearcher follows the concurrency."""
     max_failures: int = 3
