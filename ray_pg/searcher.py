@@ -30,6 +30,7 @@ from ray.tune.stopper.noop import NoopStopper
 
 from ray_pg import state as st
 from ray_pg.pareto import pareto_scores
+from ray_pg.natural import NaturalPolicy, natural_update
 from ray_pg.policy import Adam, Policy, UpdateSettings, advantages, by_level, update
 from ray_pg.space import Space
 from ray_pg.state import CheckpointError, Sample
@@ -110,6 +111,12 @@ class PGSearcher(Searcher):
         exploit_temperature: Temperature reached at the end of the budget: logits
             are divided by it and every sd multiplied by it.
         seed: Seed of the searcher's own random generator (no global RNG is used).
+        update: "pg" (the PPO-clipped Adam update above) or "natural": a joint Gaussian
+            with full covariance over the numeric variables and categoricals, updated
+            by the natural gradient as CatCMA with margin does, with truncated importance
+            weights (ray_pg/natural.py); it takes one step per batch (``learning_rate``,
+            ``passes``, ``clip`` and ``entropy_coef`` do not apply).
+        truncation: "natural" only: the bound ``c`` of each importance ratio ``min(ratio, c)``.
     """
 
     def __init__(
@@ -131,6 +138,8 @@ class PGSearcher(Searcher):
         exploit_from: float | None = None,
         exploit_temperature: float = 0.5,
         seed: int | None = None,
+        update: str = "pg",  # natural-gradient opt-in (ray_pg/natural.py)
+        truncation: float = 1.0,  # natural-gradient opt-in
     ):
         _check_objectives(metric, mode)
         if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, int)
@@ -153,6 +162,9 @@ class PGSearcher(Searcher):
         if evaluated_rewards is not None and len(evaluated_rewards) != len(points_to_evaluate or []):
             raise ValueError(f"evaluated_rewards needs one value per point of points_to_evaluate, got "
                              f"{len(evaluated_rewards)} for {len(points_to_evaluate or [])} points")
+        if update not in ("pg", "natural") or not truncation > 0:  # natural-gradient opt-in
+            raise ValueError(f"update must be 'pg' or 'natural' and truncation > 0, got {update=}, {truncation=}")
+        self._update_rule, self._truncation = update, truncation  # natural-gradient opt-in
         super().__init__(metric=metric, mode=mode)
         self._settings = UpdateSettings(learning_rate, passes, clip, entropy_coef, min_sd, _MAX_SD)
         self._batch_size = batch_size
@@ -204,7 +216,7 @@ class PGSearcher(Searcher):
         self._space = space
         self._space_json = space.to_json()
         self._space_digest = st.digest(self._space_json)
-        self._policy = Policy(space.columns())
+        self._policy = self._new_policy(space)
         self._adam = Adam.zeros(self._policy.params.size)
         if self._evaluated_rewards is None:
             self._queue = points
@@ -284,9 +296,30 @@ class PGSearcher(Searcher):
         self._num_suggested += 1
         # The log-probability under the distribution that drew the sample keeps the
         # importance weights of later updates exact.
-        self._pending[trial_id] = Sample(raw, float(policy.log_prob(raw)[0]))
+        self._pending[trial_id] = self._sample(policy, raw)
         self._peak_in_flight = max(self._peak_in_flight, len(self._pending))
         return self._space.decode(raw, given)
+
+    # ---- natural-gradient opt-in: the policy class, what a sample keeps, the update
+    def _new_policy(self, space: Space) -> Policy | NaturalPolicy:
+        if self._update_rule == "pg":
+            return Policy(space.columns())
+        integers = {j: (p.low, p.high, p.log, p.first, p.last) for j, p in enumerate(space.params)
+                    if getattr(p, "integer", False)}
+        return NaturalPolicy(space.columns(), integers)
+
+    def _sample(self, policy: Policy | NaturalPolicy, raw: np.ndarray) -> Sample:
+        if self._update_rule == "pg":
+            return Sample(raw, float(policy.log_prob(raw)[0]))
+        blocks = policy.block_log_prob(raw)[0]
+        return Sample(raw, float(np.nansum(blocks)), blocks)
+
+    def _natural_update(self, raw: np.ndarray, adv: np.ndarray) -> None:
+        old = np.array([np.full(1 + len(self._policy.sizes), np.nan) if entry.sample.blocks is None
+                        else entry.sample.blocks for entry in self._batch])
+        natural_update(self._policy, raw, old, adv, truncation=self._truncation,
+                       min_sd=self._settings.min_sd, max_sd=self._settings.max_sd)
+    # ---- end of the natural-gradient opt-in
 
     def _sampling_policy(self) -> Policy:
         """The policy, sharpened over the last part of a known budget."""
@@ -414,8 +447,11 @@ class PGSearcher(Searcher):
         rewards = np.array([entry.rewards for entry in self._batch])  # (n, metrics)
         levels = np.array([entry.level for entry in self._batch])
         scores = batch_scores(rewards, levels)
-        self._adam = update(self._policy, self._adam, raw, old_log_prob,
-                            advantages(scores, self._advantage), self._settings)
+        if self._update_rule == "natural":  # natural-gradient opt-in
+            self._natural_update(raw, advantages(scores, self._advantage))
+        else:
+            self._adam = update(self._policy, self._adam, raw, old_log_prob,
+                                advantages(scores, self._advantage), self._settings)
         self._num_updates += 1
         self._trials_used += len(self._batch)
         failed = np.isnan(rewards).any(axis=1)
@@ -489,7 +525,7 @@ class PGSearcher(Searcher):
     def _add_known(self, trial_id: str | None, raw: np.ndarray, value: Any, level: float) -> None:
         """A result known without a trial: scored now, or once the mode is known."""
         raw = np.where(self._space.active(raw), raw, np.nan)
-        sample = Sample(raw, float(self._policy.log_prob(raw)[0]))
+        sample = self._sample(self._policy, raw)
         self._unscored.append((trial_id, sample, value, level))
         self._score_unscored()
 
@@ -557,7 +593,7 @@ class PGSearcher(Searcher):
         if state.get("signature") != space.signature():
             raise CheckpointError("this PGSearcher checkpoint was saved for a different search space: "
                                   f"saved {state.get('signature')}, current {space.signature()}")
-        policy = Policy(space.columns())
+        policy = self._new_policy(space)
         parsed = _parse_state(state, width=len(space.params), size=policy.params.size)
         policy.params = parsed.pop("policy")
         rng = np.random.default_rng()
@@ -677,7 +713,8 @@ def _as_list(value: Any) -> list:
 
 
 def _sample_json(sample: Sample) -> dict:
-    return {"raw": st.to_json(sample.raw), "log_prob": sample.log_prob}
+    blocks = {} if sample.blocks is None else {"blocks": st.to_json(sample.blocks)}  # natural-gradient opt-in
+    return {"raw": st.to_json(sample.raw), "log_prob": sample.log_prob, **blocks}
 
 
 def _parse_state(state: dict, *, width: int, size: int) -> dict:

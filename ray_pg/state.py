@@ -98,10 +98,14 @@ def count(value: Any, field: str) -> int:
 
 
 class Sample(NamedTuple):
-    """A suggestion in flight or in the batch: its raw vector and log-probability under the drawing policy."""
+    """A suggestion in flight or in the batch: its raw vector and log-probability under the drawing policy.
+
+    ``blocks``: per-block log-probabilities (``NaturalPolicy.block_log_prob``), for a natural-gradient searcher.
+    """
 
     raw: np.ndarray
     log_prob: float
+    blocks: np.ndarray | None = None
 
 
 def sample_from_json(x: Any, field: str, width: int) -> Sample:
@@ -112,7 +116,10 @@ def sample_from_json(x: Any, field: str, width: int) -> Sample:
     raw = array_from_json(x.get("raw"), f"{field}.raw", width)
     if np.isinf(raw).any():
         raise CheckpointError(f"checkpoint field {field!r}: raw values must be finite or null, got {x.get('raw')!r}")
-    return Sample(raw, log_prob)
+    blocks = None if x.get("blocks") is None else array_from_json(x["blocks"], f"{field}.blocks")
+    if blocks is not None and np.isinf(blocks).any():
+        raise CheckpointError(f"checkpoint field {field!r}: blocks must be finite or null, got {x['blocks']!r}")
+    return Sample(raw, log_prob, blocks)
 
 
 def digest(data: Any) -> str:
