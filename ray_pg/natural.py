@@ -376,7 +376,7 @@ def _update_gaussian(policy: NaturalPolicy, raw: np.ndarray, w: np.ndarray, nomi
     policy.mean = policy.mean + rates["cm"] * policy.sigma * policy.margin * y_w
     policy.path_sigma = (1 - cs) * policy.path_sigma + math.sqrt(cs * (2 - cs) * mu_eff_is) * (inv_sqrt @ step)
     norm = float(np.linalg.norm(policy.path_sigma))
-    h_sigma = norm / math.sqrt(1 - (1 - cs) ** (2 * policy.generation)) < (1.4 + 2 / (dim + 1)) * chi_n
+    h_sigma = norm / math.sqrt(1 - (1 - cs) ** (2 * max(1.0, policy.generation))) < (1.4 + 2 / (dim + 1)) * chi_n
     policy.path_c = (1 - cc) * policy.path_c + h_sigma * math.sqrt(cc * (2 - cc) * mu_eff_is) * step
     # Where a sample did not draw both columns it adds the covariance they had: no shrinkage there.
     kept = (missing * w[:, None]).T @ missing.astype(float)

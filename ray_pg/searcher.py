@@ -573,6 +573,7 @@ class PGSearcher(Searcher):
             "trials_used": self._trials_used,
             "peak_in_flight": self._peak_in_flight,
             "rng": self._rng.bit_generator.state,
+            **({"update": "natural"} if self._update_rule == "natural" else {}),  # natural-gradient opt-in
         }
 
     def set_state(self, state: dict) -> None:
@@ -593,6 +594,9 @@ class PGSearcher(Searcher):
         if state.get("signature") != space.signature():
             raise CheckpointError("this PGSearcher checkpoint was saved for a different search space: "
                                   f"saved {state.get('signature')}, current {space.signature()}")
+        if state.get("update", "pg") != self._update_rule:  # natural-gradient opt-in
+            raise CheckpointError(f"this PGSearcher checkpoint was saved with update={state.get('update', 'pg')!r}, "
+                                  f"this searcher has update={self._update_rule!r}")
         policy = self._new_policy(space)
         parsed = _parse_state(state, width=len(space.params), size=policy.params.size)
         policy.params = parsed.pop("policy")
