@@ -116,7 +116,10 @@ class NaturalPolicy:
         num_free = int(np.maximum(sizes - 1, 0).sum())
         self.cat_path = np.zeros(num_free)  # ASNG's accumulated normalised gradient s
         self.cat_gamma = 0.0
-        self.cat_trust = 1.0  # ASNG's Delta: the step is delta = 1 / Delta in the Fisher norm
+        # ASNG's Delta: each step has length delta = 1 / Delta in the Fisher norm. ASNG starts at 1; here
+        # 1 / sqrt(free parameters), so that one choice among 100 is not settled by the first noisy batch
+        # (needle100: median regret 0.32 at 200 trials with 1, 0.016 with this start).
+        self.cat_trust = max(1.0, math.sqrt(num_free))
         self._eig: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None  # (cov it was taken of, B, D)
 
     # ------------------------------------------------------------ parameters
