@@ -63,21 +63,6 @@ def test_gaussian_update_matches_cma_closed_form():
     assert policy.sigma == pytest.approx(sigma)
 
 
-def test_rank_mu_with_full_rate_is_the_weighted_sample_covariance():
-    """With c1 = 0 and cmu = 1 the rank-mu term alone: sum_i w_i y_i y_i^T."""
-    rng = np.random.default_rng(1)
-    y = rng.normal(size=(7, 2))
-    w = rng.random(7)
-    w /= w.sum()
-    policy = NaturalPolicy([(0.0, 0.0), (0.0, 0.0)])
-    rates = {"c1": 0.0, "cmu": 1.0}
-    rank_mu = (y * w[:, None]).T @ y
-    expected = sum(wi * np.outer(yi, yi) for wi, yi in zip(w, y))
-    np.testing.assert_allclose(rank_mu, expected)
-    expected_cov = (1 - rates["c1"] - rates["cmu"] * w.sum()) * policy.cov + rates["cmu"] * rank_mu
-    np.testing.assert_allclose(expected_cov, expected)
-
-
 def test_fisher_norm_matches_the_categorical_fisher_matrix():
     """CatCMA's normalisation: |F^(1/2) g|^2 = g^T F g, F = diag(1/q) + 11^T / q_K on the first K-1 coordinates."""
     rng = np.random.default_rng(2)
