@@ -51,6 +51,9 @@ _EXPLOIT_FROM = 0.7
 _MIN_AUTO_BATCH = 8
 # ... and a quarter of the trials in flight: fresh enough, and enough updates.
 _AUTO_BATCH_FRACTION = 0.25
+# update="natural": an update every max(4, in flight / 8) results, on a window of the
+# last 4 batches (older results count through truncated importance weights).
+_NATURAL_MIN_BATCH, _NATURAL_BATCH_FRACTION, _NATURAL_WINDOW = 4, 0.125, 4
 
 
 class Finished(NamedTuple):
@@ -115,7 +118,8 @@ class PGSearcher(Searcher):
             with full covariance over the numeric variables and categoricals, updated
             by the natural gradient as CatCMA with margin does, with truncated importance
             weights (ray_pg/natural.py); it takes one step per batch (``learning_rate``,
-            ``passes``, ``clip`` and ``entropy_coef`` do not apply).
+            ``passes``, ``clip`` and ``entropy_coef`` do not apply) on the results of the
+            last 4 batches; the automatic batch is ``max(4, an eighth of the trials in flight)``.
         truncation: "natural" only: the bound ``c`` of each importance ratio ``min(ratio, c)``.
     """
 
@@ -195,6 +199,7 @@ class PGSearcher(Searcher):
         # The most training_iterations any completed trial reached.
         self._full_iterations = 1.0
         self._batch: list[Finished] = []
+        self._window: list[Finished] = []  # natural-gradient opt-in: the results of the last batches
         # Known results waiting for a metric and mode: (trial id, sample, value, level).
         self._unscored: list[tuple[str, Sample, Any, float]] = []
         self._queue: list[tuple[np.ndarray, dict]] = []
@@ -314,11 +319,17 @@ class PGSearcher(Searcher):
         blocks = policy.block_log_prob(raw)[0]
         return Sample(raw, float(np.nansum(blocks)), blocks)
 
-    def _natural_update(self, raw: np.ndarray, adv: np.ndarray) -> None:
-        old = np.array([np.full(1 + len(self._policy.sizes), np.nan) if entry.sample.blocks is None
-                        else entry.sample.blocks for entry in self._batch])
-        natural_update(self._policy, raw, old, adv, truncation=self._truncation,
+    def _natural_update(self) -> None:
+        """One natural-gradient step on the window: this batch and the ones before it, ranked together."""
+        entries = self._window + self._batch
+        entries = entries[-max(len(self._batch), _NATURAL_WINDOW * self.batch_size):]
+        scores = batch_scores(np.array([e.rewards for e in entries]), np.array([e.level for e in entries]))
+        old = np.array([np.full(1 + len(self._policy.sizes), np.nan) if e.sample.blocks is None
+                        else e.sample.blocks for e in entries])
+        natural_update(self._policy, np.array([e.sample.raw for e in entries]), old,
+                       advantages(scores, self._advantage), truncation=self._truncation,
                        min_sd=self._settings.min_sd, max_sd=self._settings.max_sd)
+        self._window = entries
     # ---- end of the natural-gradient opt-in
 
     def _sampling_policy(self) -> Policy:
@@ -429,6 +440,8 @@ class PGSearcher(Searcher):
         if self._synchronous and self._max_concurrent:
             return max(2, self._max_concurrent)
         in_flight = self._max_concurrent or self._peak_in_flight
+        if self._update_rule == "natural":  # natural-gradient opt-in
+            return max(_NATURAL_MIN_BATCH, math.ceil(_NATURAL_BATCH_FRACTION * in_flight))
         return max(_MIN_AUTO_BATCH, math.ceil(_AUTO_BATCH_FRACTION * in_flight))
 
     @property
@@ -448,7 +461,7 @@ class PGSearcher(Searcher):
         levels = np.array([entry.level for entry in self._batch])
         scores = batch_scores(rewards, levels)
         if self._update_rule == "natural":  # natural-gradient opt-in
-            self._natural_update(raw, advantages(scores, self._advantage))
+            self._natural_update()
         else:
             self._adam = update(self._policy, self._adam, raw, old_log_prob,
                                 advantages(scores, self._advantage), self._settings)
@@ -562,8 +575,7 @@ class PGSearcher(Searcher):
             "pending": {tid: _sample_json(sample) for tid, sample in self._pending.items()},
             "last": st.to_json(self._last),
             "full_iterations": self._full_iterations,
-            "batch": [{"trial_id": entry.trial_id, **_sample_json(entry.sample), "rewards": st.to_json(entry.rewards),
-                       "level": st.to_json(entry.level)} for entry in self._batch],
+            "batch": [_finished_json(entry) for entry in self._batch],
             "unscored": [{"trial_id": tid, **_sample_json(sample), "value": st.to_json(value),
                           "level": st.to_json(level)} for tid, sample, value, level in self._unscored],
             "queue": [{"raw": st.to_json(raw), "given": st.to_json(given)} for raw, given in self._queue],
@@ -573,7 +585,8 @@ class PGSearcher(Searcher):
             "trials_used": self._trials_used,
             "peak_in_flight": self._peak_in_flight,
             "rng": self._rng.bit_generator.state,
-            **({"update": "natural"} if self._update_rule == "natural" else {}),  # natural-gradient opt-in
+            **({"update": "natural", "window": [_finished_json(e) for e in self._window]}  # natural-gradient opt-in
+               if self._update_rule == "natural" else {}),
         }
 
     def set_state(self, state: dict) -> None:
@@ -599,6 +612,9 @@ class PGSearcher(Searcher):
                                   f"this searcher has update={self._update_rule!r}")
         policy = self._new_policy(space)
         parsed = _parse_state(state, width=len(space.params), size=policy.params.size)
+        if self._update_rule == "natural":  # natural-gradient opt-in
+            window = st.expect(state.get("window"), list, "window")
+            parsed["_window"] = [_finished(b, f"window[{i}]", len(space.params)) for i, b in enumerate(window)]
         policy.params = parsed.pop("policy")
         rng = np.random.default_rng()
         try:
@@ -714,6 +730,11 @@ def _as_list(value: Any) -> list:
     if value is None:
         return []
     return list(value) if isinstance(value, (list, tuple)) else [value]
+
+
+def _finished_json(entry: Finished) -> dict:
+    return {"trial_id": entry.trial_id, **_sample_json(entry.sample), "rewards": st.to_json(entry.rewards),
+            "level": st.to_json(entry.level)}
 
 
 def _sample_json(sample: Sample) -> dict:

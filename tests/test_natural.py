@@ -164,7 +164,7 @@ def test_actors_not_drawn_are_not_moved():
 def test_block_log_prob_is_the_marginal_density():
     rng = np.random.default_rng(7)
     policy = NaturalPolicy([(0.0, 0.0), 2, (1.0, 0.0)])
-    policy.cov = np.array([[1.0, 0.6], [0.6, 2.0]])
+    policy.sigma, policy.cov = 1.0, np.array([[1.0, 0.6], [0.6, 2.0]])
     raw = np.array([[0.3, 1.0, np.nan], [0.3, np.nan, 2.0]])
     blocks = policy.block_log_prob(raw)
     assert blocks[0, 0] == pytest.approx(math.log(NormalDist(0, 1).pdf(0.3)))
@@ -240,10 +240,11 @@ def test_natural_searcher_state_round_trip_gives_identical_suggestions(tmp_path,
     original = PGSearcher(space, metric="loss", mode="min", seed=3, batch_size=8, update="natural")
     drive(original, space, 37, seed=4, in_flight=3, bad=False)
     assert original.num_updates >= 3
+    assert len(original.get_state()["window"]) == 4 * 8  # the last 4 batches are learnt from again
     for tid in ("p1", "p2", "p3"):
         original.suggest(tid)
     original.save(str(tmp_path / "state.json"))
-    restored = PGSearcher(metric="loss", mode="min", update="natural")
+    restored = PGSearcher(metric="loss", mode="min", batch_size=8, update="natural")  # batch_size is not state
     restored.set_search_properties(None, None, space)
     restored.restore(str(tmp_path / "state.json"))
     assert json.loads(json.dumps(original.get_state())) == json.loads(json.dumps(restored.get_state()))
