@@ -434,7 +434,10 @@ def _update_categorical(policy: NaturalPolicy, raw: np.ndarray, weights: np.ndar
     alpha_snr = 1.5
     policy.cat_path = (1 - beta) * policy.cat_path + math.sqrt(beta * (2 - beta)) * fisher / norm
     policy.cat_gamma = (1 - beta) ** 2 * policy.cat_gamma + beta * (2 - beta)
-    policy.cat_trust *= math.exp(beta * (policy.cat_gamma - float(policy.cat_path @ policy.cat_path) / alpha_snr))
+    snr = policy.cat_gamma - float(policy.cat_path @ policy.cat_path) / alpha_snr
+    # Steps never longer than 1 in the Fisher norm (ASNG's start): results learnt from again in the
+    # window make successive gradients alike, which alone would lengthen the step without bound.
+    policy.cat_trust = max(1.0, policy.cat_trust * math.exp(beta * snr))
     policy.apply_category_margin()
     return share
 

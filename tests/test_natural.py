@@ -264,3 +264,14 @@ def test_update_argument_is_checked():
         PGSearcher(update="adam")
     with pytest.raises(ValueError, match="truncation="):
         PGSearcher(update="natural", truncation=0.0)
+
+
+def test_category_step_stays_bounded_when_the_same_results_come_back():
+    """The same batch again and again (a window reuses results): the ASNG step never exceeds 1."""
+    rng = np.random.default_rng(9)
+    policy = NaturalPolicy([100, 3])  # many categories: the step grew until beta > 2 (a math domain error)
+    raw = np.array([policy.sample(rng) for _ in range(16)])
+    adv = -np.abs(raw[:, 0] - 1) - raw[:, 1]
+    for _ in range(300):
+        natural_update(policy, raw, None, adv)
+        assert policy.cat_trust >= 1.0 and np.isfinite(policy.q).all()
