@@ -28,7 +28,7 @@ from __future__ import annotations
 import copy
 import math
 from statistics import NormalDist
-from typing import Mapping, Sequence
+from typing import Collection, Mapping, Sequence
 
 import numpy as np
 
@@ -38,10 +38,10 @@ _EPS = 1e-8
 _MAX_CONDITION = 1e14
 # Bounds kept on the step size.
 _SIGMA_RANGE = (1e-12, 1e12)
-# The step size starts below 1: the columns' sds times 0.6 (a bounded numeric's z: 1.7 -> 1.0), so the
-# first samples lean towards the middle of each range, as CMA-ES starts (CatCMAwM: a sixth of the
-# half-width). With 1 the first batches are uniform random search and lose 25-100 trials to it.
-_INITIAL_SIGMA = 0.6
+# Bounded numerics start with their column's sd times 0.6 (z: 1.7 -> 1.0), so the first samples lean
+# towards the middle of each range, as CMA-ES starts (CatCMAwM: a sixth of the half-width). With 1 the
+# first batches are uniform random search and lose 25-100 trials to it. randn columns keep their prior.
+_BOUNDED_INITIAL_SCALE = 0.6
 
 
 def _margin_alpha(num_discrete: int) -> float:
@@ -85,10 +85,13 @@ class NaturalPolicy:
             ``BoundedParam``: ``x = low + sigmoid(z) * (high - low)`` (in log
             space when ``log``), the value's index is ``floor(x)`` clipped to
             ``[first, last]``. Their margin keeps the neighbouring integers reachable.
+        bounded: The raw columns of bounded numerics (a squashed ``z``): their
+            initial sd is scaled by ``_BOUNDED_INITIAL_SCALE``.
     """
 
     def __init__(self, columns: Sequence[int | tuple[float, float]],
-                 integers: Mapping[int, tuple[float, float, bool, float, float]] | None = None):
+                 integers: Mapping[int, tuple[float, float, bool, float, float]] | None = None,
+                 bounded: Collection[int] = ()):
         self._width = len(columns)
         self._cat_cols = np.array([j for j, c in enumerate(columns) if isinstance(c, int)], dtype=int)
         self._gauss_cols = np.array([j for j, c in enumerate(columns) if not isinstance(c, int)], dtype=int)
@@ -111,8 +114,9 @@ class NaturalPolicy:
         # Parameters (see ``params`` for their flat layout).
         self.q = np.repeat(1.0 / np.maximum(sizes, 1), sizes)
         self.mean = np.array([columns[j][0] for j in self._gauss_cols], dtype=float)
-        self.sigma = _INITIAL_SIGMA
-        self.cov = np.diag(np.exp(2.0 * np.array([columns[j][1] for j in self._gauss_cols], dtype=float)))
+        self.sigma = 1.0
+        scale = np.array([_BOUNDED_INITIAL_SCALE if j in bounded else 1.0 for j in self._gauss_cols])
+        self.cov = np.diag((scale * np.exp(np.array([columns[j][1] for j in self._gauss_cols], dtype=float))) ** 2)
         self.path_sigma = np.zeros(d)
         self.path_c = np.zeros(d)
         self.margin = np.ones(d)  # CatCMAwM's A: per-coordinate scale of the sampled deviation

@@ -31,6 +31,7 @@ from ray.tune.stopper.noop import NoopStopper
 from ray_pg import state as st
 from ray_pg.pareto import pareto_scores
 from ray_pg.natural import NaturalPolicy, natural_update
+from ray_pg.params import BoundedParam
 from ray_pg.policy import Adam, Policy, UpdateSettings, advantages, by_level, update
 from ray_pg.space import Space
 from ray_pg.state import CheckpointError, Sample
@@ -309,9 +310,9 @@ class PGSearcher(Searcher):
     def _new_policy(self, space: Space) -> Policy | NaturalPolicy:
         if self._update_rule == "pg":
             return Policy(space.columns())
-        integers = {j: (p.low, p.high, p.log, p.first, p.last) for j, p in enumerate(space.params)
-                    if getattr(p, "integer", False)}
-        return NaturalPolicy(space.columns(), integers)
+        bounded = {j: p for j, p in enumerate(space.params) if isinstance(p, BoundedParam)}
+        integers = {j: (p.low, p.high, p.log, p.first, p.last) for j, p in bounded.items() if p.integer}
+        return NaturalPolicy(space.columns(), integers, bounded)
 
     def _sample(self, policy: Policy | NaturalPolicy, raw: np.ndarray) -> Sample:
         if self._update_rule == "pg":
