@@ -275,3 +275,28 @@ def test_category_step_stays_bounded_when_the_same_results_come_back():
     for _ in range(300):
         natural_update(policy, raw, None, adv)
         assert policy.cat_trust >= 1.0 and np.isfinite(policy.q).all()
+
+
+@pytest.mark.slow
+def test_natural_searcher_in_a_real_tuner(tmp_path, local_ray):
+    """Real Tune, 2 trials in flight: valid configs, updates every 4 results, a checkpoint that restores."""
+    from ray import tune
+
+    import trainables
+    from spaces import assert_valid
+
+    searcher = PGSearcher(update="natural", seed=0)
+    tuner = tune.Tuner(trainables.one_shot, param_space=trainables.SPACE,
+                       tune_config=tune.TuneConfig(search_alg=searcher, metric="loss", mode="min", num_samples=20,
+                                                   max_concurrent_trials=2),
+                       run_config=tune.RunConfig(storage_path=str(tmp_path), verbose=0))
+    df = tuner.fit().get_dataframe()
+    assert len(df) == 20 and searcher.num_updates == 5
+    for _, row in df.iterrows():
+        config = {c[len("config/"):]: row[c] for c in df.columns if c.startswith("config/")}
+        assert_valid(trainables.SPACE, {**config, "lr": float(config["lr"]), "dropout": float(config["dropout"]),
+                                        "layers": int(config["layers"]), "epochs": int(config["epochs"])})
+    searcher.save(str(tmp_path / "natural.json"))
+    restored = PGSearcher(update="natural")
+    restored.restore(str(tmp_path / "natural.json"))
+    assert restored.get_state() == searcher.get_state()
