@@ -148,11 +148,18 @@ class NaturalPolicy:
         if flat.shape != self.params.shape:
             raise ValueError(f"expected {self.params.size} parameters, got shape {flat.shape}")
         d, k, f = self.dim, len(self.q), len(self.cat_path)
-        parts = np.split(flat, np.cumsum([k, d, 1, d * d, d, d, d, 1, f, 1]))
-        (self.q, self.mean, sigma, cov, self.path_sigma, self.path_c, self.margin, generation, self.cat_path,
-         gamma, trust) = [p.copy() for p in parts]
-        self.sigma, self.generation = float(sigma[0]), float(generation[0])
-        self.cov = cov.reshape(d, d)
+        parts = [p.copy() for p in np.split(flat, np.cumsum([k, d, 1, d * d, d, d, d, 1, f, 1]))]
+        q, cov = parts[0], parts[3].reshape(d, d)
+        sums = np.add.reduceat(q, self.offsets) if k else np.zeros(0)
+        eigenvalues = np.linalg.eigvalsh(cov) if d and np.isfinite(cov).all() else np.ones(d)
+        if not (np.isfinite(flat).all() and (q >= 0).all() and np.allclose(sums, 1.0) and parts[2][0] > 0
+                and np.allclose(cov, cov.T) and (eigenvalues > 0).all() and (parts[6] >= 1).all()
+                and parts[10][0] >= 1):
+            raise ValueError("natural policy parameters must be finite, with probabilities summing to 1, "
+                             "sigma > 0, a symmetric positive definite covariance, margins >= 1 and trust >= 1")
+        (self.q, self.mean, sigma, _, self.path_sigma, self.path_c, self.margin, generation, self.cat_path,
+         gamma, trust) = parts
+        self.sigma, self.generation, self.cov = float(sigma[0]), float(generation[0]), cov
         self.cat_gamma, self.cat_trust = float(gamma[0]), float(trust[0])
         self._eig = None
 
@@ -396,6 +403,7 @@ def _update_gaussian(policy: NaturalPolicy, raw: np.ndarray, w: np.ndarray, nomi
     delta_h = (1 - h_sigma) * cc * (2 - cc)
     cov = ((1 + c1 * delta_h - c1 - cmu * w.sum()) * policy.cov + c1 * np.outer(policy.path_c, policy.path_c)
            + cmu * rank_mu)
+    # CSA, its growth capped at e per update (a window of stale results must not blow sigma up).
     policy.sigma = float(np.clip(policy.sigma * math.exp(min(1.0, (cs / ds) * (norm / chi_n - 1))), *_SIGMA_RANGE))
     policy.cov = _bounded(cov, policy.sigma, min_sd, max_sd)
     policy.apply_integer_margin()

@@ -616,7 +616,10 @@ class PGSearcher(Searcher):
         if self._update_rule == "natural":  # natural-gradient opt-in
             window = st.expect(state.get("window"), list, "window")
             parsed["_window"] = [_finished(b, f"window[{i}]", len(space.params)) for i, b in enumerate(window)]
-        policy.params = parsed.pop("policy")
+        try:
+            policy.params = parsed.pop("policy")
+        except ValueError as exc:  # natural-gradient opt-in: its parameters are checked
+            raise CheckpointError(f"checkpoint field 'policy': {exc}") from exc
         rng = np.random.default_rng()
         try:
             rng.bit_generator.state = state["rng"]

@@ -300,3 +300,21 @@ def test_natural_searcher_in_a_real_tuner(tmp_path, local_ray):
     restored = PGSearcher(update="natural")
     restored.restore(str(tmp_path / "natural.json"))
     assert restored.get_state() == searcher.get_state()
+
+
+def test_corrupted_natural_policy_in_a_checkpoint_is_refused(tmp_path):
+    space = SPACES["mixed"]
+    searcher = PGSearcher(space, metric="loss", mode="min", seed=1, update="natural")
+    drive(searcher, space, 20, seed=2, bad=False)
+    state = json.loads(json.dumps(searcher.get_state()))
+    before = searcher.get_state()
+    policy = NaturalPolicy(searcher._space.columns())
+    sizes = {"q": len(policy.q), "mean": policy.dim, "sigma": 1}
+    bad_sigma = list(state["policy"])
+    bad_sigma[sizes["q"] + sizes["mean"]] = -1.0  # sigma < 0
+    bad_cov = list(state["policy"])
+    bad_cov[sizes["q"] + sizes["mean"] + 1] = -5.0  # a negative variance
+    for bad in (bad_sigma, bad_cov):
+        with pytest.raises(ValueError, match="checkpoint field 'policy'"):
+            searcher.set_state({**state, "policy": bad})
+        assert searcher.get_state() == before
