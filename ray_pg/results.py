@@ -19,10 +19,14 @@ TRAINING_ITERATION = "training_iteration"
 
 
 class Sample(NamedTuple):
-    """A suggestion in flight or in the batch: its raw vector and log-probability under the drawing policy."""
+    """A suggestion in flight or in the batch: its raw vector and log-probability under the drawing policy.
+
+    ``blocks``: per-block log-probabilities (``NaturalPolicy.block_log_prob``), for a natural-gradient searcher.
+    """
 
     raw: np.ndarray
     log_prob: float
+    blocks: np.ndarray | None = None
 
 
 class Finished(NamedTuple):

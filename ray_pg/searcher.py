@@ -32,6 +32,8 @@ from ray.tune.stopper.noop import NoopStopper
 
 from ray_pg import concurrency
 from ray_pg import state as st
+from ray_pg.natural import NaturalPolicy, natural_update
+from ray_pg.params import BoundedParam
 from ray_pg.policy import Adam, Policy, UpdateSettings, advantages, update
 from ray_pg.results import (TRAINING_ITERATION, Finished, Sample, as_list, batch_scores, check_objectives, finite,
                             rewards_of)
@@ -52,6 +54,9 @@ _EXPLOIT_FROM = 0.7
 _MIN_AUTO_BATCH = 8
 # ... and a quarter of the trials in flight: fresh enough, and enough updates.
 _AUTO_BATCH_FRACTION = 0.25
+# update="natural": an update every max(4, in flight / 8) results, on a window of the
+# last 4 batches (older results count through truncated importance weights).
+_NATURAL_MIN_BATCH, _NATURAL_BATCH_FRACTION, _NATURAL_WINDOW = 4, 0.125, 4
 
 
 class PGSearcher(Searcher):
@@ -103,6 +108,13 @@ class PGSearcher(Searcher):
         exploit_temperature: Temperature reached at the end of the budget: logits
             are divided by it and every sd multiplied by it.
         seed: Seed of the searcher's own random generator (no global RNG is used).
+        update: "pg" (the PPO-clipped Adam update above) or "natural": a joint Gaussian
+            with full covariance over the numeric variables and categoricals, updated
+            by the natural gradient as CatCMA with margin does, with truncated importance
+            weights (ray_pg/natural.py); it takes one step per batch (``learning_rate``,
+            ``passes``, ``clip`` and ``entropy_coef`` do not apply) on the results of the
+            last 4 batches; the automatic batch is ``max(4, an eighth of the trials in flight)``.
+        truncation: "natural" only: the bound ``c`` of each importance ratio ``min(ratio, c)``.
     """
 
     def __init__(
@@ -124,6 +136,8 @@ class PGSearcher(Searcher):
         exploit_from: float | None = None,
         exploit_temperature: float = 0.5,
         seed: int | None = None,
+        update: str = "pg",  # natural-gradient opt-in (ray_pg/natural.py)
+        truncation: float = 1.0,  # natural-gradient opt-in
     ):
         check_objectives(metric, mode)
         if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, int)
@@ -146,6 +160,9 @@ class PGSearcher(Searcher):
         if evaluated_rewards is not None and len(evaluated_rewards) != len(points_to_evaluate or []):
             raise ValueError(f"evaluated_rewards needs one value per point of points_to_evaluate, got "
                              f"{len(evaluated_rewards)} for {len(points_to_evaluate or [])} points")
+        if update not in ("pg", "natural") or not truncation > 0:  # natural-gradient opt-in
+            raise ValueError(f"update must be 'pg' or 'natural' and truncation > 0, got {update=}, {truncation=}")
+        self._update_rule, self._truncation = update, truncation  # natural-gradient opt-in
         super().__init__(metric=metric, mode=mode)
         self._settings = UpdateSettings(learning_rate, passes, clip, entropy_coef, min_sd, _MAX_SD)
         self._batch_size = batch_size
@@ -176,6 +193,7 @@ class PGSearcher(Searcher):
         # The most training_iterations any completed trial reached.
         self._full_iterations = 1.0
         self._batch: list[Finished] = []
+        self._window: list[Finished] = []  # natural-gradient opt-in: the results of the last batches
         # Known results waiting for a metric and mode: (trial id, sample, value, level).
         self._unscored: list[tuple[str, Sample, Any, float]] = []
         self._queue: list[tuple[np.ndarray, dict]] = []
@@ -197,7 +215,7 @@ class PGSearcher(Searcher):
         self._space = space
         self._space_json = space.to_json()
         self._space_digest = st.digest(self._space_json)
-        self._policy = Policy(space.columns())
+        self._policy = self._new_policy(space)
         self._adam = Adam.zeros(self._policy.params.size)
         if self._evaluated_rewards is None:
             self._queue = points
@@ -282,9 +300,36 @@ class PGSearcher(Searcher):
         self._num_suggested += 1
         # The log-probability under the distribution that drew the sample keeps the
         # importance weights of later updates exact.
-        self._pending[trial_id] = Sample(raw, float(policy.log_prob(raw)[0]))
+        self._pending[trial_id] = self._sample(policy, raw)
         self._peak_in_flight = max(self._peak_in_flight, len(self._pending))
         return self._space.decode(raw, given)
+
+    # ---- natural-gradient opt-in: the policy class, what a sample keeps, the update
+    def _new_policy(self, space: Space) -> Policy | NaturalPolicy:
+        if self._update_rule == "pg":
+            return Policy(space.columns())
+        bounded = {j: p for j, p in enumerate(space.params) if isinstance(p, BoundedParam)}
+        integers = {j: (p.low, p.high, p.log, p.first, p.last) for j, p in bounded.items() if p.integer}
+        return NaturalPolicy(space.columns(), integers, bounded)
+
+    def _sample(self, policy: Policy | NaturalPolicy, raw: np.ndarray) -> Sample:
+        if self._update_rule == "pg":
+            return Sample(raw, float(policy.log_prob(raw)[0]))
+        blocks = policy.block_log_prob(raw)[0]
+        return Sample(raw, float(np.nansum(blocks)), blocks)
+
+    def _natural_update(self) -> None:
+        """One natural-gradient step on the window: this batch and the ones before it, ranked together."""
+        entries = self._window + self._batch
+        entries = entries[-max(len(self._batch), _NATURAL_WINDOW * self.batch_size):]
+        scores = batch_scores(np.array([e.rewards for e in entries]), np.array([e.level for e in entries]))
+        old = np.array([np.full(1 + len(self._policy.sizes), np.nan) if e.sample.blocks is None
+                        else e.sample.blocks for e in entries])
+        natural_update(self._policy, np.array([e.sample.raw for e in entries]), old,
+                       advantages(scores, self._advantage), truncation=self._truncation,
+                       min_sd=self._settings.min_sd, max_sd=self._settings.max_sd)
+        self._window = entries
+    # ---- end of the natural-gradient opt-in
 
     def _sampling_policy(self) -> Policy:
         """The policy, sharpened over the last part of a known budget."""
@@ -376,6 +421,8 @@ class PGSearcher(Searcher):
         if self._synchronous and self._max_concurrent:
             return max(2, self._max_concurrent)
         in_flight = self._max_concurrent or self._peak_in_flight
+        if self._update_rule == "natural":  # natural-gradient opt-in
+            return max(_NATURAL_MIN_BATCH, math.ceil(_NATURAL_BATCH_FRACTION * in_flight))
         return max(_MIN_AUTO_BATCH, math.ceil(_AUTO_BATCH_FRACTION * in_flight))
 
     @property
@@ -394,8 +441,11 @@ class PGSearcher(Searcher):
         rewards = np.array([entry.rewards for entry in self._batch])  # (n, metrics)
         levels = np.array([entry.level for entry in self._batch])
         scores = batch_scores(rewards, levels)
-        self._adam = update(self._policy, self._adam, raw, old_log_prob,
-                            advantages(scores, self._advantage), self._settings)
+        if self._update_rule == "natural":  # natural-gradient opt-in
+            self._natural_update()
+        else:
+            self._adam = update(self._policy, self._adam, raw, old_log_prob,
+                                advantages(scores, self._advantage), self._settings)
         self._num_updates += 1
         self._trials_used += len(self._batch)
         failed = np.isnan(rewards).any(axis=1)
@@ -469,7 +519,7 @@ class PGSearcher(Searcher):
     def _add_known(self, trial_id: str | None, raw: np.ndarray, value: Any, level: float) -> None:
         """A result known without a trial: scored now, or once the mode is known."""
         raw = np.where(self._space.active(raw), raw, np.nan)
-        sample = Sample(raw, float(self._policy.log_prob(raw)[0]))
+        sample = self._sample(self._policy, raw)
         self._unscored.append((trial_id, sample, value, level))
         self._score_unscored()
 
@@ -506,8 +556,7 @@ class PGSearcher(Searcher):
             "pending": {tid: st.sample_json(sample) for tid, sample in self._pending.items()},
             "last": st.to_json(self._last),
             "full_iterations": self._full_iterations,
-            "batch": [{"trial_id": entry.trial_id, **st.sample_json(entry.sample), "rewards": st.to_json(entry.rewards),
-                       "level": st.to_json(entry.level)} for entry in self._batch],
+            "batch": [st.finished_json(entry) for entry in self._batch],
             "unscored": [{"trial_id": tid, **st.sample_json(sample), "value": st.to_json(value),
                           "level": st.to_json(level)} for tid, sample, value, level in self._unscored],
             "queue": [{"raw": st.to_json(raw), "given": st.to_json(given)} for raw, given in self._queue],
@@ -517,6 +566,8 @@ class PGSearcher(Searcher):
             "trials_used": self._trials_used,
             "peak_in_flight": self._peak_in_flight,
             "rng": self._rng.bit_generator.state,
+            **({"update": "natural", "window": [st.finished_json(e) for e in self._window]}  # natural-gradient opt-in
+               if self._update_rule == "natural" else {}),
         }
 
     def set_state(self, state: dict) -> None:
@@ -537,8 +588,15 @@ class PGSearcher(Searcher):
         if state.get("signature") != space.signature():
             raise CheckpointError("this PGSearcher checkpoint was saved for a different search space: "
                                   f"saved {state.get('signature')}, current {space.signature()}")
-        policy = Policy(space.columns())
+        if state.get("update", "pg") != self._update_rule:  # natural-gradient opt-in
+            raise CheckpointError(f"this PGSearcher checkpoint was saved with update={state.get('update', 'pg')!r}, "
+                                  f"this searcher has update={self._update_rule!r}")
+        policy = self._new_policy(space)
         parsed = st.parse_state(state, width=len(space.params), size=policy.params.size)
+        if self._update_rule == "natural":  # natural-gradient opt-in
+            window = st.expect(state.get("window"), list, "window")
+            parsed["_window"] = [st.finished_from_json(b, f"window[{i}]", len(space.params))
+                                 for i, b in enumerate(window)]
         # Saved before Tune passed a metric or mode: keep the searcher's own.
         for key in ("_metric", "_mode"):
             parsed[key] = getattr(self, key) if parsed[key] is None else parsed[key]
@@ -546,7 +604,10 @@ class PGSearcher(Searcher):
             check_objectives(parsed["_metric"], parsed["_mode"])
         except ValueError as exc:
             raise CheckpointError(f"checkpoint fields 'metric'/'mode' do not fit this searcher's: {exc}") from exc
-        policy.params = parsed.pop("policy")
+        try:
+            policy.params = parsed.pop("policy")
+        except ValueError as exc:  # natural-gradient opt-in: its parameters are checked
+            raise CheckpointError(f"checkpoint field 'policy': {exc}") from exc
         rng = np.random.default_rng()
         try:
             rng.bit_generator.state = state["rng"]

@@ -111,7 +111,10 @@ def sample_from_json(x: Any, field: str, width: int) -> Sample:
     raw = array_from_json(x.get("raw"), f"{field}.raw", width)
     if np.isinf(raw).any():
         raise CheckpointError(f"checkpoint field {field!r}: raw values must be finite or null, got {x.get('raw')!r}")
-    return Sample(raw, log_prob)
+    blocks = None if x.get("blocks") is None else array_from_json(x["blocks"], f"{field}.blocks")
+    if blocks is not None and np.isinf(blocks).any():
+        raise CheckpointError(f"checkpoint field {field!r}: blocks must be finite or null, got {x['blocks']!r}")
+    return Sample(raw, log_prob, blocks)
 
 
 def digest(data: Any) -> str:
@@ -217,7 +220,15 @@ def _row_line(row: dict) -> str:
 
 
 def sample_json(sample: Sample) -> dict:
-    return {"raw": to_json(sample.raw), "log_prob": sample.log_prob}
+    found = {"raw": to_json(sample.raw), "log_prob": sample.log_prob}
+    if sample.blocks is not None:
+        found["blocks"] = to_json(sample.blocks)
+    return found
+
+
+def finished_json(entry: Finished) -> dict:
+    return {"trial_id": entry.trial_id, **sample_json(entry.sample), "rewards": to_json(entry.rewards),
+            "level": to_json(entry.level)}
 
 
 def parse_state(state: dict, *, width: int, size: int) -> dict:
@@ -255,7 +266,7 @@ def parse_state(state: dict, *, width: int, size: int) -> dict:
             "_last": {str(tid): {str(k): float_from_json(v, f"last[{tid}]") for k, v in
                                  expect(r, dict, f"last[{tid}]").items()} for tid, r in last.items()},
             "_full_iterations": full_iterations,
-            "_batch": [_finished(b, f"batch[{i}]", width) for i, b in enumerate(batch)],
+            "_batch": [finished_from_json(b, f"batch[{i}]", width) for i, b in enumerate(batch)],
             "_unscored": [_unscored(u, f"unscored[{i}]", width) for i, u in enumerate(unscored)],
             "_queue": [_queued(q, f"queue[{i}]", width) for i, q in enumerate(queue)],
             "_num_updates": count(state["num_updates"], "num_updates"),
@@ -274,7 +285,7 @@ def parse_state(state: dict, *, width: int, size: int) -> dict:
     return parsed
 
 
-def _finished(x: Any, field: str, width: int) -> Finished:
+def finished_from_json(x: Any, field: str, width: int) -> Finished:
     x = expect(x, dict, field)
     rewards = array_from_json(x.get("rewards"), f"{field}.rewards")
     level = float_from_json(x.get("level"), f"{field}.level")
