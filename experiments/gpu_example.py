@@ -15,6 +15,9 @@ ask for CPUs only and train on CPU.
         python -m experiments.gpu_example --num-samples 64 --gpus-per-trial 0.25
 
 Needs the optional PyTorch dependency: `pip install -e ".[gpu]"`.
+
+Over 300 lines: a user copies one self-contained file, so the model, the
+checkpointing trainable, resources, resume and the CLI stay together.
 """
 
 from __future__ import annotations
