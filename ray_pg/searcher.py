@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 from ray.tune.schedulers import FIFOScheduler
 from ray.tune.search import ConcurrencyLimiter, Repeater, Searcher
-from ray.tune.stopper.noop import NoopStopper
+from ray.tune.stopper import CombinedStopper, NoopStopper, Stopper, TimeoutStopper
 
 from ray_pg import concurrency
 from ray_pg import state as st
@@ -642,11 +642,18 @@ def _ran_its_course(result: dict) -> bool:
     if controller is None:
         return False
     scheduler, stopper = controller._scheduler_alg, controller._stopper
-    if type(scheduler) is FIFOScheduler and isinstance(stopper, NoopStopper):
+    if type(scheduler) is FIFOScheduler and not _judges_trials(stopper):
         return True
     max_t = getattr(scheduler, "_max_t", getattr(scheduler, "_max_t_attr", None))
     time_value = result.get(getattr(scheduler, "_time_attr", TRAINING_ITERATION))
     return finite(max_t) and finite(time_value) and time_value >= max_t
+
+
+def _judges_trials(stopper: Stopper) -> bool:
+    """Whether a Tune stopper can stop one trial on its results (a time budget stops all or none)."""
+    if isinstance(stopper, CombinedStopper):
+        return any(_judges_trials(part) for part in stopper._stoppers)
+    return not isinstance(stopper, (NoopStopper, TimeoutStopper))
 
 
 def _caller(match: Callable[[Any], bool], depth: int = 16) -> Any:

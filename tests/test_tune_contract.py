@@ -60,9 +60,11 @@ def test_asha_trials_that_reach_max_t_ran_their_course(tmp_path):
 
 def test_class_trainable_that_ends_itself_ranks_by_its_metric(tmp_path):
     # The 2-epoch runs score better; Tune withholds a class trainable's done=True result
-    # from on_trial_result, but no scheduler cut them: they must rank by the loss.
+    # from on_trial_result, but no scheduler cut them: they must rank by the loss. (A time
+    # budget adds Tune's TimeoutStopper, which stops all trials or none.)
     searcher = PGSearcher(seed=2, batch_size=4)
-    fit(trainables.Epochs, searcher, tmp_path, 16, trainables.EPOCHS_SPACE, max_concurrent_trials=2)
+    fit(trainables.Epochs, searcher, tmp_path, 16, trainables.EPOCHS_SPACE, max_concurrent_trials=2,
+        time_budget_s=600)
     history = searcher.history()
     assert searcher.num_updates == 4 and history["stopped_early"].sum() == 0
     assert history["epochs:p[2]"].iloc[-1] > 0.5
