@@ -33,7 +33,7 @@ import numpy as np
 from ray.tune.search import Searcher
 from ray.tune.search.sample import Categorical, Domain, Integer, LogUniform, Normal
 
-from experiments.bench.domains import grid_bounds, path_name, set_path, split_sampler, value_range, walk
+from experiments.bench.domains import adopt_objectives, grid_bounds, path_name, set_path, split_sampler, value_range, walk
 
 WIDTH_SD = 5.0  # randn axes span mean +- WIDTH_SD sd
 
@@ -167,11 +167,7 @@ class CatCMASearcher(Searcher):
         if self._optimizer is not None:
             return False
         self._setup(config)
-        if metric:
-            self._metric = metric
-        if mode:
-            self._mode = mode
-        return True
+        return adopt_objectives(self, metric, mode)
 
     def suggest(self, trial_id: str) -> dict | None:
         if self._optimizer is None:

@@ -190,3 +190,12 @@ def _copy_nested(config: Any) -> Any:
     if isinstance(config, dict):
         return {key: _copy_nested(value) for key, value in config.items()}
     return config
+
+
+def adopt_objectives(searcher: Any, metric: str | None, mode: str | None) -> bool:
+    """Take Tune's metric and mode where given, as Ray's own searchers do; True: the space was accepted."""
+    if metric:
+        searcher._metric = metric
+    if mode:
+        searcher._mode = mode
+    return True

@@ -41,7 +41,7 @@ from ray.tune.search import Searcher
 from ray.tune.search.sample import Categorical, Float, Integer, LogUniform, Normal
 
 from experiments.bench.catcma import make_catcma
-from experiments.bench.domains import grid_bounds, path_name, set_path, split_sampler, walk
+from experiments.bench.domains import adopt_objectives, grid_bounds, path_name, set_path, split_sampler, walk
 
 Factory = Callable[..., Searcher]
 
@@ -72,11 +72,7 @@ class RandomSearcher(Searcher):
         if self._space:
             return False
         self._space = config
-        if metric:
-            self._metric = metric
-        if mode:
-            self._mode = mode
-        return True
+        return adopt_objectives(self, metric, mode)
 
     def suggest(self, trial_id: str) -> dict | None:
         if not self._space:
