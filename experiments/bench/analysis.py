@@ -153,7 +153,9 @@ def summarize_suite(frame: pd.DataFrame, *, title: str, source: str, problems: I
     for (workers, budget), _ in frame.groupby(["workers", "budget"]):
         shown = [n for n in shown_all if n <= budget and (n in checkpoints or n == budget)]
         lines += ["", f"## {workers} workers, budget {budget}", "", "### Mean rank at every checkpoint", ""]
-        if len(by_checkpoint):
+        index = by_checkpoint.index
+        if len(by_checkpoint) and ((index.get_level_values("workers") == workers)
+                                   & (index.get_level_values("budget") == budget)).any():  # no seed every method ran
             part = by_checkpoint.xs((workers, budget), level=("workers", "budget"))
             part = part[[m for m in methods if m in part.columns]]
             part = part[part.index.get_level_values("checkpoint").isin(shown)]
