@@ -278,8 +278,9 @@ def parse_state(state: dict, *, width: int, size: int) -> dict:
         }
     except KeyError as exc:
         raise CheckpointError(f"checkpoint field {exc.args[0]!r} is missing") from exc
-    if parsed["_num_samples"] is not None and parsed["_num_samples"] < 1:
-        raise CheckpointError(f"checkpoint field 'num_samples': expected None or >= 1, got {parsed['_num_samples']}")
+    for key in ("num_samples", "max_concurrent"):
+        if parsed[f"_{key}"] is not None and parsed[f"_{key}"] < 1:
+            raise CheckpointError(f"checkpoint field {key!r}: expected None or >= 1, got {parsed[f'_{key}']}")
     if not np.all(parsed["_adam"].v >= 0):
         raise CheckpointError("checkpoint field 'adam.v': second moments must be >= 0")
     return parsed

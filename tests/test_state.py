@@ -54,6 +54,7 @@ def mutations(state: dict) -> dict[str, dict]:
         "pending log_prob NaN": changed(pending={"p": {"raw": state["pending"]["pending"]["raw"], "log_prob": None}}),
         "num_samples a string": changed(num_samples="10"),
         "num_samples a bool": changed(num_samples=True),
+        "max_concurrent zero": changed(max_concurrent=0),
         "mode unknown": changed(mode="best"),
         "metric a number": changed(metric=1),
         "stop not a dict": changed(stop=[1]),
@@ -81,7 +82,7 @@ def test_every_malformed_field_is_refused_and_leaves_the_searcher_as_it_was(spac
             assert json.dumps(searcher.get_state()) == before, name
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data())
 def test_fuzzed_states_restore_or_raise_checkpoint_error(data):
     state = json.loads(json.dumps(trained(n=24).get_state()))
@@ -96,8 +97,10 @@ def test_fuzzed_states_restore_or_raise_checkpoint_error(data):
     except CheckpointError:
         assert json.dumps(searcher.get_state()) == before
         return
-    # Accepted: the searcher works on and saves.
-    drive(searcher, SPACE, 10, seed=2)
+    # Accepted: the searcher works on (one trial at a time: a restored max_concurrent may be 1) and saves.
+    for tid in list(searcher.get_state()["pending"]):
+        searcher.on_trial_complete(tid, result={"loss": 1.0})
+    drive(searcher, SPACE, 10, seed=2, in_flight=1)
     json.dumps(searcher.get_state(), allow_nan=False)
 
 
