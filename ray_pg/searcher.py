@@ -237,21 +237,18 @@ class PGSearcher(Searcher):
             self._stop = {str(key): float(value) for key, value in stop.items()
                           if finite(value)}
         self._adopt_objectives(metric, mode)
-        # Tune's pending-trial limit for custom searchers is 1 unless set: raised
-        # below, for whichever path returns (ray_pg/concurrency.py).
-        if self._space is not None and not self._space_from_checkpoint:
-            self._score_unscored()
-            concurrency.open_window(self, limited=self._max_concurrent is not None)
-            return False
-        # Restored before Tune handed its space over: keep the state, use Tune's space.
-        restored = self.get_state() if self._space_from_checkpoint else None
-        self._setup(config)
-        if restored is not None:
-            self.set_state(restored)  # CheckpointError if Tune's space is another one
-            self._space_from_checkpoint = False
+        accepted = self._space is None or self._space_from_checkpoint
+        if accepted:
+            # Restored before Tune handed its space over: keep the state, use Tune's space.
+            restored = self.get_state() if self._space_from_checkpoint else None
+            self._setup(config)
+            if restored is not None:
+                self.set_state(restored)  # CheckpointError if Tune's space is another one
+                self._space_from_checkpoint = False
         self._score_unscored()
+        # Tune's pending-trial limit for custom searchers is 1 unless set (ray_pg/concurrency.py).
         concurrency.open_window(self, limited=self._max_concurrent is not None)
-        return True
+        return accepted
 
     def _adopt_objectives(self, metric: Any, mode: Any) -> None:
         """Take Tune's metric and mode where the searcher has none (its own win)."""
@@ -283,7 +280,6 @@ class PGSearcher(Searcher):
             raise RuntimeError("PGSearcher needs a metric and a mode: Tune passes TuneConfig's / tune.run's only "
                                "along with a non-empty param_space, so with the space given to PGSearcher pass "
                                "metric= and mode= to PGSearcher too")
-        self._score_unscored()
         if not self._synchronous and self._max_concurrent is not None and len(self._pending) >= self._max_concurrent:
             return None
         if self._num_samples is None and not self._told_budget_unknown:
@@ -436,16 +432,15 @@ class PGSearcher(Searcher):
         return self._num_failed
 
     def _update(self) -> None:
-        raw = np.array([entry.sample.raw for entry in self._batch])
-        old_log_prob = np.array([entry.sample.log_prob for entry in self._batch])
         rewards = np.array([entry.rewards for entry in self._batch])  # (n, metrics)
         levels = np.array([entry.level for entry in self._batch])
-        scores = batch_scores(rewards, levels)
-        if self._update_rule == "natural":  # natural-gradient opt-in
+        if self._update_rule == "natural":  # natural-gradient opt-in: it ranks its whole window
             self._natural_update()
         else:
+            raw = np.array([entry.sample.raw for entry in self._batch])
+            old_log_prob = np.array([entry.sample.log_prob for entry in self._batch])
             self._adam = update(self._policy, self._adam, raw, old_log_prob,
-                                advantages(scores, self._advantage), self._settings)
+                                advantages(batch_scores(rewards, levels), self._advantage), self._settings)
         self._num_updates += 1
         self._trials_used += len(self._batch)
         failed = np.isnan(rewards).any(axis=1)
