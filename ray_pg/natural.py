@@ -11,7 +11,8 @@ al. 2025, the ``cmaes`` package's ``CatCMAwM``):
   default learning rates for the dimension and the batch's weights;
 - categoricals: the ASNG update ``q += eps * sum_i w_i (onehot_i - q)`` with
   ``eps`` normalised in the Fisher metric and adapted by its signal-to-noise
-  ratio, then a margin: every probability stays >= ``alpha / (K - 1)``;
+  ratio, then a margin: every probability stays >= ``alpha / (K - 1)`` times
+  ``_CATEGORY_MARGIN``;
 - integers: a margin on the Gaussian's marginal sd so that the neighbouring
   integer of the mean's bin keeps probability >= ``alpha / 2``.
 
@@ -41,10 +42,16 @@ _EPS = 1e-8
 _MAX_CONDITION = 1e14
 # Bounds kept on the step size.
 _SIGMA_RANGE = (1e-12, 1e12)
-# Bounded numerics start with their column's sd times 0.6 (z: 1.7 -> 1.0), so the first samples lean
-# towards the middle of each range, as CMA-ES starts (CatCMAwM: a sixth of the half-width). With 1 the
-# first batches are uniform random search and lose 25-100 trials to it. randn columns keep their prior.
-_BOUNDED_INITIAL_SCALE = 0.6
+# Bounded numerics start with their column's sd times 0.4 (z: 1.7 -> 0.7, about a tenth of the range
+# in x), so the first samples lean towards the middle of each range, as CMA-ES starts (CatCMAwM: a
+# sixth of the half-width). With 1 the first batches are uniform random search and lose 25-100 trials
+# to it; 0.6 and 0.3 rank worse at 8 workers on our suite and bbob-mixint (natural_ablation.md).
+# randn columns keep their prior.
+_BOUNDED_INITIAL_SCALE = 0.4
+# The categoricals' floors are CatCMAwM's times this: its margin keeps 27% of a lone choice's samples
+# on its other values, too many for budgets of a few hundred trials. Our suite, mean rank of 4 variants
+# at 8 workers / 200 trials: 2.73 with 1, 2.13 with 0.25, 2.40 with 0 (natural_ablation.md).
+_CATEGORY_MARGIN = 0.25
 
 
 def _margin_alpha(num_discrete: int) -> float:
@@ -113,7 +120,7 @@ class NaturalPolicy:
         self._int_spec = np.array([[float(v) for v in integers[j]] for j in sorted(integers)]).reshape(-1, 5)
         alpha = _margin_alpha(len(self._int_pos) + int((sizes >= 2).sum()))
         self._int_alpha = alpha
-        self._q_min = np.repeat(np.where(sizes >= 2, alpha / np.maximum(sizes - 1, 1), 0.0), sizes)
+        self._q_min = np.repeat(np.where(sizes >= 2, _CATEGORY_MARGIN * alpha / np.maximum(sizes - 1, 1), 0.0), sizes)
         # Parameters (see ``params`` for their flat layout).
         self.q = np.repeat(1.0 / np.maximum(sizes, 1), sizes)
         self.mean = np.array([columns[j][0] for j in self._gauss_cols], dtype=float)
@@ -335,7 +342,8 @@ def truncated_ratios(new: np.ndarray, old: np.ndarray, truncation: float) -> np.
 
 
 def natural_update(policy: NaturalPolicy, raw: np.ndarray, old_blocks: np.ndarray | None, adv: np.ndarray, *,
-                   truncation: float = 1.0, min_sd: float = 0.0, max_sd: float = math.inf) -> dict[str, float]:
+                   truncation: float = 1.0, min_sd: float = 0.0, max_sd: float = math.inf,
+                   fresh: float = 1.0) -> dict[str, float]:
     """One natural-gradient step on one batch, in place; returns diagnostics.
 
     Args:
@@ -346,6 +354,10 @@ def natural_update(policy: NaturalPolicy, raw: np.ndarray, old_blocks: np.ndarra
         adv: One advantage per sample, higher is better; only their order is used.
         truncation: Upper bound ``c`` of each importance ratio ``min(pi_now / pi_drew, c)``.
         min_sd, max_sd: Bounds on each numeric column's marginal sd (before its margin).
+        fresh: The share of ``raw`` not learnt from before (a window of W batches: 1 / W).
+            The covariance rates c1 and c_mu are scaled by it, so that a result
+            ranked in W updates moves the covariance as much in all as one
+            generation of CMA-ES does (unscaled, it converged early: Hartmann-6).
 
     Returns:
         ``gaussian_share`` and ``categorical_share``: the recombination weight that
@@ -364,14 +376,14 @@ def natural_update(policy: NaturalPolicy, raw: np.ndarray, old_blocks: np.ndarra
     if policy.dim:
         drawn = ~np.isnan(new_blocks[:, 0])
         info.update(_update_gaussian(policy, raw, np.where(drawn, weights * ratios[:, 0], 0.0),
-                                     weights * drawn, min_sd, max_sd))
+                                     weights * drawn, min_sd, max_sd, fresh))
     if len(policy.sizes):
         info["categorical_share"] = _update_categorical(policy, raw, weights, ratios[:, 1:])
     return info
 
 
 def _update_gaussian(policy: NaturalPolicy, raw: np.ndarray, w: np.ndarray, nominal: np.ndarray,
-                     min_sd: float, max_sd: float) -> dict[str, float]:
+                     min_sd: float, max_sd: float, fresh: float) -> dict[str, float]:
     """CMA-ES's mean, rank-one, rank-mu and CSA updates with importance-weighted recombination weights ``w``.
 
     A numeric column a sample did not draw takes the mean (no pull on it) and
@@ -404,7 +416,7 @@ def _update_gaussian(policy: NaturalPolicy, raw: np.ndarray, w: np.ndarray, nomi
     # Where a sample did not draw both columns it adds the covariance they had: no shrinkage there.
     kept = (missing * w[:, None]).T @ missing.astype(float)
     rank_mu = (y * w[:, None]).T @ y + policy.cov * kept
-    c1, cmu = rates["c1"], rates["cmu"]
+    c1, cmu = fresh * rates["c1"], fresh * rates["cmu"]
     delta_h = (1 - h_sigma) * cc * (2 - cc)
     cov = ((1 + c1 * delta_h - c1 - cmu * w.sum()) * policy.cov + c1 * np.outer(policy.path_c, policy.path_c)
            + cmu * rank_mu)

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 from ray_pg import PGSearcher
-from ray_pg.natural import (NaturalPolicy, _sqrt_fisher_times, _update_categorical, _update_gaussian, cma_rates,
-                            natural_update, rank_weights, truncated_ratios)
+from ray_pg.natural import (_CATEGORY_MARGIN, NaturalPolicy, _sqrt_fisher_times, _update_categorical, _update_gaussian,
+                            cma_rates, natural_update, rank_weights, truncated_ratios)
 from spaces import SPACES
 from test_searcher import drive
 
@@ -35,15 +35,17 @@ def test_rank_weights_are_cmas_and_use_only_the_order():
     assert tied[0] == tied[1] > 0 and tied[2] == tied[3] == 0
 
 
-def test_gaussian_update_matches_cma_closed_form():
-    """Equal weights, ratios 1, fresh paths: mean -> sample mean, cov -> CMA's rank-one + rank-mu formula."""
+@pytest.mark.parametrize("fresh", [1.0, 0.25])
+def test_gaussian_update_matches_cma_closed_form(fresh):
+    """Equal weights, ratios 1, fresh paths: mean -> sample mean, cov -> CMA's rank-one + rank-mu formula,
+    its rates c1 and c_mu scaled by the share of the samples that are new."""
     rng = np.random.default_rng(0)
     dim, n = 3, 12
     policy = NaturalPolicy([(0.5, 0.0), (-0.2, np.log(0.7)), (1.0, np.log(1.3))])
     cov0, mean0, sigma0 = policy.cov.copy(), policy.mean.copy(), policy.sigma
     raw = np.array([policy.sample(rng) for _ in range(n)])
     w = np.full(n, 1.0 / n)
-    _update_gaussian(policy, raw, w, w.copy(), 0.0, math.inf)
+    _update_gaussian(policy, raw, w, w.copy(), 0.0, math.inf, fresh)
     rates = cma_rates(dim, float(n))  # equal weights: mu_eff = n
     y = (raw - mean0) / sigma0
     ybar = y.mean(axis=0)
@@ -55,7 +57,7 @@ def test_gaussian_update_matches_cma_closed_form():
     h = norm / math.sqrt(1 - (1 - rates["cs"]) ** 2) < (1.4 + 2 / (dim + 1)) * rates["chi_n"]
     path_c = h * math.sqrt(rates["cc"] * (2 - rates["cc"]) * n) * ybar
     sample_cov = (y - 0).T @ (y - 0) / n  # the weighted sample covariance about the old mean
-    c1, cmu = rates["c1"], rates["cmu"]
+    c1, cmu = fresh * rates["c1"], fresh * rates["cmu"]
     delta_h = (1 - h) * rates["cc"] * (2 - rates["cc"])
     expected = (1 + c1 * delta_h - c1 - cmu) * cov0 + c1 * np.outer(path_c, path_c) + cmu * sample_cov
     np.testing.assert_allclose(policy.cov, expected, rtol=1e-10)
@@ -98,13 +100,13 @@ def test_categorical_update_is_the_asng_step():
 def test_category_margin_keeps_every_probability_above_its_floor():
     rng = np.random.default_rng(3)
     policy = NaturalPolicy([6, 2, (0.0, 0.0)])
-    alpha = 1 - 0.73 ** (1 / 2)  # two discrete variables
+    alpha = (1 - 0.73 ** (1 / 2)) * _CATEGORY_MARGIN  # two discrete variables; CatCMAwM's floors, scaled
     for _ in range(200):  # always reward category 0 of each: probabilities pile onto it
         raw = np.array([policy.sample(rng) for _ in range(8)])
         natural_update(policy, raw, None, -1.0 * (raw[:, 0] != 0) - 1.0 * (raw[:, 1] != 0) + 0.01 * rng.random(8))
     q6, q2 = policy.q[:6], policy.q[6:]
     assert q6[0] > 0.7 and q2[0] > 0.7
-    assert q6.min() >= alpha / 5 - 1e-12 and q2.min() >= alpha / 1 - 1e-12
+    assert q6.min() == pytest.approx(alpha / 5) and q2.min() == pytest.approx(alpha / 1)  # at the floor, not below
     assert q6.sum() == pytest.approx(1) and q2.sum() == pytest.approx(1)
 
 
@@ -253,9 +255,9 @@ def test_natural_searcher_state_round_trip_gives_identical_suggestions(tmp_path,
             searcher.on_trial_complete(tid, result={"loss": float(k)})
     assert drive(original, space, 40, seed=5) == drive(restored, space, 40, seed=5)
     assert original.get_state() == restored.get_state()
-    plain = PGSearcher(metric="loss", mode="min")
+    plain = PGSearcher(metric="loss", mode="min", update="pg")
     plain.set_search_properties(None, None, space)
-    with pytest.raises(ValueError, match="update='natural'"):
+    with pytest.raises(ValueError, match="restore it into PGSearcher\\(update='natural'\\)"):
         plain.restore(str(tmp_path / "state.json"))
 
 
@@ -291,7 +293,7 @@ def test_natural_searcher_in_a_real_tuner(tmp_path, local_ray):
                                                    max_concurrent_trials=2),
                        run_config=tune.RunConfig(storage_path=str(tmp_path), verbose=0))
     df = tuner.fit().get_dataframe()
-    assert len(df) == 20 and searcher.num_updates == 5
+    assert len(df) == 20 and searcher.num_updates == 4  # the automatic batch: 5 results
     for _, row in df.iterrows():
         config = {c[len("config/"):]: row[c] for c in df.columns if c.startswith("config/")}
         assert_valid(trainables.SPACE, {**config, "lr": float(config["lr"]), "dropout": float(config["dropout"]),

@@ -8,6 +8,7 @@ import pytest
 from ray import tune
 
 from ray_pg import PGSearcher
+from ray_pg.state import CheckpointError
 from spaces import SPACES, assert_valid
 
 BAD_RESULTS = [{"loss": math.nan}, {"loss": math.inf}, {"loss": -math.inf}, {"other": 1.0}, {"loss": None}, {"loss": "x"}]
@@ -78,15 +79,20 @@ def test_trial_stopped_before_running_is_dropped():
     assert searcher.num_failed == 0 and searcher.get_state()["pending"] == {} and searcher.get_state()["batch"] == []
 
 
+# The natural update's margin keeps (1 - 0.73) / 4 of a lone choice on its other value (natural.py).
+SETTLED = {"pg": 0.9, "natural": 0.9}
+
+
+@pytest.mark.parametrize("update", ["pg", "natural"])
 @pytest.mark.parametrize("mode", ["min", "max"])
-def test_reward_sign_follows_mode(mode):
+def test_reward_sign_follows_mode(mode, update):
     searcher = PGSearcher({"x": tune.choice([0, 1])}, metric="m", mode=mode, seed=0, batch_size=50,
-                          learning_rate=0.3)
+                          learning_rate=0.3, update=update)
     for i in range(400):
         x = searcher.suggest(str(i))["x"]
         searcher.on_trial_complete(str(i), result={"m": float(x)})
     p_one = searcher.history()["x:p[1]"].iloc[-1]
-    assert p_one > 0.9 if mode == "max" else p_one < 0.1
+    assert p_one > SETTLED[update] if mode == "max" else p_one < 1 - SETTLED[update]
 
 
 def test_same_seed_same_suggestions_and_no_global_rng():
@@ -110,7 +116,7 @@ def test_state_round_trip_gives_identical_suggestions(tmp_path, name):
         original.suggest(tid)  # pending when the checkpoint is taken
     path = tmp_path / "searcher-state-test.pkl"
     original.save(str(path))
-    restored = PGSearcher(metric="loss", mode="min")
+    restored = PGSearcher(metric="loss", mode="min", batch_size=8)  # batch_size is not state
     restored.set_search_properties(None, None, space)
     restored.restore(str(path))
     assert json.loads(json.dumps(original.get_state())) == json.loads(json.dumps(restored.get_state()))
@@ -217,14 +223,19 @@ def test_set_search_properties_contract():
 
 def test_suggestions_sharpen_late_in_a_known_budget():
     space = {"x": tune.uniform(0.0, 1.0)}
-    searcher = PGSearcher(metric="m", mode="max", batch_size=10_000, seed=0)  # the policy never moves
+    # The natural update (the default) adapts its own step size: no sharpening.
+    natural = PGSearcher(metric="m", mode="max", batch_size=10_000, seed=0)
+    natural.set_search_properties(None, None, space, num_samples=2000)
+    values = np.array([natural.suggest(str(i))["x"] for i in range(2000)])
+    assert values[1800:].std() > 0.9 * values[:1000].std()
+    searcher = PGSearcher(metric="m", mode="max", batch_size=10_000, seed=0, update="pg")  # the policy never moves
     searcher.set_search_properties(None, None, space, num_samples=2000)
     values = np.array([searcher.suggest(str(i))["x"] for i in range(2000)])
     early, late = values[:1000], values[1800:]
     assert late.std() < 0.8 * early.std()
     assert abs(np.median(late) - 0.5) < 0.05  # sharper, not shifted
     # With several metrics the default keeps the spread that a Pareto front needs.
-    both = PGSearcher(metric=["m", "n"], mode=["max", "max"], batch_size=10_000, seed=0)
+    both = PGSearcher(metric=["m", "n"], mode=["max", "max"], batch_size=10_000, seed=0, update="pg")
     both.set_search_properties(None, None, space, num_samples=2000)
     values = np.array([both.suggest(str(i))["x"] for i in range(2000)])
     assert values[1800:].std() > 0.9 * values[:1000].std()
@@ -232,17 +243,18 @@ def test_suggestions_sharpen_late_in_a_known_budget():
         PGSearcher(space, exploit_temperature=0.0)
 
 
-def test_auto_batch_size_follows_concurrency():
-    searcher = PGSearcher(SPACES["mixed"], metric="loss", mode="min")
-    assert searcher.batch_size == 8
-    assert searcher.set_max_concurrency(64) and searcher.batch_size == 16
+@pytest.mark.parametrize("update, sizes", [("natural", (5, 8, 10)), ("pg", (8, 16, 20))])
+def test_auto_batch_size_follows_concurrency(update, sizes):
+    searcher = PGSearcher(SPACES["mixed"], metric="loss", mode="min", update=update)
+    assert searcher.batch_size == sizes[0]
+    assert searcher.set_max_concurrency(64) and searcher.batch_size == sizes[1]
     for i in range(64):
         assert searcher.suggest(str(i)) is not None
     assert searcher.suggest("64") is None  # the limit a ConcurrencyLimiter handed over
-    unlimited = PGSearcher(SPACES["mixed"], metric="loss", mode="min")
-    for i in range(40):
+    unlimited = PGSearcher(SPACES["mixed"], metric="loss", mode="min", update=update)
+    for i in range(80):
         unlimited.suggest(str(i))
-    assert unlimited.batch_size == 10
+    assert unlimited.batch_size == sizes[2]
     assert PGSearcher(SPACES["mixed"], batch_size=5).batch_size == 5
 
 
@@ -306,22 +318,44 @@ def test_trials_that_meet_tunes_stop_dict_ended_on_their_own():
     assert json.loads(json.dumps(searcher.get_state()))["stop"] == {"acc": 0.8, "training_iteration": 9.0}
 
 
-def test_multi_objective_learns_the_front_and_validates_lists():
+@pytest.mark.parametrize("update", ["pg", "natural"])
+def test_multi_objective_learns_the_front_and_validates_lists(update):
     # y trades loss against latency: y = 0 or 1 are both optimal, "slow" is dominated.
     space = {"kind": tune.choice(["fast", "slow"]), "y": tune.uniform(0.0, 1.0)}
-    searcher = PGSearcher(space, metric=["loss", "latency"], mode=["min", "min"], seed=0, batch_size=16)
+    searcher = PGSearcher(space, metric=["loss", "latency"], mode=["min", "min"], seed=0, batch_size=16,
+                          update=update)
     for i in range(320):
         config = searcher.suggest(str(i))
         penalty = 0.5 if config["kind"] == "slow" else 0.0
         searcher.on_trial_complete(str(i), result={"loss": config["y"] + penalty, "latency": 1 - config["y"] + penalty})
     history = searcher.history()
-    assert history["kind:p[fast]"].iloc[-1] > 0.9
+    assert history["kind:p[fast]"].iloc[-1] > SETTLED[update]
     assert {"best_reward[loss]", "best_reward[latency]"} <= set(history.columns)
     json.dumps(searcher.get_state(), allow_nan=False)
     for metric, mode in [(["a", "b"], "min"), (["a", "b"], ["min"]), ("a", ["min"]), (["a", "a"], ["min", "min"]),
                          (["a", "b"], ["min", "best"])]:
         with pytest.raises(ValueError, match="metric|mode"):
             PGSearcher(space, metric=metric, mode=mode)
+
+
+def test_default_update_follows_the_number_of_metrics_and_a_restore_keeps_the_saved_one(tmp_path):
+    space = SPACES["mixed"]
+    single = PGSearcher(space, metric="loss", mode="min", seed=0)
+    several = PGSearcher(space, metric=["loss", "latency"], mode=["min", "min"], seed=0)
+    for searcher, rule in ((single, "natural"), (several, "pg")):
+        for i in range(12):
+            searcher.suggest(str(i))
+            searcher.on_trial_complete(str(i), result={"loss": float(i % 5), "latency": float(i % 3)})
+        assert searcher.get_state().get("update", "pg") == rule
+        path = tmp_path / f"{rule}.json"
+        searcher.save(str(path))
+        restored = PGSearcher()  # update=None: the checkpoint's rule
+        restored.restore(str(path))
+        assert restored.get_state() == searcher.get_state()
+        assert restored.suggest("next") == searcher.suggest("next")
+        other = "pg" if rule == "natural" else "natural"
+        with pytest.raises(CheckpointError, match=f"saved with update='{rule}'"):
+            PGSearcher(update=other).restore(str(path))
 
 
 def test_multi_objective_evaluated_rewards_need_one_value_per_metric():

@@ -162,7 +162,7 @@ def test_a_checkpoint_holds_no_pickle_and_objects_come_from_the_given_space(tmp_
     text = "".join(p.read_text() for p in tmp_path.iterdir())
     assert "gASV" not in text and " at 0x" not in text  # no pickle (base64 of protocol 4+), no memory address
     assert '"name": "tanh"' in text and '"name": "sin"' in text
-    restored = PGSearcher(space, metric="loss", mode="min")
+    restored = PGSearcher(space, metric="loss", mode="min", batch_size=8)  # batch_size is not state
     restored.restore(str(tmp_path / "s.json"))
     assert drive(searcher, space, 10, seed=3) == drive(restored, space, 10, seed=3)
     with pytest.raises(CheckpointError, match="pass the search space"):
@@ -194,7 +194,7 @@ def test_checkpoints_stay_small_and_history_is_appended(tmp_path):
     assert max(sizes) < 20_000 and max(sizes) - min(sizes) < 2_000  # flat: the history is not in it
     history_file = next(p for p in tmp_path.iterdir() if p.name.startswith("ray_pg-history"))
     assert len(history_file.read_text().splitlines()) == searcher.num_updates == 250
-    restored = PGSearcher(space, metric="loss", mode="min")
+    restored = PGSearcher(space, metric="loss", mode="min", batch_size=8)
     restored.restore(str(tmp_path / "searcher-state.json"))
     assert restored.history().equals(searcher.history())
     # Restored from an older checkpoint, the history file is rewritten, not appended to.
@@ -203,11 +203,11 @@ def test_checkpoints_stay_small_and_history_is_appended(tmp_path):
     searcher.save(str(older / "s.json"))
     drive(searcher, space, 80, seed=9)
     searcher.save(str(older / "s2.json"))
-    rewound = PGSearcher(space, metric="loss", mode="min")
+    rewound = PGSearcher(space, metric="loss", mode="min", batch_size=8)
     rewound.restore(str(older / "s.json"))
     drive(rewound, space, 40, seed=10)
     rewound.save(str(older / "s3.json"))
-    again = PGSearcher(space, metric="loss", mode="min")
+    again = PGSearcher(space, metric="loss", mode="min", batch_size=8)
     again.restore(str(older / "s3.json"))
     assert again.history().equals(rewound.history()) and again.num_updates == 255
 

@@ -42,8 +42,8 @@ def test_tune_run(tmp_path):
     analysis = tune.run(trainables.one_shot, config=trainables.SPACE, search_alg=searcher, metric="loss", mode="min",
                         num_samples=24, reuse_actors=True, storage_path=str(tmp_path), verbose=0)
     check_dataframe(analysis.results_df, 24)
-    assert searcher.num_updates == 3 and searcher.metric == "loss"
-    assert len(searcher.history()) == 3 and searcher.history()["stopped_early"].sum() == 0
+    assert searcher.num_updates == 4 and searcher.metric == "loss"  # the automatic batch: 5 results
+    assert len(searcher.history()) == 4 and searcher.history()["stopped_early"].sum() == 0
 
 
 def test_tuner_with_concurrency_limiter(tmp_path):
@@ -56,13 +56,13 @@ def test_tuner_with_concurrency_limiter(tmp_path):
     assert not grid.errors
     df = grid.get_dataframe()
     check_dataframe(df, 24)
-    assert searcher.batch_size == 8 and searcher.num_updates == 3
+    assert searcher.batch_size == 5 and searcher.num_updates == 4
     best = grid.get_best_result(metric="loss", mode="min")
     assert best.metrics["loss"] == df["loss"].min()
 
 
 def test_tuner_with_asha_and_failing_trials(tmp_path):
-    searcher = PGSearcher(seed=2, batch_size=6)
+    searcher = PGSearcher(seed=2, batch_size=4)
     tuner = tune.Tuner(
         trainables.iterative,
         param_space=trainables.SPACE,
@@ -73,9 +73,9 @@ def test_tuner_with_asha_and_failing_trials(tmp_path):
     check_dataframe(df, 24)
     assert (df["training_iteration"] < 9).any()  # ASHA stopped some trials early
     # ASHA stops trials at rungs (cut short: ranked by how far they went) and at max_t (full
-    # length); a batch counts trials by the training they got, so 24 trials make fewer than 24 / 6 updates.
+    # length); a batch counts trials by the training they got, so 24 trials make fewer than 24 / 4 updates.
     history = searcher.history()
-    assert 1 <= searcher.num_updates < 4 and (history["batch_size"] > 6).all()
+    assert 1 <= searcher.num_updates < 6 and (history["batch_size"] > 4).all()
     assert 0 < history["stopped_early"].sum() < history["trials_used"].iloc[-1]
     fifo = PGSearcher(seed=2, batch_size=6)
     tune.run(trainables.iterative, config=trainables.SPACE, search_alg=fifo, metric="loss", mode="min",

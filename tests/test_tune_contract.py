@@ -48,7 +48,7 @@ def test_hyperband_cut_trials_are_ranked_not_dropped(tmp_path):
 
 
 def test_asha_trials_that_reach_max_t_ran_their_course(tmp_path):
-    searcher = PGSearcher(seed=1, batch_size=4)
+    searcher = PGSearcher(seed=1, batch_size=2)
     grid = fit(trainables.iterative, searcher, tmp_path, 16, trainables.SPACE,
                scheduler=ASHAScheduler(max_t=9, grace_period=1, reduction_factor=3))
     iterations = grid.get_dataframe().set_index("trial_id")["training_iteration"]

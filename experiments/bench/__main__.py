@@ -89,6 +89,8 @@ def do_summary(name: str, args: Args, command: str) -> int:
         trials = trials[trials["method"].isin(args.methods)]
     if args.problems:
         trials = trials[trials["problem"].isin(select_problems(tuple(trials["problem"].unique()), args.problems))]
+    if args.workers:
+        trials = trials[trials["workers"].isin(args.workers)]
     try:
         history = load(args.out, name, "history")
         history = history[history.set_index(["method", "problem"]).index.isin(

@@ -26,7 +26,7 @@ import pandas as pd
 
 from experiments import cli
 from experiments.bench import simulate
-from experiments.bench.problems import PROBLEMS
+from experiments.bench.problems import COST_PROBLEMS, PROBLEMS
 from experiments.bench.results import Task, write
 
 WINDOW_EDGES = (0, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000, 20000, 50000)
@@ -37,7 +37,7 @@ class Args:
     """Measure searcher CPU time per trial in windows of trials."""
 
     methods: tuple[str, ...] = ("random", "pg", "tpe", "hyperopt")  # methods to time
-    problem: str = "train_net"  # problem the searchers run on
+    problem: str = "train_net"  # problem the searchers run on (the suite's, or wide70: 70 parameters)
     workers: int = 8  # trials in flight
     max_trials: int = 10_000  # trials per method at most
     capped: tuple[str, ...] = ("tpe", "hyperopt")  # methods stopped by the time cap
@@ -61,7 +61,7 @@ def windows(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def _time_one(task: Task) -> pd.DataFrame:
-    frame = simulate.run_task(task, PROBLEMS[task.problem])["trials"]
+    frame = simulate.run_task(task, {**PROBLEMS, **COST_PROBLEMS}[task.problem])["trials"]
     table = windows(frame)
     for key in ("method", "problem", "workers", "seed"):
         table.insert(0, key, getattr(task, key))

@@ -40,6 +40,7 @@ import numpy as np
 from ray.tune.search import Searcher
 from ray.tune.search.sample import Categorical, Float, Integer, LogUniform, Normal
 
+from experiments.bench.ablation import make_ablation
 from experiments.bench.catcma import make_catcma
 from experiments.bench.domains import adopt_objectives, grid_bounds, path_name, set_path, split_sampler, walk
 
@@ -230,7 +231,9 @@ METHODS: dict[str, Method] = {
     # Ray's own space conversion, as users get it (two-objective benchmark).
     "optuna_tpe": Method(make_optuna, kwargs={"sampler": "TPESampler"}, requires=("optuna",)),
     "optuna_nsga2": Method(make_optuna, kwargs={"sampler": "NSGAIISampler"}, requires=("optuna",)),
-    # Ablations of PGSearcher's knobs: add entries here, or pass "pg[knob=value]".
+    # Ablations of PGSearcher's knobs: add entries here, or pass "pg[knob=value]"; parts of the
+    # natural update switched off: "ablation[covariance=False]" (experiments/bench/ablation.py).
+    "ablation": Method(make_ablation),
     "pg_b16": Method(make_pg, kwargs={"batch_size": 16}),
     "pg_b32": Method(make_pg, kwargs={"batch_size": 32}),
     # Under an early-stopping scheduler (learning-curve benchmarks only). num_samples: above the

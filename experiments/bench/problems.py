@@ -435,6 +435,41 @@ def sphere() -> Problem:
     )
 
 
+# --------------------------------------------------------------------------- wide70
+
+# Five numeric parameters of each numeric kind (domain, a value of it) and 20 choices of 2-8 values.
+_WIDE_NUMERIC = (
+    (lambda: tune.uniform(-3.0, 5.0), 1.25),
+    (lambda: tune.quniform(0.0, 1.0, 0.05), 0.35),
+    (lambda: tune.loguniform(1e-5, 1e-1), 3e-4),
+    (lambda: tune.qloguniform(1e-4, 1.0, 1e-4), 0.0123),
+    (lambda: tune.randn(0.0, 1.0), 0.6),
+    (lambda: tune.qrandn(5.0, 2.0, 0.5), 3.5),
+    (lambda: tune.randint(0, 20), 13),
+    (lambda: tune.qrandint(10, 500, 10), 180),
+    (lambda: tune.lograndint(1, 1000), 37),
+    (lambda: tune.qlograndint(8, 1024, 8), 96),
+)
+
+
+def wide70() -> Problem:
+    """70 parameters: the cost benchmark's wide space (not in the suite: too wide to rank on 200 trials)."""
+    numeric = {f"{kind}_{i}": (make(), target) for i in range(5) for kind, (make, target)
+               in zip(("u", "qu", "lu", "qlu", "n", "qn", "i", "qi", "li", "qli"), _WIDE_NUMERIC)}
+    choices = {f"c{i}": (tune.choice([f"v{j}" for j in range(2 + i % 7)]), f"v{(i * 3) % (2 + i % 7)}")
+               for i in range(20)}
+    space = {name: domain for name, (domain, _) in {**numeric, **choices}.items()}
+    best = {name: target for name, (_, target) in {**numeric, **choices}.items()}
+
+    def objective(c: dict) -> float:
+        numbers = sum((_unit(numeric[k][0], c[k]) - _unit(numeric[k][0], t)) ** 2
+                      for k, (_, t) in numeric.items())
+        return numbers + 0.1 * sum(c[k] != t for k, (_, t) in choices.items())
+
+    return Problem(name="wide70", space=space, objective=objective, optimum=0.0, optimal_config=best,
+                   description="50 numeric parameters of every kind and 20 choices: the cost benchmark's space")
+
+
 # ------------------------------------------------------------------------- registry
 
 
@@ -456,6 +491,8 @@ def _build() -> dict[str, Problem]:
 
 #: name -> Problem, in presentation order.
 PROBLEMS: dict[str, Problem] = _build()
+#: Problems timed by the cost benchmark only (``experiments.bench.cost``).
+COST_PROBLEMS: dict[str, Problem] = {"wide70": wide70()}
 
 
 def get_problem(name: str) -> Problem:

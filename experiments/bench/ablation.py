@@ -1,0 +1,68 @@
+"""Ablations of PGSearcher's natural-gradient update: the default with one of its parts switched off.
+
+``python -m experiments.bench run suite --methods "ablation[covariance=False]" ...``:
+
+- ``covariance=False``: the Gaussian's covariance is kept diagonal (its
+  off-diagonal terms are dropped after every update): independent actors;
+- ``margin=False``: no margin on integers (CatCMA's margin keeps the neighbouring
+  integer reachable);
+- ``category_margin=x``: the categoricals' floors times x (0: kept above 1e-8
+  only, as the Fisher norm divides by each probability; 1 / _CATEGORY_MARGIN:
+  CatCMAwM's own);
+- ``weights=False``: no importance weights: a result drawn under an older policy
+  counts as if the current one had drawn it (CatCMA's asynchronous use);
+- ``initial_scale=x``: bounded numerics start with sd ``x`` times their column's
+  (the default is ``natural._BOUNDED_INITIAL_SCALE``).
+
+Other keyword arguments go to ``PGSearcher``. The update's cadence (batch and
+window) and its rate scaling are constants of ``ray_pg``; their ablations are
+listed in ``experiments/results/natural_ablation.md`` with how they were run.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ray_pg import PGSearcher
+from ray_pg.natural import _BOUNDED_INITIAL_SCALE, NaturalPolicy
+from ray_pg.params import BoundedParam
+from ray_pg.results import Sample
+
+
+class AblatedSearcher(PGSearcher):
+    """``PGSearcher(update="natural")`` with the parts named False switched off (see the module docstring)."""
+
+    def __init__(self, *, covariance: bool = True, margin: bool = True, category_margin: float = 1.0,
+                 weights: bool = True, initial_scale: float | None = None, **kwargs: Any) -> None:
+        self._covariance, self._margin, self._weights = covariance, margin, weights
+        self._category_margin = category_margin
+        self._initial_scale = initial_scale
+        super().__init__(update="natural", **kwargs)
+
+    def _new_policy(self, space: Any) -> NaturalPolicy:
+        policy = super()._new_policy(space)
+        floor = np.where(policy._q_min > 0, 1e-8, 0.0)
+        policy._q_min = np.maximum(self._category_margin * policy._q_min, floor)
+        if not self._margin:
+            policy._int_pos, policy._int_spec = policy._int_pos[:0], policy._int_spec[:0]  # no integer margins
+        if self._initial_scale is not None:
+            bounded = [i for i, j in enumerate(policy._gauss_cols) if isinstance(space.params[j], BoundedParam)]
+            scale = np.ones(policy.dim)
+            scale[bounded] = self._initial_scale / _BOUNDED_INITIAL_SCALE
+            policy.cov = policy.cov * np.outer(scale, scale)
+        return policy
+
+    def _sample(self, policy: NaturalPolicy, raw: np.ndarray) -> Sample:
+        sample = super()._sample(policy, raw)
+        return sample if self._weights else Sample(sample.raw, sample.log_prob, None)
+
+    def _natural_update(self) -> None:
+        super()._natural_update()
+        if not self._covariance:
+            self._policy.cov = np.diag(np.diag(self._policy.cov))
+
+
+def make_ablation(space: dict, metric: str, mode: str, seed: int, **kwargs: Any) -> AblatedSearcher:
+    return AblatedSearcher(metric=metric, mode=mode, seed=seed, **kwargs)
