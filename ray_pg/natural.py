@@ -222,6 +222,9 @@ class NaturalPolicy:
         if self.dim:
             z = raw[:, self._gauss_cols]
             drawn = ~np.isnan(z)
+            if drawn.all():  # the common case (no branch left out): one density, no grouping
+                out[:, 0] = _gauss_log_density(z, self.mean, self.sigma * self.margin[:, None] * self.cholesky())
+                return out
             cov = self.sampling_cov()
             for mask in np.unique(drawn, axis=0):
                 if not mask.any():
