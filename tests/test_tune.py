@@ -75,7 +75,8 @@ def test_tuner_with_asha_and_failing_trials(tmp_path):
     # ASHA stops trials at rungs (cut short: ranked by how far they went) and at max_t (full
     # length); a batch counts trials by the training they got, so 24 trials make fewer than 24 / 4 updates.
     history = searcher.history()
-    assert 1 <= searcher.num_updates < 6 and (history["batch_size"] > 4).all()
+    # (A first batch can hold 4 trials that all ran to max_t before ASHA had rivals to cut them.)
+    assert 1 <= searcher.num_updates < 6 and (history["batch_size"] >= 4).all() and (history["batch_size"] > 4).any()
     assert 0 < history["stopped_early"].sum() < history["trials_used"].iloc[-1]
     fifo = PGSearcher(seed=2, batch_size=6)
     tune.run(trainables.iterative, config=trainables.SPACE, search_alg=fifo, metric="loss", mode="min",
