@@ -222,16 +222,16 @@ class NaturalPolicy:
         if self.dim:
             z = raw[:, self._gauss_cols]
             drawn = ~np.isnan(z)
+            full = self.sigma * self.margin[:, None] * self.cholesky()  # the factor of sampling_cov()
             if drawn.all():  # the common case (no branch left out): one density, no grouping
-                out[:, 0] = _gauss_log_density(z, self.mean, self.sigma * self.margin[:, None] * self.cholesky())
+                out[:, 0] = _gauss_log_density(z, self.mean, full)
                 return out
             cov = self.sampling_cov()
             for mask in np.unique(drawn, axis=0):
                 if not mask.any():
                     continue
                 rows = (drawn == mask).all(axis=1)
-                chol = (self.sigma * self.margin[:, None] * self.cholesky() if mask.all()
-                        else _cholesky(cov[np.ix_(mask, mask)]))
+                chol = full if mask.all() else _cholesky(cov[np.ix_(mask, mask)])
                 out[rows, 0] = _gauss_log_density(z[np.ix_(rows, mask)], self.mean[mask], chol)
         return out
 

@@ -226,7 +226,7 @@ class PGSearcher(Searcher):
         self._space = space
         self._space_json = space.to_json()
         self._space_digest = st.digest(self._space_json)
-        self._policy = self._new_policy(space)
+        self._policy = self._new_policy(space, self._update_rule)
         self._adam = Adam.zeros(self._policy.params.size)
         if self._evaluated_rewards is None:
             self._queue = points
@@ -312,8 +312,8 @@ class PGSearcher(Searcher):
         return self._space.decode(raw, given)
 
     # ---- the two update rules: the policy class, what a sample keeps, the update
-    def _new_policy(self, space: Space, rule: str | None = None) -> Policy | NaturalPolicy:
-        if (rule or self._update_rule) == "pg":
+    def _new_policy(self, space: Space, rule: str) -> Policy | NaturalPolicy:
+        if rule == "pg":
             return Policy(space.columns())
         bounded = {j: p for j, p in enumerate(space.params) if isinstance(p, BoundedParam)}
         integers = {j: (p.low, p.high, p.log, p.first, p.last) for j, p in bounded.items() if p.integer}

@@ -41,8 +41,8 @@ class AblatedSearcher(PGSearcher):
         self._initial_scale = initial_scale
         super().__init__(update="natural", **kwargs)
 
-    def _new_policy(self, space: Any) -> NaturalPolicy:
-        policy = super()._new_policy(space)
+    def _new_policy(self, space: Any, rule: str) -> NaturalPolicy:
+        policy = super()._new_policy(space, rule)
         floor = np.where(policy._q_min > 0, 1e-8, 0.0)
         policy._q_min = np.maximum(self._category_margin * policy._q_min, floor)
         if not self._margin:
