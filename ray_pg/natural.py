@@ -147,6 +147,16 @@ class NaturalPolicy:
         return len(self._gauss_cols)
 
     @property
+    def numeric_columns(self) -> np.ndarray:
+        """The raw columns the Gaussian covers, in its order."""
+        return self._gauss_cols
+
+    @property
+    def categorical_columns(self) -> np.ndarray:
+        """The raw columns of the categoricals, in the order of ``sizes``."""
+        return self._cat_cols
+
+    @property
     def params(self) -> np.ndarray:
         """Everything the policy holds, flat: q, mean, sigma, cov, paths, margin, generation, ASNG state."""
         return np.concatenate([self.q, self.mean, [self.sigma], self.cov.ravel(), self.path_sigma, self.path_c,
@@ -197,17 +207,20 @@ class NaturalPolicy:
             sharp.q = q / np.repeat(np.add.reduceat(q, self.offsets), self.sizes)
         return sharp
 
-    def sample(self, rng: np.random.Generator) -> np.ndarray:
-        raw = np.empty(self._width)
+    def sample(self, rng: np.random.Generator, size: int | None = None) -> np.ndarray:
+        """One raw sample (num_columns,), or ``size`` of them (size, num_columns)."""
+        rows = 1 if size is None else size
+        raw = np.empty((rows, self._width))
         if len(self.sizes):
-            u = rng.random(len(self.sizes))
+            u = rng.random((rows, len(self.sizes)))
             cum = _segment_cumsum(self.q, self.offsets, self.sizes)
             total = cum[self.offsets + self.sizes - 1]
-            below = cum <= np.repeat(u * total, self.sizes)
-            raw[self._cat_cols] = np.minimum(np.add.reduceat(below, self.offsets), self.sizes - 1)
+            below = cum <= np.repeat(u * total, self.sizes, axis=1)
+            raw[:, self._cat_cols] = np.minimum(np.add.reduceat(below, self.offsets, axis=1), self.sizes - 1)
         if self.dim:
-            raw[self._gauss_cols] = self.mean + self.sigma * self.margin * (self.cholesky() @ rng.standard_normal(self.dim))
-        return raw
+            normal = rng.standard_normal((rows, self.dim))
+            raw[:, self._gauss_cols] = self.mean + self.sigma * self.margin * (normal @ self.cholesky().T)
+        return raw[0] if size is None else raw
 
     def block_log_prob(self, raw: np.ndarray) -> np.ndarray:
         """Log-probability of each block of each row, (n, 1 + categoricals): the Gaussian's (marginal over

@@ -32,6 +32,7 @@ from ray.tune.stopper import CombinedStopper, NoopStopper, Stopper, TimeoutStopp
 
 from ray_pg import concurrency
 from ray_pg import state as st
+from ray_pg import surrogate
 from ray_pg.natural import NaturalPolicy, natural_update
 from ray_pg.params import BoundedParam
 from ray_pg.policy import Adam, Policy, UpdateSettings, advantages, update
@@ -58,6 +59,10 @@ _AUTO_BATCH_FRACTION = 0.25
 # last 4 batches (older results count through truncated importance weights). Batches
 # of 4 and 6 were measured too (experiments/results/natural_ablation.md).
 _NATURAL_MIN_BATCH, _NATURAL_BATCH_FRACTION, _NATURAL_WINDOW = 5, 0.125, 4
+# update="natural": while the rank model of the recent results orders them (ray_pg/surrogate.py),
+# each suggestion is the best of this many samples of the policy by the model. 4, 8, 16 and 32
+# were measured (8 and 64 workers, our suite and bbob-mixint: natural_ablation.md).
+_CANDIDATES = 16
 
 
 class PGSearcher(Searcher):
@@ -68,7 +73,11 @@ class PGSearcher(Searcher):
     actors of its own. Completed trials fill a batch; each full batch is ranked
     with the batches before it (a window of 4) and takes one natural-gradient
     step, as CatCMA with margin does, with truncated importance weights for
-    samples drawn under an older policy (``ray_pg/natural.py``). ``update="pg"``,
+    samples drawn under an older policy (``ray_pg/natural.py``). After each
+    update a linear-quadratic model of the recent results' ranks is refitted
+    (as in lq-CMA-ES); while it orders results it was not fitted to, each
+    suggestion is the best of 16 samples of the policy by it
+    (``ray_pg/surrogate.py``). ``update="pg"``,
     the default with several metrics, is REINFORCE: per-actor softmax and
     Gaussians, ``passes`` PPO-clipped Adam steps per batch.
 
@@ -204,7 +213,11 @@ class PGSearcher(Searcher):
         # The most training_iterations any completed trial reached.
         self._full_iterations = 1.0
         self._batch: list[Finished] = []
-        self._window: list[Finished] = []  # update="natural": the results of the last batches
+        # update="natural": the recent results; the update learns from the last batches of them, the
+        # rank model from all.
+        self._window: list[Finished] = []
+        self._rank_model: surrogate.RankModel | None = None
+        self._candidates, self._min_tau = _CANDIDATES, surrogate.MIN_TAU  # ablations change them
         # Known results waiting for a metric and mode: (trial id, sample, value, level).
         self._unscored: list[tuple[str, Sample, Any, float]] = []
         self._queue: list[tuple[np.ndarray, dict]] = []
@@ -298,11 +311,12 @@ class PGSearcher(Searcher):
             logger.info("PGSearcher got no num_samples from Tune (Tune passes it only with a non-empty "
                         "param_space): the sharpened sampling at the end of the budget is off")
         policy = self._sampling_policy()
-        raw = policy.sample(self._rng)
         given: dict = {}
         if self._queue:
             point, given = self._queue.pop(0)
-            raw = np.where(np.isnan(point), raw, point)
+            raw = np.where(np.isnan(point), policy.sample(self._rng), point)
+        else:
+            raw = self._draw(policy)
         raw = self._space.mask_inactive(raw)
         self._num_suggested += 1
         # The log-probability under the distribution that drew the sample keeps the
@@ -325,10 +339,19 @@ class PGSearcher(Searcher):
         blocks = policy.block_log_prob(raw)[0]
         return Sample(raw, float(np.nansum(blocks)), blocks)
 
+    def _draw(self, policy: Policy | NaturalPolicy) -> np.ndarray:
+        """A sample of ``policy``; while a rank model is trusted, the best of ``_CANDIDATES`` by it."""
+        if self._rank_model is None or policy is not self._policy:  # no model, or sharpened sampling
+            return policy.sample(self._rng)
+        candidates = np.array([self._space.mask_inactive(raw)
+                               for raw in policy.sample(self._rng, self._candidates)])
+        return candidates[int(np.argmax(self._rank_model.predict(policy, candidates)))]
+
     def _natural_update(self) -> None:
-        """One natural-gradient step on the window: this batch and the ones before it, ranked together."""
-        entries = self._window + self._batch
-        entries = entries[-max(len(self._batch), _NATURAL_WINDOW * self.batch_size):]
+        """One natural-gradient step on the window: this batch and the ones before it, ranked together.
+        Then the rank model is refitted to the recent results."""
+        recent = self._window + self._batch
+        entries = recent[-max(len(self._batch), _NATURAL_WINDOW * self.batch_size):]
         scores = batch_scores(np.array([e.rewards for e in entries]), np.array([e.level for e in entries]))
         old = np.array([np.full(1 + len(self._policy.sizes), np.nan) if e.sample.blocks is None
                         else e.sample.blocks for e in entries])
@@ -336,7 +359,17 @@ class PGSearcher(Searcher):
                        advantages(scores, self._advantage), truncation=self._truncation,
                        min_sd=self._settings.min_sd, max_sd=self._settings.max_sd,
                        fresh=len(self._batch) / len(entries))
-        self._window = entries
+        self._window = recent[-max(len(entries), surrogate.memory_size(self._policy)):]
+        self._rank_model = self._fit_rank_model()
+
+    def _fit_rank_model(self) -> surrogate.RankModel | None:
+        """The rank model of the recent results under the current policy, if it orders them (else None)."""
+        if self._update_rule != "natural" or not self._window or self._candidates < 2:
+            return None
+        scores = batch_scores(np.array([e.rewards for e in self._window]),
+                              np.array([e.level for e in self._window]))
+        model = surrogate.fit(self._policy, np.array([e.sample.raw for e in self._window]), scores)
+        return model if model is not None and model.tau >= self._min_tau else None
 
     def _sampling_policy(self) -> Policy:
         """The policy, sharpened over the last part of a known budget."""
@@ -471,6 +504,9 @@ class PGSearcher(Searcher):
             "stopped_early": int(np.isfinite(levels).sum()),
             **summary,
             "entropy": self._policy.entropy(),
+            # The rank model that picks the next suggestions (update="natural"), None while untrusted.
+            "rank_model": None if self._rank_model is None else self._rank_model.kind,
+            "rank_model_tau": None if self._rank_model is None else self._rank_model.tau,
             **self._space.describe(self._policy.columns()),
             "trial_ids": [entry.trial_id for entry in self._batch],
         }
@@ -633,6 +669,7 @@ class PGSearcher(Searcher):
         self.__dict__.update(parsed)
         self._policy = policy
         self._rng = rng
+        self._rank_model = self._fit_rank_model()  # as it was fitted after the checkpoint's last update
 
     def save(self, checkpoint_path: str) -> None:
         """Write the state (atomically), the space once, and the new history rows beside it."""

@@ -12,7 +12,11 @@
 - ``weights=False``: no importance weights: a result drawn under an older policy
   counts as if the current one had drawn it (CatCMA's asynchronous use);
 - ``initial_scale=x``: bounded numerics start with sd ``x`` times their column's
-  (the default is ``natural._BOUNDED_INITIAL_SCALE``).
+  (the default is ``natural._BOUNDED_INITIAL_SCALE``);
+- ``candidates=k``: each suggestion is the best of k policy samples by the rank
+  model (1: no surrogate; the default is ``searcher._CANDIDATES``);
+- ``min_tau=t``: the rank model's leave-one-out Kendall tau needed before it is
+  used (the default is ``surrogate.MIN_TAU``).
 
 Other keyword arguments go to ``PGSearcher``. The update's cadence (batch and
 window) and its rate scaling are constants of ``ray_pg``; their ablations are
@@ -35,11 +39,14 @@ class AblatedSearcher(PGSearcher):
     """``PGSearcher(update="natural")`` with the parts named False switched off (see the module docstring)."""
 
     def __init__(self, *, covariance: bool = True, margin: bool = True, category_margin: float = 1.0,
-                 weights: bool = True, initial_scale: float | None = None, **kwargs: Any) -> None:
+                 weights: bool = True, initial_scale: float | None = None, candidates: int | None = None,
+                 min_tau: float | None = None, **kwargs: Any) -> None:
         self._covariance, self._margin, self._weights = covariance, margin, weights
         self._category_margin = category_margin
         self._initial_scale = initial_scale
         super().__init__(update="natural", **kwargs)
+        self._candidates = self._candidates if candidates is None else candidates
+        self._min_tau = self._min_tau if min_tau is None else min_tau
 
     def _new_policy(self, space: Any, rule: str) -> NaturalPolicy:
         policy = super()._new_policy(space, rule)

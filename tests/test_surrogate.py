@@ -1,0 +1,113 @@
+"""The rank model that pre-selects the natural policy's samples: its least squares, leave-one-out and tau,
+its model types, and what it does inside PGSearcher."""
+
+from __future__ import annotations
+
+import itertools
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from ray_pg import PGSearcher
+from ray_pg.natural import NaturalPolicy
+from ray_pg.surrogate import MIN_TAU, features, fit, kendall_tau, memory_size, num_coefficients, weighted_least_squares
+from spaces import SPACES
+from test_searcher import drive
+
+
+def test_imports_no_ray():
+    code = "import sys, ray_pg.surrogate; assert 'ray' not in sys.modules, 'ray imported'"
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+@pytest.mark.parametrize("ridge", [0.0, 0.1])
+def test_leave_one_out_predictions_equal_refits_without_the_row(ridge):
+    rng = np.random.default_rng(0)
+    x = np.hstack([np.ones((15, 1)), rng.normal(size=(15, 3))])
+    y, w = rng.normal(size=15), rng.uniform(1, 20, size=15)
+    penalty = ridge * w.mean()
+
+    def solve(rows):  # the normal equations of the weighted, penalised least squares
+        xw = x[rows] * w[rows, None]
+        return np.linalg.solve(xw.T @ x[rows] + penalty * np.eye(4), xw.T @ y[rows])
+
+    coef, loo = weighted_least_squares(x, y, w, ridge)
+    np.testing.assert_allclose(coef, solve(np.arange(15)), atol=1e-10)
+    for i in range(15):
+        assert loo[i] == pytest.approx(x[i] @ solve(np.arange(15) != i), abs=1e-9)
+
+
+def test_kendall_tau_counts_concordant_minus_discordant_pairs():
+    rng = np.random.default_rng(1)
+    a, b = rng.normal(size=12), rng.normal(size=12)
+    pairs = list(itertools.combinations(range(12), 2))
+    expected = sum(np.sign(a[i] - a[j]) * np.sign(b[i] - b[j]) for i, j in pairs) / len(pairs)
+    assert kendall_tau(a, b) == pytest.approx(expected)
+    assert kendall_tau(a, a) == 1.0 and kendall_tau(a, -a) == -1.0 and kendall_tau(a[:1], b[:1]) == 0.0
+
+
+def test_features_code_categories_against_the_last_and_zero_what_was_not_drawn():
+    policy = NaturalPolicy([3, (0.0, 0.0), (0.0, 0.0)])
+    raw = np.array([[0, 1.0, 2.0], [2, -1.0, np.nan], [np.nan, 0.0, 0.0]])
+    x = features(policy, raw, np.zeros(2), np.ones(2), "full")
+    # 1, z1, z2, z1^2, z1 z2, z2^2, onehot(category 0), onehot(category 1)
+    np.testing.assert_array_equal(x, [[1, 1, 2, 1, 2, 4, 1, 0], [1, -1, 0, 1, 0, 0, 0, 0], [1, 0, 0, 0, 0, 0, 0, 0]])
+    assert x.shape[1] == num_coefficients("full", 2, 2)
+    assert features(policy, raw, np.zeros(2), np.ones(2), "diagonal").shape[1] == num_coefficients("diagonal", 2, 2)
+
+
+@pytest.mark.parametrize(("results", "kind"), [(2, None), (3, "linear"), (7, "linear"), (11, "diagonal"), (15, "full")])
+def test_the_model_grows_with_the_results(results, kind):
+    # Coefficients: linear 4, diagonal 7, full 10; each needs 1.1x as many of the best 3/4 of the results,
+    # but the linear one starts (with a ridge) from half as many.
+    policy = NaturalPolicy([(0.0, 0.0)] * 3)
+    raw = np.random.default_rng(2).normal(size=(results, 3))
+    model = fit(policy, raw, -np.sum(raw**2, axis=1))
+    assert (model and model.kind) == kind
+
+
+def test_a_quadratic_is_ranked_and_its_best_candidate_is_near_the_optimum():
+    rng = np.random.default_rng(3)
+    policy = NaturalPolicy([(0.0, 0.0)] * 4 + [3])
+    optimum = np.array([0.7, -0.4, 0.2, 0.0])
+
+    def score(raw):
+        return -np.sum((raw[:, :4] - optimum) ** 2, axis=1) - (raw[:, 4] != 1)
+
+    raw = policy.sample(rng, 40)
+    model = fit(policy, raw, score(raw))
+    assert model.kind == "full" and model.tau > 0.8
+    candidates = policy.sample(rng, 200)
+    predicted = model.predict(policy, candidates)
+    assert kendall_tau(predicted, score(candidates)) > 0.9
+    assert candidates[np.argmax(predicted), 4] == 1
+    assert memory_size(policy) == 2 * num_coefficients("full", 4, 2)
+
+
+def test_noise_is_not_trusted():
+    policy = NaturalPolicy([(0.0, 0.0)] * 2)
+    rng = np.random.default_rng(4)
+    model = fit(policy, policy.sample(rng, 40), rng.normal(size=40))
+    assert model.tau < 0.3
+
+
+def test_natural_searcher_picks_suggestions_with_a_trusted_model():
+    space = SPACES["mixed"]
+    default = PGSearcher(space, metric="loss", mode="min", seed=3, update="natural")
+    plain = PGSearcher(space, metric="loss", mode="min", seed=3, update="natural")
+    plain._candidates = 1  # no pre-selection
+    configs = [drive(searcher, space, 150, seed=4, in_flight=4, bad=False) for searcher in (default, plain)]
+    history = default.history()
+    assert history.rank_model.notna().any() and (history.rank_model_tau.dropna() >= MIN_TAU).all()
+    assert plain.history().rank_model.isna().all()
+    first_model = int(np.argmax(history.rank_model.notna()))  # suggestions are the same until the first model
+    assert configs[0][:5 * (first_model + 1)] == configs[1][:5 * (first_model + 1)] and configs[0] != configs[1]
+
+
+def test_pg_update_has_no_rank_model():
+    space = SPACES["mixed"]
+    searcher = PGSearcher(space, metric="loss", mode="min", seed=3, update="pg")
+    drive(searcher, space, 100, seed=4, bad=False)
+    assert searcher.history().rank_model.isna().all()
