@@ -147,16 +147,6 @@ class NaturalPolicy:
         return len(self._gauss_cols)
 
     @property
-    def numeric_columns(self) -> np.ndarray:
-        """The raw columns the Gaussian covers, in its order."""
-        return self._gauss_cols
-
-    @property
-    def categorical_columns(self) -> np.ndarray:
-        """The raw columns of the categoricals, in the order of ``sizes``."""
-        return self._cat_cols
-
-    @property
     def params(self) -> np.ndarray:
         """Everything the policy holds, flat: q, mean, sigma, cov, paths, margin, generation, ASNG state."""
         return np.concatenate([self.q, self.mean, [self.sigma], self.cov.ravel(), self.path_sigma, self.path_c,

@@ -345,7 +345,7 @@ class PGSearcher(Searcher):
             return policy.sample(self._rng)
         candidates = np.array([self._space.mask_inactive(raw)
                                for raw in policy.sample(self._rng, self._candidates)])
-        return candidates[int(np.argmax(self._rank_model.predict(policy, candidates)))]
+        return candidates[int(np.argmax(self._rank_model.predict(candidates)))]
 
     def _natural_update(self) -> None:
         """One natural-gradient step on the window: this batch and the ones before it, ranked together.
@@ -359,7 +359,8 @@ class PGSearcher(Searcher):
                        advantages(scores, self._advantage), truncation=self._truncation,
                        min_sd=self._settings.min_sd, max_sd=self._settings.max_sd,
                        fresh=len(self._batch) / len(entries))
-        self._window = recent[-max(len(entries), surrogate.memory_size(self._policy)):]
+        layout = surrogate.Layout.of(self._policy.columns())
+        self._window = recent[-max(len(entries), surrogate.memory_size(layout)):]
         self._rank_model = self._fit_rank_model()
 
     def _fit_rank_model(self) -> surrogate.RankModel | None:
@@ -368,7 +369,8 @@ class PGSearcher(Searcher):
             return None
         scores = batch_scores(np.array([e.rewards for e in self._window]),
                               np.array([e.level for e in self._window]))
-        model = surrogate.fit(self._policy, np.array([e.sample.raw for e in self._window]), scores)
+        model = surrogate.fit(surrogate.Layout.of(self._policy.columns()),
+                              np.array([e.sample.raw for e in self._window]), scores)
         return model if model is not None and model.tau >= self._min_tau else None
 
     def _sampling_policy(self) -> Policy:

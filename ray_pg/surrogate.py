@@ -26,7 +26,6 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ray_pg.natural import NaturalPolicy
 from ray_pg.policy import advantages
 
 _TRUNCATION = 0.75  # the share of the results, best first, that the model is fitted to
@@ -43,18 +42,46 @@ _MAX_FULL_DIM = 10
 MIN_TAU = 0.0
 
 
+class Layout(NamedTuple):
+    """Where a policy's numerics and categoricals sit in a raw sample, and the numerics' standardisation."""
+
+    numeric: np.ndarray  # raw columns of the numerics
+    categorical: np.ndarray  # raw columns of the categoricals
+    sizes: np.ndarray  # categories of each categorical
+    center: np.ndarray  # the numerics' current means ...
+    scale: np.ndarray  # ... and sds
+
+    @classmethod
+    def of(cls, columns: list) -> Layout:
+        """From a policy's ``columns()``: probabilities per categorical, (mean, sd) per numeric."""
+        numeric = [j for j, c in enumerate(columns) if isinstance(c, tuple)]
+        categorical = [j for j, c in enumerate(columns) if not isinstance(c, tuple)]
+        return cls(np.array(numeric, dtype=int), np.array(categorical, dtype=int),
+                   np.array([len(columns[j]) for j in categorical], dtype=int),
+                   np.array([columns[j][0] for j in numeric], dtype=float),
+                   np.array([columns[j][1] for j in numeric], dtype=float))
+
+    @property
+    def dim(self) -> int:
+        return len(self.numeric)
+
+    @property
+    def num_onehot(self) -> int:
+        """One-hot columns the model keeps: all but each categorical's last (implied by the intercept)."""
+        return int(np.maximum(self.sizes - 1, 0).sum())
+
+
 class RankModel(NamedTuple):
-    """A fitted model: its type, coefficients, the standardisation of its inputs and its leave-one-out tau."""
+    """A fitted model: its type, coefficients, the layout it reads and its leave-one-out tau."""
 
     kind: str
     coef: np.ndarray
-    center: np.ndarray
-    scale: np.ndarray
+    layout: Layout
     tau: float
 
-    def predict(self, policy: NaturalPolicy, raw: np.ndarray) -> np.ndarray:
+    def predict(self, raw: np.ndarray) -> np.ndarray:
         """The predicted rank of each row of ``raw`` (higher is better)."""
-        return features(policy, raw, self.center, self.scale, self.kind) @ self.coef
+        return features(self.layout, raw, self.kind) @ self.coef
 
 
 def num_coefficients(kind: str, dim: int, num_onehot: int) -> int:
@@ -62,58 +89,57 @@ def num_coefficients(kind: str, dim: int, num_onehot: int) -> int:
     return 1 + dim + quadratic + num_onehot
 
 
-def memory_size(policy: NaturalPolicy) -> int:
-    """How many recent results the largest model type this policy can use needs (2x its coefficients)."""
-    kind = "full" if policy.dim <= _MAX_FULL_DIM else "diagonal"
-    return 2 * num_coefficients(kind, policy.dim, _num_onehot(policy))
+def memory_size(layout: Layout) -> int:
+    """How many recent results the largest model type for this layout needs (2x its coefficients)."""
+    kind = "full" if layout.dim <= _MAX_FULL_DIM else "diagonal"
+    return 2 * num_coefficients(kind, layout.dim, layout.num_onehot)
 
 
-def features(policy: NaturalPolicy, raw: np.ndarray, center: np.ndarray, scale: np.ndarray,
-             kind: str) -> np.ndarray:
+def features(layout: Layout, raw: np.ndarray, kind: str) -> np.ndarray:
     """The model's inputs per row: 1, the standardised numerics (0 where not drawn), their squares or
     pairwise products, and the one-hot of each categorical but its last value (all 0 where not drawn)."""
     raw = np.atleast_2d(raw)
-    z = np.nan_to_num((raw[:, policy.numeric_columns] - center) / scale)
+    z = np.nan_to_num((raw[:, layout.numeric] - layout.center) / layout.scale)
     parts = [np.ones((len(raw), 1)), z]
     if kind == "diagonal":
         parts.append(z**2)
     elif kind == "full":
         upper = np.triu_indices(z.shape[1])
         parts.append(z[:, upper[0]] * z[:, upper[1]])
-    if len(policy.sizes):
-        cats = raw[:, policy.categorical_columns]
+    if len(layout.sizes):
+        cats = raw[:, layout.categorical]
         drawn = ~np.isnan(cats)
-        onehot = np.zeros((len(raw), int(policy.sizes.sum())))
+        offsets = np.concatenate([[0], np.cumsum(layout.sizes)[:-1]]).astype(int)
+        onehot = np.zeros((len(raw), int(layout.sizes.sum())))
         rows, blocks = np.nonzero(drawn)
-        onehot[rows, policy.offsets[blocks] + cats[rows, blocks].astype(int)] = 1.0
-        parts.append(onehot[:, _reference_coded(policy)])
+        onehot[rows, offsets[blocks] + cats[rows, blocks].astype(int)] = 1.0
+        keep = np.ones(onehot.shape[1], dtype=bool)
+        keep[offsets + layout.sizes - 1] = False
+        parts.append(onehot[:, keep])
     return np.hstack(parts)
 
 
-def fit(policy: NaturalPolicy, raw: np.ndarray, scores: np.ndarray) -> RankModel | None:
-    """The most complex model the results support, standardised by the policy's current distribution;
-    None when there are too few results for even the linear one.
+def fit(layout: Layout, raw: np.ndarray, scores: np.ndarray) -> RankModel | None:
+    """The most complex model the results support; None when there are too few for even the linear one.
 
     Args:
-        policy: Gives the column layout and the standardisation (its mean and marginal sds).
+        layout: The policy's layout, standardised by its current distribution.
         raw: Recent results' raw samples (n, num_columns), NaN where an actor was not drawn.
         scores: Their scores, higher is better, NaN for failed trials (ranked last).
     """
     ranks = advantages(np.asarray(scores, dtype=float), "rank")  # in [-0.5, 0.5], failures last
     order = np.argsort(-ranks, kind="stable")
     kept = order[:int(_TRUNCATION * len(raw))]
-    kinds = ("full", "diagonal", "linear") if policy.dim <= _MAX_FULL_DIM else ("diagonal", "linear")
-    size = {k: num_coefficients(k, policy.dim, _num_onehot(policy)) for k in kinds}
+    kinds = ("full", "diagonal", "linear") if layout.dim <= _MAX_FULL_DIM else ("diagonal", "linear")
+    size = {k: num_coefficients(k, layout.dim, layout.num_onehot) for k in kinds}
     usable = [k for k in kinds if len(kept) >= _MIN_RELATIVE_SIZE * size[k]]
     if not usable and len(kept) < _MIN_LINEAR_SIZE * size["linear"]:
         return None
     kind = usable[0] if usable else "linear"
-    center = policy.mean
-    scale = np.sqrt(np.diag(policy.sampling_cov()))
     y = ranks[kept]
-    coef, loo = weighted_least_squares(features(policy, raw[kept], center, scale, kind), y,
+    coef, loo = weighted_least_squares(features(layout, raw[kept], kind), y,
                                        np.linspace(_MAX_WEIGHT, 1.0, len(kept)), 0.0 if usable else _RIDGE)
-    return RankModel(kind, coef, center.copy(), scale, kendall_tau(loo, y))
+    return RankModel(kind, coef, layout, kendall_tau(loo, y))
 
 
 def weighted_least_squares(x: np.ndarray, y: np.ndarray, weights: np.ndarray,
@@ -142,13 +168,3 @@ def kendall_tau(a: np.ndarray, b: np.ndarray) -> float:
     concordance = np.sign(a[:, None] - a[None, :]) * np.sign(b[:, None] - b[None, :])
     return float(concordance[upper].mean())
 
-
-def _num_onehot(policy: NaturalPolicy) -> int:
-    return int(np.maximum(policy.sizes - 1, 0).sum())
-
-
-def _reference_coded(policy: NaturalPolicy) -> np.ndarray:
-    """Which one-hot columns the model keeps: all but each categorical's last (implied by the intercept)."""
-    keep = np.ones(int(policy.sizes.sum()), dtype=bool)
-    keep[policy.offsets + policy.sizes - 1] = False
-    return keep

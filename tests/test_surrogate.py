@@ -12,7 +12,8 @@ import pytest
 
 from ray_pg import PGSearcher
 from ray_pg.natural import NaturalPolicy
-from ray_pg.surrogate import MIN_TAU, features, fit, kendall_tau, memory_size, num_coefficients, weighted_least_squares
+from ray_pg.surrogate import (MIN_TAU, Layout, features, fit, kendall_tau, memory_size, num_coefficients,
+                              weighted_least_squares)
 from spaces import SPACES
 from test_searcher import drive
 
@@ -49,13 +50,13 @@ def test_kendall_tau_counts_concordant_minus_discordant_pairs():
 
 
 def test_features_code_categories_against_the_last_and_zero_what_was_not_drawn():
-    policy = NaturalPolicy([3, (0.0, 0.0), (0.0, 0.0)])
-    raw = np.array([[0, 1.0, 2.0], [2, -1.0, np.nan], [np.nan, 0.0, 0.0]])
-    x = features(policy, raw, np.zeros(2), np.ones(2), "full")
-    # 1, z1, z2, z1^2, z1 z2, z2^2, onehot(category 0), onehot(category 1)
+    layout = Layout.of([np.ones(3) / 3, (1.0, 2.0), (0.0, 1.0)])
+    raw = np.array([[0, 3.0, 2.0], [2, -1.0, np.nan], [np.nan, 1.0, 0.0]])
+    x = features(layout, raw, "full")
+    # 1, z1, z2, z1^2, z1 z2, z2^2, onehot(category 0), onehot(category 1); z1 = (x1 - 1) / 2
     np.testing.assert_array_equal(x, [[1, 1, 2, 1, 2, 4, 1, 0], [1, -1, 0, 1, 0, 0, 0, 0], [1, 0, 0, 0, 0, 0, 0, 0]])
     assert x.shape[1] == num_coefficients("full", 2, 2)
-    assert features(policy, raw, np.zeros(2), np.ones(2), "diagonal").shape[1] == num_coefficients("diagonal", 2, 2)
+    assert features(layout, raw, "diagonal").shape[1] == num_coefficients("diagonal", 2, 2)
 
 
 @pytest.mark.parametrize(("results", "kind"), [(2, None), (3, "linear"), (7, "linear"), (11, "diagonal"), (15, "full")])
@@ -64,7 +65,7 @@ def test_the_model_grows_with_the_results(results, kind):
     # but the linear one starts (with a ridge) from half as many.
     policy = NaturalPolicy([(0.0, 0.0)] * 3)
     raw = np.random.default_rng(2).normal(size=(results, 3))
-    model = fit(policy, raw, -np.sum(raw**2, axis=1))
+    model = fit(Layout.of(policy.columns()), raw, -np.sum(raw**2, axis=1))
     assert (model and model.kind) == kind
 
 
@@ -77,19 +78,20 @@ def test_a_quadratic_is_ranked_and_its_best_candidate_is_near_the_optimum():
         return -np.sum((raw[:, :4] - optimum) ** 2, axis=1) - (raw[:, 4] != 1)
 
     raw = policy.sample(rng, 40)
-    model = fit(policy, raw, score(raw))
+    layout = Layout.of(policy.columns())
+    model = fit(layout, raw, score(raw))
     assert model.kind == "full" and model.tau > 0.8
     candidates = policy.sample(rng, 200)
-    predicted = model.predict(policy, candidates)
+    predicted = model.predict(candidates)
     assert kendall_tau(predicted, score(candidates)) > 0.9
     assert candidates[np.argmax(predicted), 4] == 1
-    assert memory_size(policy) == 2 * num_coefficients("full", 4, 2)
+    assert memory_size(layout) == 2 * num_coefficients("full", 4, 2)
 
 
 def test_noise_is_not_trusted():
     policy = NaturalPolicy([(0.0, 0.0)] * 2)
     rng = np.random.default_rng(4)
-    model = fit(policy, policy.sample(rng, 40), rng.normal(size=40))
+    model = fit(Layout.of(policy.columns()), policy.sample(rng, 40), rng.normal(size=40))
     assert model.tau < 0.3
 
 
