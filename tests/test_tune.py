@@ -78,10 +78,12 @@ def test_tuner_with_asha_and_failing_trials(tmp_path):
     # (A first batch can hold 4 trials that all ran to max_t before ASHA had rivals to cut them.)
     assert 1 <= searcher.num_updates < 6 and (history["batch_size"] >= 4).all() and (history["batch_size"] > 4).any()
     assert 0 < history["stopped_early"].sum() < history["trials_used"].iloc[-1]
+    assert searcher.get_state()["update"] == "pg"  # update=None under ASHA
     fifo = PGSearcher(seed=2, batch_size=6)
     tune.run(trainables.iterative, config=trainables.SPACE, search_alg=fifo, metric="loss", mode="min",
              num_samples=12, reuse_actors=True, storage_path=str(tmp_path), verbose=0)
     assert fifo.num_updates == 2 and fifo.history()["stopped_early"].sum() == 0  # all ran their course
+    assert fifo.get_state()["update"] == "natural"
 
     failing = PGSearcher(seed=3, batch_size=4)
     grid = tune.Tuner(trainables.sometimes_fails, param_space=trainables.SPACE,
