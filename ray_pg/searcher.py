@@ -266,8 +266,10 @@ class PGSearcher(Searcher):
         self._adopt_objectives(metric, mode)
         accepted = self._space is None or self._space_from_checkpoint
         if accepted and self._update_choice is None and not self._space_from_checkpoint:
-            # Tune's scheduler is a local of tune.run (which the Tuner calls too), up the stack.
-            scheduler = _caller(lambda obj: isinstance(obj, TrialScheduler), name="scheduler")
+            # Tune's scheduler is a local of tune.run (which the Tuner calls too), up the stack. Only
+            # looked for when Tune calls (its spec is there): reading a frame's locals caches them on
+            # it, which would keep a caller's objects alive.
+            scheduler = _caller(lambda obj: isinstance(obj, TrialScheduler), name="scheduler") if spec else None
             self._update_rule = _default_rule(self._metric, scheduler)
         if accepted:
             # Restored before Tune handed its space over: keep the state, use Tune's space.

@@ -113,3 +113,12 @@ def test_pg_update_has_no_rank_model():
     searcher = PGSearcher(space, metric="loss", mode="min", seed=3, update="pg")
     drive(searcher, space, 100, seed=4, bad=False)
     assert searcher.history().rank_model.isna().all()
+
+
+def test_collinear_columns_are_solved():
+    rng = np.random.default_rng(7)
+    x = np.hstack([np.ones((12, 1)), np.ones((12, 1)), np.zeros((12, 1)), rng.normal(size=(12, 2))])  # 1, 1, 0
+    y = x[:, 3] - 2 * x[:, 4] + 0.5
+    coef, loo = weighted_least_squares(x, y, np.linspace(20, 1, 12))
+    np.testing.assert_allclose(x @ coef, y, atol=1e-6)
+    np.testing.assert_allclose(loo, y, atol=1e-5)  # an exact linear fit predicts each left-out row too
