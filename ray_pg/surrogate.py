@@ -7,9 +7,10 @@ coefficients number at most the fitted results / 1.1; the categoricals enter
 by their one-hot (reference coding). It is fitted by weighted least squares to
 the ranks of the best 3/4 of the recent results (worse ones lie far from the
 optimum a local quadratic describes), the weights falling linearly from 20 to
-1 down the ranks. Our one addition: a ridge lets the linear model start from
-half as many results. As in rank-lq-CMA-ES, ranks rather than metric values: the
-model is invariant to monotone transformations of the metric.
+1 down the ranks. As in rank-lq-CMA-ES, ranks rather than metric values: the
+model is invariant to monotone transformations of the metric. Ours: a ridge
+lets the linear model start from half as many results, the tau is taken
+leave-one-out in closed form, and the full quadratic stops at 10 numerics.
 
 lq-CMA-ES ranks a whole generation with the model and evaluates only its best;
 a Tune searcher hands out one config at a time, so here the model pre-selects
@@ -38,7 +39,8 @@ _MAX_WEIGHT = 20.0  # the best result's regression weight; the worst fitted one'
 # Beyond this many numeric columns the full quadratic (d^2 / 2 coefficients) costs more than it
 # can be fitted from at the budgets of a tuning run; the diagonal one is used instead.
 _MAX_FULL_DIM = 10
-# A model is used only when its leave-one-out Kendall tau reaches this.
+# A model is used only when its leave-one-out Kendall tau reaches this: it must not order the results
+# backwards. 0.3 switched it off too often (natural_ablation.md, section 3).
 MIN_TAU = 0.0
 
 
