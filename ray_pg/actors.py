@@ -16,6 +16,20 @@ import numpy as np
 _LOG_2PI = math.log(2.0 * math.pi)
 
 
+
+def segment_offsets(sizes: np.ndarray) -> np.ndarray:
+    """Where each categorical's values start in a flat vector of all their values."""
+    return np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(int) if len(sizes) else np.zeros(0, dtype=int)
+
+
+def onehot(indices: np.ndarray, offsets: np.ndarray, width: int) -> np.ndarray:
+    """Rows of drawn indices (n, categoricals) -> their flat one-hot (n, width); a NaN (a categorical the
+    row did not draw) sets none of its values."""
+    out = np.zeros((len(indices), width))
+    rows, blocks = np.nonzero(~np.isnan(indices))
+    out[rows, offsets[blocks] + indices[rows, blocks].astype(int)] = 1.0
+    return out
+
 class Categoricals(NamedTuple):
     """All categorical distributions of a space, their logits concatenated into one flat vector.
 
@@ -34,8 +48,7 @@ class Categoricals(NamedTuple):
         sizes = np.asarray(sizes, dtype=int).reshape(-1)
         if (sizes < 1).any():
             raise ValueError(f"a categorical needs at least one category, got sizes={sizes.tolist()}")
-        offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(int) if len(sizes) else np.zeros(0, dtype=int)
-        return cls(np.zeros(int(sizes.sum())), offsets, sizes)
+        return cls(np.zeros(int(sizes.sum())), segment_offsets(sizes), sizes)
 
     @property
     def params(self) -> np.ndarray:

@@ -36,6 +36,8 @@ from typing import Collection, Mapping, Sequence
 
 import numpy as np
 
+from ray_pg.actors import onehot, segment_offsets
+
 _LOG_2PI = math.log(2.0 * math.pi)
 _EPS = 1e-8
 # A ridge of the largest variance divided by this keeps the covariance positive definite.
@@ -109,7 +111,7 @@ class NaturalPolicy:
         if (sizes < 1).any():
             raise ValueError(f"a categorical needs at least one category, got sizes={sizes.tolist()}")
         self.sizes = sizes
-        self.offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(int) if len(sizes) else np.zeros(0, int)
+        self.offsets = segment_offsets(sizes)
         d = len(self._gauss_cols)
         integers = dict(integers or {})
         where = {int(j): i for i, j in enumerate(self._gauss_cols)}
@@ -120,7 +122,8 @@ class NaturalPolicy:
         self._int_spec = np.array([[float(v) for v in integers[j]] for j in sorted(integers)]).reshape(-1, 5)
         alpha = _margin_alpha(len(self._int_pos) + int((sizes >= 2).sum()))
         self._int_alpha = alpha
-        self._q_min = np.repeat(np.where(sizes >= 2, _CATEGORY_MARGIN * alpha / np.maximum(sizes - 1, 1), 0.0), sizes)
+        floor = np.where(sizes >= 2, _CATEGORY_MARGIN * alpha / np.maximum(sizes - 1, 1), 0.0)
+        self._q_min = np.repeat(floor, sizes)
         # Parameters (see ``params`` for their flat layout).
         self.q = np.repeat(1.0 / np.maximum(sizes, 1), sizes)
         self.mean = np.array([columns[j][0] for j in self._gauss_cols], dtype=float)
@@ -455,11 +458,9 @@ def _update_categorical(policy: NaturalPolicy, raw: np.ndarray, weights: np.ndar
     w = np.where(drawn, weights[:, None] * ratios, 0.0)  # (n, categoricals)
     nominal = float((weights[:, None] * drawn).sum())
     share = float(w.sum() / nominal) if nominal > 0 else 0.0
-    onehot = np.zeros((len(raw), len(policy.q)))
-    rows, blocks = np.nonzero(drawn)
-    onehot[rows, offsets[blocks] + cats[rows, blocks].astype(int)] = 1.0
     w_flat = np.repeat(w, sizes, axis=1)
-    grad = np.sum(w_flat * (onehot - policy.q), axis=0)  # sum_i w_i (onehot_i - q) over the samples that drew it
+    # sum_i w_i (onehot_i - q) over the samples that drew it
+    grad = np.sum(w_flat * (onehot(cats, offsets, len(policy.q)) - policy.q), axis=0)
     fisher = _sqrt_fisher_times(policy.q, grad, sizes, offsets)
     norm = float(np.linalg.norm(fisher))
     if norm <= 0 or share <= 0:

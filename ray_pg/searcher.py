@@ -370,16 +370,16 @@ class PGSearcher(Searcher):
                        fresh=len(self._batch) / len(entries))
         layout = surrogate.Layout.of(self._policy.columns())
         self._window = recent[-max(len(entries), surrogate.memory_size(layout)):]
-        self._rank_model = self._fit_rank_model()
+        self._rank_model = self._fit_rank_model(layout)
 
-    def _fit_rank_model(self) -> surrogate.RankModel | None:
-        """The rank model of the recent results under the current policy, if it orders them (else None)."""
+    def _fit_rank_model(self, layout: surrogate.Layout) -> surrogate.RankModel | None:
+        """The rank model of the recent results under the current policy (``layout``: its columns), if it
+        orders them (else None)."""
         if self._update_rule != "natural" or not self._window or self._candidates < 2:
             return None
         scores = batch_scores(np.array([e.rewards for e in self._window]),
                               np.array([e.level for e in self._window]))
-        model = surrogate.fit(surrogate.Layout.of(self._policy.columns()),
-                              np.array([e.sample.raw for e in self._window]), scores)
+        model = surrogate.fit(layout, np.array([e.sample.raw for e in self._window]), scores)
         return model if model is not None and model.tau >= self._min_tau else None
 
     def _sampling_policy(self) -> Policy:
@@ -680,7 +680,8 @@ class PGSearcher(Searcher):
         self.__dict__.update(parsed)
         self._policy = policy
         self._rng = rng
-        self._rank_model = self._fit_rank_model()  # as it was fitted after the checkpoint's last update
+        # As it was fitted after the checkpoint's last update.
+        self._rank_model = self._fit_rank_model(surrogate.Layout.of(policy.columns()))
 
     def save(self, checkpoint_path: str) -> None:
         """Write the state (atomically), the space once, and the new history rows beside it."""

@@ -27,6 +27,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from ray_pg.actors import onehot, segment_offsets
 from ray_pg.policy import advantages
 
 _TRUNCATION = 0.75  # the share of the results, best first, that the model is fitted to
@@ -50,6 +51,7 @@ class Layout(NamedTuple):
     numeric: np.ndarray  # raw columns of the numerics
     categorical: np.ndarray  # raw columns of the categoricals
     sizes: np.ndarray  # categories of each categorical
+    offsets: np.ndarray  # where each categorical's values start in their one-hot
     center: np.ndarray  # the numerics' current means ...
     scale: np.ndarray  # ... and sds
 
@@ -58,8 +60,8 @@ class Layout(NamedTuple):
         """From a policy's ``columns()``: probabilities per categorical, (mean, sd) per numeric."""
         numeric = [j for j, c in enumerate(columns) if isinstance(c, tuple)]
         categorical = [j for j, c in enumerate(columns) if not isinstance(c, tuple)]
-        return cls(np.array(numeric, dtype=int), np.array(categorical, dtype=int),
-                   np.array([len(columns[j]) for j in categorical], dtype=int),
+        sizes = np.array([len(columns[j]) for j in categorical], dtype=int)
+        return cls(np.array(numeric, dtype=int), np.array(categorical, dtype=int), sizes, segment_offsets(sizes),
                    np.array([columns[j][0] for j in numeric], dtype=float),
                    np.array([columns[j][1] for j in numeric], dtype=float))
 
@@ -109,15 +111,8 @@ def features(layout: Layout, raw: np.ndarray, kind: str) -> np.ndarray:
         upper = np.triu_indices(z.shape[1])
         parts.append(z[:, upper[0]] * z[:, upper[1]])
     if len(layout.sizes):
-        cats = raw[:, layout.categorical]
-        drawn = ~np.isnan(cats)
-        offsets = np.concatenate([[0], np.cumsum(layout.sizes)[:-1]]).astype(int)
-        onehot = np.zeros((len(raw), int(layout.sizes.sum())))
-        rows, blocks = np.nonzero(drawn)
-        onehot[rows, offsets[blocks] + cats[rows, blocks].astype(int)] = 1.0
-        keep = np.ones(onehot.shape[1], dtype=bool)
-        keep[offsets + layout.sizes - 1] = False
-        parts.append(onehot[:, keep])
+        coded = onehot(raw[:, layout.categorical], layout.offsets, int(layout.sizes.sum()))
+        parts.append(np.delete(coded, layout.offsets + layout.sizes - 1, axis=1))  # the last is implied by 1
     return np.hstack(parts)
 
 
