@@ -338,16 +338,17 @@ def test_multi_objective_learns_the_front_and_validates_lists(update):
             PGSearcher(space, metric=metric, mode=mode)
 
 
-def test_default_update_follows_the_number_of_metrics_and_a_restore_keeps_the_saved_one(tmp_path):
+def test_default_update_is_natural_with_any_number_of_metrics_and_a_restore_keeps_the_saved_one(tmp_path):
     space = SPACES["mixed"]
     single = PGSearcher(space, metric="loss", mode="min", seed=0)
     several = PGSearcher(space, metric=["loss", "latency"], mode=["min", "min"], seed=0)
-    for searcher, rule in ((single, "natural"), (several, "pg")):
+    reinforce = PGSearcher(space, metric=["loss", "latency"], mode=["min", "min"], seed=0, update="pg")
+    for case, (searcher, rule) in enumerate(((single, "natural"), (several, "natural"), (reinforce, "pg"))):
         for i in range(12):
             searcher.suggest(str(i))
             searcher.on_trial_complete(str(i), result={"loss": float(i % 5), "latency": float(i % 3)})
         assert searcher.get_state().get("update", "pg") == rule
-        path = tmp_path / f"{rule}.json"
+        path = tmp_path / f"{case}.json"
         searcher.save(str(path))
         restored = PGSearcher()  # update=None: the checkpoint's rule
         restored.restore(str(path))
