@@ -8,7 +8,7 @@
 - ``plots.py``: figures from result files only; ``cost.py``: searcher time per trial;
 - kinds of benchmark: ``simulate.py`` (simulated asynchronous workers over a problem
   suite: ``problems.py``), ``curves.py`` (learning curves under a scheduler through real
-  Tune), ``zdt.py`` (two objectives with a known front), ``sklearn_task.py`` (real Tune);
+  Tune), ``zdt.py`` (two and three objectives, known fronts), ``sklearn_task.py`` (real Tune);
 - ``domains.py``: the only module here that reads Tune's domain types.
 
 Command line: ``python -m experiments.bench --help`` (see ``__main__.py``).

@@ -7,7 +7,8 @@ Adding a suite is one entry in ``BENCHMARKS``. Kinds of benchmark:
   its tuning half (``problems.TUNING_PROBLEMS``), the rest is held out;
 - ``asha``: learning curves through real Tune under ASHA / HyperBand / FIFO,
   two regimes as problems (``curves.py``, ``curves_report.py``);
-- ``multiobjective``: two objectives with a known front (``zdt.py``, ``zdt_report.py``);
+- ``multiobjective``: ZDT1-3 and DTLZ2 (two and three objectives, fronts known) over a mixed space
+  (``zdt.py``, ``zdt_report.py``);
 - ``sklearn``: a real scikit-learn task through Tune (``sklearn_task.py``).
 
 Every entry's ``run_task(task)`` returns ``{"trials": rows[, "history": policy
@@ -122,7 +123,7 @@ BENCHMARKS: dict[str, Benchmark] = {
                       methods=("pg", "pg_asha", "random_asha", "random", "pg_hyperband", "random_hyperband"),
                       workers=(4,), budget=27 * 60, seeds=10, report=_curves_report,
                       files=("asha.md", "asha_parallel.md"), default_problems=lambda: ("crossing",), uses_ray=True),
-    "multiobjective": Benchmark(zdt.run_task, lambda: (zdt.PROBLEM,),
+    "multiobjective": Benchmark(zdt.run_task, lambda: tuple(zdt.PROBLEMS),
                                 methods=("random", "optuna_tpe", "optuna_nsga2", "pg"), workers=(8,), budget=200,
                                 seeds=20, report=_zdt_report, files=("multiobjective.md", "multiobjective_w64.md")),
     "sklearn": Benchmark(sklearn_task.run_task, lambda: (sklearn_task.PROBLEM,),

@@ -7,7 +7,7 @@ and, for searchers that have ``history()`` (PGSearcher), the policy's history
 to ``.../history/<same name>``. Whatever the kind of benchmark, the rows carry
 the task's keys (``KEYS``), ``trial`` (completion index, 1-based) and
 ``best_so_far``: the best score so far, lower is better (regret for a problem
-with a known optimum, one minus the hypervolume ratio with two objectives),
+with a known optimum, one minus the hypervolume ratio with several objectives),
 so one analysis ranks every benchmark.
 """
 
