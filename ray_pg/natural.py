@@ -98,12 +98,13 @@ class NaturalPolicy:
             space when ``log``), the value's index is ``floor(x)`` clipped to
             ``[first, last]``. Their margin keeps the neighbouring integers reachable.
         bounded: The raw columns of bounded numerics (a squashed ``z``): their
-            initial sd is scaled by ``_BOUNDED_INITIAL_SCALE``.
+            initial sd is scaled by ``initial_scale``.
+        initial_scale: None: ``_BOUNDED_INITIAL_SCALE``; 1: the column's own sd.
     """
 
     def __init__(self, columns: Sequence[int | tuple[float, float]],
                  integers: Mapping[int, tuple[float, float, bool, float, float]] | None = None,
-                 bounded: Collection[int] = ()):
+                 bounded: Collection[int] = (), initial_scale: float | None = None):
         self._width = len(columns)
         self._cat_cols = np.array([j for j, c in enumerate(columns) if isinstance(c, int)], dtype=int)
         self._gauss_cols = np.array([j for j, c in enumerate(columns) if not isinstance(c, int)], dtype=int)
@@ -128,7 +129,8 @@ class NaturalPolicy:
         self.q = np.repeat(1.0 / np.maximum(sizes, 1), sizes)
         self.mean = np.array([columns[j][0] for j in self._gauss_cols], dtype=float)
         self.sigma = 1.0
-        scale = np.array([_BOUNDED_INITIAL_SCALE if j in bounded else 1.0 for j in self._gauss_cols])
+        initial_scale = _BOUNDED_INITIAL_SCALE if initial_scale is None else initial_scale
+        scale = np.array([initial_scale if j in bounded else 1.0 for j in self._gauss_cols])
         self.cov = np.diag((scale * np.exp(np.array([columns[j][1] for j in self._gauss_cols], dtype=float))) ** 2)
         self.path_sigma = np.zeros(d)
         self.path_c = np.zeros(d)

@@ -1,4 +1,4 @@
-"""Multi-objective helpers: Pareto fronts, crowding, scores and hypervolume.
+"""Multi-objective helpers: scores for the update, the Pareto front and hypervolume of results.
 
 The searcher turns each batch of multi-objective rewards into one scalar score
 per trial (``pareto_scores``) so that the usual rank-based advantage applies
@@ -6,9 +6,6 @@ unchanged; ``pareto_front`` and ``hypervolume`` read the outcome of a finished
 run from a results dataframe. Internally every objective is MAXIMISED: a "min"
 metric is negated on the way in. Pure numpy and pandas: this module knows
 nothing of Ray.
-
-Over 300 lines: the exact hypervolume (a sweep for two objectives, slicing
-beyond) needs its own recursion and its docstrings say how each case is exact.
 """
 
 from __future__ import annotations
@@ -18,96 +15,33 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from ray_pg.policy import average_ranks
-
 _MODES = ("min", "max")
 
 
-def fronts(points: np.ndarray) -> np.ndarray:
-    """Non-dominated sorting: the front index of each point, every objective maximised.
-
-    Point ``a`` dominates ``b`` when ``a >= b`` in every objective and ``a > b``
-    in at least one. Front 0 holds the points nobody dominates, front 1 those
-    dominated only by front 0, and so on; equal points share a front. Built on
-    a full (n, n) dominance matrix, O(n^2 k) time and O(n^2) memory: meant for
-    a batch of trials or a few thousand rows.
-
-    Args:
-        points: shape (n, k), finite; rows with NaN or inf must be filtered by
-            the caller, since there is no right front for them.
-
-    Returns:
-        int array (n,): 0 for the non-dominated front, 1 for the next, ...
-
-    Raises:
-        ValueError: ``points`` is not 2-D with at least one column, or holds a
-            non-finite value.
-    """
-    points = _finite_points(points)
-    dominates = _dominance(points)
-    # Peel fronts: a point joins the next front once all its dominators are placed.
-    num_dominators = dominates.sum(axis=0)
-    front = np.full(len(points), -1)
-    current = np.flatnonzero(num_dominators == 0)
-    level = 0
-    while current.size:
-        front[current] = level
-        num_dominators -= dominates[current].sum(axis=0)
-        current = np.flatnonzero((num_dominators == 0) & (front < 0))
-        level += 1
-    return front
-
-
-def crowding_distance(points: np.ndarray) -> np.ndarray:
-    """NSGA-II crowding distance of each point within ONE front.
-
-    Per objective, a point's neighbours are the nearest distinct values below
-    and above its own; it scores ``(above - below) / (max - min)``, and a point
-    at the lowest or highest value scores inf. The distance is the sum over
-    objectives. Neighbours are taken among distinct values so that identical
-    points get identical distances (a plain sort would split them arbitrarily,
-    one neighbouring the other at distance 0). An objective where every point
-    has the same value contributes 0, so a single point, or a front of
-    identical points, has distance 0.
-
-    Args:
-        points: shape (n, k), finite, the members of one front.
-
-    Returns:
-        float array (n,): larger means less crowded.
-
-    Raises:
-        ValueError: ``points`` is not 2-D with at least one column, or holds a
-            non-finite value.
-    """
-    points = _finite_points(points)
-    distance = np.zeros(len(points))
-    for column in points.T:
-        values, position = np.unique(column, return_inverse=True)
-        if len(values) < 2:
-            continue  # max == min (or no points): no spread to share
-        below = values[np.maximum(position - 1, 0)]
-        above = values[np.minimum(position + 1, len(values) - 1)]
-        boundary = (position == 0) | (position == len(values) - 1)
-        distance += np.where(boundary, np.inf, (above - below) / (values[-1] - values[0]))
-    return distance
+# IBEA's scaling factor kappa (Zitzler and Kuenzli 2004, their default). Two objectives (ZDT1, 20
+# seeds) and three (DTLZ2, 10 seeds), 8 and 64 workers: 0.02 and 0.05 are on a par; 0.2 loses DTLZ2.
+_KAPPA = 0.05
 
 
 def pareto_scores(rewards: np.ndarray) -> np.ndarray:
-    """One scalar per trial for a rank-based advantage: front first, then crowding.
+    """One scalar per trial for a rank-based advantage: IBEA's fitness with the additive eps-indicator.
 
-    ``score = -front + c`` where ``c = (average rank of the crowding distance
-    within the front, from 0) / (size of the front)`` lies in [0, 1): any point
-    of front 0 beats any point of front 1, and within a front the less crowded
-    points score higher, which spreads the search along the front. Identical
-    points get identical scores.
+    Each objective is first scaled to [0, 1] over the valid rows. The indicator
+    ``I(y, x) = max_k (x_k - y_k)`` is how far ``y`` must move to weakly dominate
+    ``x``; the score of ``x`` is ``-sum_{y != x} exp(-I(y, x) / (c kappa))``, with
+    ``c = max |I|`` (Zitzler and Kuenzli, "Indicator-based selection in
+    multiobjective search", 2004). A point that another dominates pays more
+    than 1 for it; one that nobody comes near pays little. So the score keeps
+    dominance (``x`` dominates ``y``: ``x`` scores higher; equal points score
+    equally) and also grades the points that non-dominated sorting leaves tied,
+    which with three objectives are most of them.
 
-    A front's two ends count as crowded as its least crowded inner point, not
-    infinitely apart as in NSGA-II's selection: as policy-gradient weights,
-    ends that always rank first pull a parameter that drives one objective
-    alone to its bound, and the search collapses onto one end of the front
-    (two-objective benchmark, 20 seeds: median hypervolume ratio 0.60 capped
-    against 0.44 uncapped).
+    It replaced Pareto front plus crowding distance (NSGA-II's order), whose
+    crowding rewards a point for being far from the others: also a point far
+    behind the front, in the objectives where it is worse. Median hypervolume
+    ratio, front + crowding against this (20 seeds on ZDT1, 10 on DTLZ2; 8 / 64 workers):
+    two objectives 0.971 / 0.949 against 0.985 / 0.978; three 0.654 / 0.688 against
+    0.932 / 0.941.
 
     Args:
         rewards: shape (n, k), every objective to be maximised; a row with any
@@ -121,17 +55,25 @@ def pareto_scores(rewards: np.ndarray) -> np.ndarray:
     """
     rewards = _points(rewards, "rewards")
     ok = np.isfinite(rewards).all(axis=1)
-    valid = rewards[ok]
-    front = fronts(valid)
-    crowding_bonus = np.empty(len(front))
-    for level in range(front.max(initial=-1) + 1):
-        members = np.flatnonzero(front == level)
-        distance = crowding_distance(valid[members])
-        inner = distance[np.isfinite(distance)]
-        distance = np.where(np.isinf(distance), inner.max(initial=0.0), distance)
-        crowding_bonus[members] = average_ranks(distance) / len(members)  # ties share a rank
     scores = np.full(len(rewards), np.nan)
-    scores[ok] = crowding_bonus - front
+    valid = rewards[ok]
+    if len(valid) < 2:
+        scores[ok] = 0.0
+        return scores
+    # Divided by the largest magnitude first: the range of huge rewards (1e308) cannot overflow.
+    valid = valid / np.maximum(np.abs(valid).max(axis=0), np.finfo(float).tiny)
+    low, span = valid.min(axis=0), np.ptp(valid, axis=0)
+    # Over distinct rows, each counted as often as it occurs: equal rows get bit-equal sums.
+    distinct, inverse, counts = np.unique((valid - low) / np.where(span > 0, span, 1.0), axis=0,
+                                          return_inverse=True, return_counts=True)
+    indicator = (distinct[None, :, :] - distinct[:, None, :]).max(axis=2)  # [y, x]: I(y, x)
+    c = np.abs(indicator).max()
+    if c == 0:  # every valid row equal
+        scores[ok] = 0.0
+        return scores
+    penalty = counts[:, None] * np.exp(-indicator / (c * _KAPPA))
+    np.fill_diagonal(penalty, counts - 1.0)  # a row's copies, not itself: I = 0 gives exp(0) = 1 each
+    scores[ok] = -penalty.sum(axis=0)[inverse.ravel()]
     return scores
 
 
@@ -260,18 +202,6 @@ def _non_dominated(points: np.ndarray) -> np.ndarray:
     return mask
 
 
-def _dominance(points: np.ndarray) -> np.ndarray:
-    """(n, n) bool: [i, j] is True when point i dominates point j (maximised)."""
-    n = len(points)
-    at_least = np.ones((n, n), dtype=bool)
-    better_somewhere = np.zeros((n, n), dtype=bool)
-    # One objective at a time keeps memory at O(n^2) rather than O(n^2 k).
-    for column in points.T:
-        at_least &= column[:, None] >= column[None, :]
-        better_somewhere |= column[:, None] > column[None, :]
-    return at_least & better_somewhere
-
-
 def _objectives(results: pd.DataFrame, metric: list[str], mode: list[str]) -> np.ndarray:
     """The metric columns as a float array (n, k) to maximise; NaN where missing."""
     if isinstance(metric, str) or not len(metric):
@@ -300,14 +230,4 @@ def _points(points: np.ndarray, name: str) -> np.ndarray:
     array = np.asarray(points, dtype=float)
     if array.ndim != 2 or array.shape[1] < 1:
         raise ValueError(f"{name} must be a 2-D array (n, k) with k >= 1 objectives, got shape={array.shape}")
-    return array
-
-
-def _finite_points(points: np.ndarray) -> np.ndarray:
-    """``points`` as a float array (n, k), refusing non-finite rows."""
-    array = _points(points, "points")
-    bad = np.flatnonzero(~np.isfinite(array).all(axis=1))
-    if bad.size:
-        raise ValueError(f"points must be finite (filter failed rows first), got points[{bad[0]}]={array[bad[0]]}"
-                         f" and {bad.size - 1} more non-finite rows")
     return array

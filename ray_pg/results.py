@@ -59,8 +59,8 @@ def rewards_of(result: dict | list | Real | None, metrics: list[str], modes: lis
 def batch_scores(rewards: np.ndarray, levels: np.ndarray) -> np.ndarray:
     """A score per trial, higher is better, NaN for failed trials: by level first, then by the metrics.
 
-    With several metrics, Pareto fronts and crowding are taken within each
-    level: trials cut at different rungs are not compared on their metrics.
+    With several metrics, IBEA's fitness (``pareto_scores``) is taken within
+    each level: trials cut at different rungs are not compared on their metrics.
     """
     if rewards.shape[1] == 1:
         # Scaled into [-1, 1]: order and z-scores are unchanged, and huge metrics

@@ -11,13 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from ray_pg.pareto import (
-    crowding_distance,
-    fronts,
-    hypervolume,
-    pareto_front,
-    pareto_scores,
-)
+from ray_pg.pareto import hypervolume, pareto_front, pareto_scores
 
 
 def brute_force_fronts(points):
@@ -51,88 +45,53 @@ def random_points(rng, n, k):
     return points
 
 
-@pytest.mark.parametrize("k", [1, 2, 3, 4])
-@pytest.mark.parametrize("seed", [0, 1, 2])
-def test_fronts_match_brute_force(k, seed):
-    points = random_points(np.random.default_rng(seed), 60, k)
-    assert len(np.unique(points, axis=0)) < len(points)  # duplicates present
-    expected = brute_force_fronts(points.tolist())
-    assert expected.max() >= (1 if k == 4 else 3)  # several fronts to peel
-    np.testing.assert_array_equal(fronts(points), expected)
+def ibea_by_definition(rewards, kappa=0.05):
+    """IBEA's fitness written out with loops: scale to [0, 1], eps-indicator, exponential sum."""
+    rewards = np.asarray(rewards, float)
+    low, high = rewards.min(axis=0), rewards.max(axis=0)
+    scaled = [[(v - lo) / (hi - lo) if hi > lo else 0.0 for v, lo, hi in zip(row, low, high)] for row in rewards]
+    n = len(scaled)
+    indicator = {(y, x): max(a - b for a, b in zip(scaled[x], scaled[y])) for y in range(n) for x in range(n)}
+    c = max(abs(v) for v in indicator.values())
+    return np.array([-sum(np.exp(-indicator[y, x] / (c * kappa)) for y in range(n) if y != x) for x in range(n)])
 
 
-def test_fronts_continuous_data_and_edge_cases():
-    points = np.random.default_rng(3).normal(size=(150, 3))
-    np.testing.assert_array_equal(fronts(points), brute_force_fronts(points.tolist()))
-    np.testing.assert_array_equal(fronts(np.empty((0, 2))), np.empty(0, dtype=int))
-    np.testing.assert_array_equal(fronts([[1.0, 2.0]]), [0])
-    np.testing.assert_array_equal(fronts([[1.0, 2.0], [1.0, 2.0], [0.0, 2.0]]), [0, 0, 1])  # equal share a front
+def test_pareto_scores_hand_worked_and_by_definition():
+    # Two points, each better in one objective: I = 1 both ways, c = 1, score -exp(-1 / 0.05).
+    np.testing.assert_allclose(pareto_scores([[0.0, 1.0], [1.0, 0.0]]), [-np.exp(-20.0)] * 2)
+    # (1, 1) dominates (0, 0): I((1,1), (0,0)) = -1, so (0, 0) pays exp(20); (1, 1) pays exp(-20).
+    np.testing.assert_allclose(pareto_scores([[1.0, 1.0], [0.0, 0.0]]), [-np.exp(-20.0), -np.exp(20.0)])
+    rewards = random_points(np.random.default_rng(5), 30, 3)
+    np.testing.assert_allclose(pareto_scores(rewards), ibea_by_definition(rewards), rtol=1e-12)
 
 
 @settings(max_examples=100, deadline=None)
 @given(hnp.arrays(np.float64, hnp.array_shapes(min_dims=2, max_dims=2, min_side=1, max_side=12),
                   elements=st.sampled_from([-1.0, 0.0, 0.5, 2.0])))
-def test_fronts_property(points):
-    np.testing.assert_array_equal(fronts(points), brute_force_fronts(points.tolist()))
+def test_pareto_scores_keep_dominance(points):
+    scores = pareto_scores(points)
+    front = brute_force_fronts(points.tolist())
+    for i, j in itertools.product(range(len(points)), repeat=2):
+        if (points[i] >= points[j]).all() and (points[i] > points[j]).any():
+            assert scores[i] > scores[j]
+        if (points[i] == points[j]).all():
+            assert scores[i] == scores[j]
+    # The non-dominated points are the best-scored of their own front... and one of them is the best overall.
+    assert front[np.argmax(scores)] == 0
 
 
-def test_fronts_refuse_bad_input():
-    with pytest.raises(ValueError, match=r"filter failed rows first.*points\[1\]=\[nan  1\.\] and 1 more"):
-        fronts([[0.0, 1.0], [np.nan, 1.0], [np.inf, 0.0]])
-    with pytest.raises(ValueError, match=r"2-D array .*shape=\(3,\)"):
-        fronts([1.0, 2.0, 3.0])
-    with pytest.raises(ValueError, match=r"k >= 1 .*shape=\(2, 0\)"):
-        fronts(np.empty((2, 0)))
-
-
-def test_crowding_distance_hand_worked():
-    # One front; both objectives span 10. Interior points:
-    #   (1, 6): (3 - 0)/10 + (10 - 5)/10 = 0.8
-    #   (3, 5): (6 - 1)/10 + (6 - 1)/10  = 1.0
-    #   (6, 1): (10 - 3)/10 + (5 - 0)/10 = 1.2
-    points = np.array([[0, 10], [1, 6], [3, 5], [6, 1], [10, 0]], dtype=float)
-    np.testing.assert_allclose(crowding_distance(points), [np.inf, 0.8, 1.0, 1.2, np.inf])
-    # Order does not matter, and a duplicate of (3, 5) gets the same distance as the original.
-    shuffled = points[[3, 0, 2, 4, 1, 2]]
-    np.testing.assert_allclose(crowding_distance(shuffled), [1.2, np.inf, 1.0, np.inf, 0.8, 1.0])
-    # A constant objective adds nothing; a single point has distance 0.
-    np.testing.assert_allclose(crowding_distance([[1.0, 7.0], [2.0, 7.0], [4.0, 7.0], [9.0, 7.0]]),
-                               [np.inf, (4 - 1) / 8, (9 - 2) / 8, np.inf])
-    np.testing.assert_allclose(crowding_distance([[1.0, 7.0]]), [0.0])
-    assert crowding_distance(np.empty((0, 3))).shape == (0,)
-
-
-def test_pareto_scores_order_front_then_crowding():
-    rewards = np.array([
-        [0, 10], [1, 6], [3, 5], [6, 1], [10, 0],  # front 0; (1, 6) is the most crowded
-        [3, 5],                                    # duplicate of a front-0 point
-        [0, 4], [2, 2], [1, 3],                    # front 1
-        [np.nan, 20], [30, np.inf],                # failed
-        [-1, -1],                                  # front 2, alone
-    ], dtype=float)
+def test_pareto_scores_ignore_units_and_failed_rows():
+    rewards = random_points(np.random.default_rng(6), 25, 2)
     scores = pareto_scores(rewards)
-    assert np.isnan(scores[[9, 10]]).all() and np.isfinite(np.delete(scores, [9, 10])).all()
-    front = np.array([0, 0, 0, 0, 0, 0, 1, 1, 1, -1, -1, 2])
-    ok = front >= 0
-    np.testing.assert_array_equal(np.floor(scores[ok]), -front[ok])  # c in [0, 1)
-    assert scores[ok & (front == 0)].min() > scores[ok & (front == 1)].max() > scores[11]
-    assert scores[2] == scores[5]  # duplicates equal
-    # Within front 0, sorted by crowding: (1, 6) 0.8 < (3, 5) x2 1.0 < (6, 1) 1.2, and the two ends
-    # (inf) count as the least crowded inner point, 1.2. Average ranks from 0 over 6: 0, 1.5, 1.5, 4, 4, 4.
-    np.testing.assert_allclose(scores[[1, 2, 5, 3, 0, 4]], np.array([0, 1.5, 1.5, 4, 4, 4]) / 6)
-    assert scores[11] == -2.0
-
-
-def test_pareto_scores_small_and_random():
+    np.testing.assert_allclose(pareto_scores(rewards * [1e-3, 1e6] + [5.0, -7.0]), scores, rtol=1e-9)
+    with_failed = np.vstack([rewards, [[np.nan, 1.0], [np.inf, 0.0]]])
+    np.testing.assert_allclose(pareto_scores(with_failed), [*scores, np.nan, np.nan])
+    huge = pareto_scores([[1e308, -1e308], [-1e308, 1e308], [0.0, 0.0], [-1e308, -1e308]])
+    assert np.isfinite(huge).all() and huge[3] < huge[:3].min()
     assert pareto_scores(np.empty((0, 2))).shape == (0,)
     np.testing.assert_array_equal(pareto_scores([[1.0, 2.0]]), [0.0])
+    np.testing.assert_array_equal(pareto_scores([[1.0, 2.0], [1.0, 2.0]]), [0.0, 0.0])
     np.testing.assert_array_equal(pareto_scores([[np.nan, 2.0]]), [np.nan])
-    rewards = random_points(np.random.default_rng(4), 40, 3)
-    scores = pareto_scores(rewards)
-    np.testing.assert_array_equal(np.floor(scores), -fronts(rewards))
-    # Identical rows, identical scores.
-    _, first, inverse = np.unique(rewards, axis=0, return_index=True, return_inverse=True)
-    np.testing.assert_array_equal(scores, scores[first][inverse.ravel()])
     with pytest.raises(ValueError, match="rewards must be a 2-D array"):
         pareto_scores([1.0, 2.0])
 
@@ -169,7 +128,7 @@ def test_pareto_front_matches_fronts():
     results = pd.DataFrame(points, columns=["a", "b", "c"]).sample(frac=1.0, random_state=1)
     front = pareto_front(results, ["a", "b", "c"], ["max", "min", "max"])
     signed = results.to_numpy() * [1, -1, 1]
-    assert set(front.index) == set(results.index[fronts(signed) == 0])
+    assert set(front.index) == set(results.index[brute_force_fronts(signed.tolist()) == 0])
     assert front["a"].is_monotonic_increasing
 
 

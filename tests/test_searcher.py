@@ -359,6 +359,17 @@ def test_default_update_is_natural_with_any_number_of_metrics_and_a_restore_keep
             PGSearcher(update=other).restore(str(path))
 
 
+def test_several_metrics_start_as_wide_as_the_ranges():
+    # One metric: bounded numerics start at 0.4 of their column's sd, leaning towards the middle of each
+    # range; several: at the full sd, so that the first suggestions are spread as random search's.
+    space = {"x": tune.uniform(0.0, 1.0), "kind": tune.choice(["a", "b"])}
+    one, several = (PGSearcher(space, metric=metric, mode=mode, seed=0, batch_size=10_000)
+                    for metric, mode in (("m", "min"), (["m", "n"], ["min", "min"])))
+    one_sd, several_sd = (np.std([searcher.suggest(str(i))["x"] for i in range(2000)]) for searcher in (one, several))
+    assert several_sd == pytest.approx(np.sqrt(1 / 12), rel=0.05)  # uniform on [0, 1]
+    assert one_sd < 0.6 * several_sd
+
+
 def test_multi_objective_evaluated_rewards_need_one_value_per_metric():
     space = {"x": tune.choice(["a", "b"])}
     searcher = PGSearcher(space, metric=["m1", "m2"], mode=["max", "min"], points_to_evaluate=[{"x": "a"}, {"x": "b"}],

@@ -12,7 +12,8 @@
 - ``weights=False``: no importance weights: a result drawn under an older policy
   counts as if the current one had drawn it (CatCMA's asynchronous use);
 - ``initial_scale=x``: bounded numerics start with sd ``x`` times their column's
-  (the default is ``natural._BOUNDED_INITIAL_SCALE``);
+  (the default is ``natural._BOUNDED_INITIAL_SCALE``, with several metrics
+  ``searcher._SEVERAL_METRICS_INITIAL_SCALE``);
 - ``candidates=k``: each suggestion is the best of k policy samples by the rank
   model (1: no surrogate; the default is ``searcher._CANDIDATES``);
 - ``min_tau=t``: the rank model's leave-one-out Kendall tau needed before it is
@@ -30,8 +31,7 @@ from typing import Any
 import numpy as np
 
 from ray_pg import PGSearcher
-from ray_pg.natural import _BOUNDED_INITIAL_SCALE, NaturalPolicy
-from ray_pg.params import BoundedParam
+from ray_pg.natural import NaturalPolicy
 from ray_pg.results import Sample
 
 
@@ -43,7 +43,7 @@ class AblatedSearcher(PGSearcher):
                  min_tau: float | None = None, **kwargs: Any) -> None:
         self._covariance, self._margin, self._weights = covariance, margin, weights
         self._category_margin = category_margin
-        self._initial_scale = initial_scale
+        self._initial_scale_knob = initial_scale
         super().__init__(update="natural", **kwargs)
         self._candidates = self._candidates if candidates is None else candidates
         self._min_tau = self._min_tau if min_tau is None else min_tau
@@ -54,12 +54,10 @@ class AblatedSearcher(PGSearcher):
         policy._q_min = np.maximum(self._category_margin * policy._q_min, floor)
         if not self._margin:
             policy._int_pos, policy._int_spec = policy._int_pos[:0], policy._int_spec[:0]  # no integer margins
-        if self._initial_scale is not None:
-            bounded = [i for i, j in enumerate(policy._gauss_cols) if isinstance(space.params[j], BoundedParam)]
-            scale = np.ones(policy.dim)
-            scale[bounded] = self._initial_scale / _BOUNDED_INITIAL_SCALE
-            policy.cov = policy.cov * np.outer(scale, scale)
         return policy
+
+    def _initial_scale(self) -> float | None:
+        return super()._initial_scale() if self._initial_scale_knob is None else self._initial_scale_knob
 
     def _sample(self, policy: NaturalPolicy, raw: np.ndarray) -> Sample:
         sample = super()._sample(policy, raw)
