@@ -183,7 +183,7 @@ def write_reports(frame: pd.DataFrame, out_dir: Path, command: str) -> list[Path
             rows = part[part["problem"] == problem]
             written.append(plot(rows, Path(out_dir) / png, front_seed=int(rows["seed"].min())))
         md.parent.mkdir(parents=True, exist_ok=True)
-        checkpoints = tuple(n for n in CHECKPOINTS if n <= budget) or (int(budget),)
+        checkpoints = tuple(sorted({n for n in CHECKPOINTS if n <= budget} | {int(budget)}))  # and the end
         md.write_text(report(part, checkpoints, command, pngs))
         written.insert(0, md)
     return written
