@@ -731,8 +731,8 @@ def _judges_trials(stopper: Stopper) -> bool:
 def _default_rule(scheduler: Any) -> str:
     """What ``update=None`` means: "pg" under ASHA (its first rung ends most trials, and the natural update
     converges on what that rung rewards: crossing learning curves, regret 0.0229 against pg's 0.0081);
-    "natural" otherwise, with any number of metrics (two objectives at 64 workers: median hypervolume
-    ratio 0.949 against pg's 0.650)."""
+    "natural" otherwise, with any number of metrics (multi-objective benchmark, 64 workers, 400 trials:
+    mean rank 1.17 against pg's 2.86, of 5)."""
     return "pg" if isinstance(scheduler, AsyncHyperBandScheduler) else "natural"
 
 
