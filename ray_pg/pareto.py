@@ -32,8 +32,8 @@ def pareto_scores(rewards: np.ndarray) -> np.ndarray:
     ``c = max |I|`` (Zitzler and Kuenzli, "Indicator-based selection in
     multiobjective search", 2004). A point that another dominates pays more
     than 1 for it; one that nobody comes near pays little. So the score keeps
-    dominance (``x`` dominates ``y``: ``x`` scores higher; equal points score
-    equally) and also grades the points that non-dominated sorting leaves tied,
+    dominance, up to floating-point resolution (``x`` dominates ``y``: ``x``
+    scores higher; equal points score equally), and also grades the points that non-dominated sorting leaves tied,
     which with three objectives are most of them.
 
     It replaced Pareto front plus crowding distance (NSGA-II's order), whose
@@ -185,7 +185,7 @@ def _union_volume(gains: np.ndarray) -> float:
 def _non_dominated(points: np.ndarray) -> np.ndarray:
     """Boolean mask of the non-dominated rows (maximised, finite), equal rows all kept.
 
-    Same answer as ``fronts(points) == 0`` but O(n) memory and about O(n m k)
+    The first front of non-dominated sorting, in O(n) memory and about O(n m k)
     time for m front points: each surviving point in turn removes the rows it
     dominates.
     """

@@ -12,7 +12,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from ray_pg.pareto import pareto_scores
-from ray_pg.policy import by_level
+from ray_pg.policy import average_ranks, by_level
 
 # The result key that says how far a trial went; Tune adds it to every result.
 TRAINING_ITERATION = "training_iteration"
@@ -59,8 +59,10 @@ def rewards_of(result: dict | list | Real | None, metrics: list[str], modes: lis
 def batch_scores(rewards: np.ndarray, levels: np.ndarray) -> np.ndarray:
     """A score per trial, higher is better, NaN for failed trials: by level first, then by the metrics.
 
-    With several metrics, IBEA's fitness (``pareto_scores``) is taken within
-    each level: trials cut at different rungs are not compared on their metrics.
+    With several metrics, the ranks of IBEA's fitness (``pareto_scores``) are
+    taken within each level: trials cut at different rungs are not compared on
+    their metrics. Ranks, because the fitness spans e^-20 to n e^20: a z-score
+    of it would see only the worst trial.
     """
     if rewards.shape[1] == 1:
         # Scaled into [-1, 1]: order and z-scores are unchanged, and huge metrics
@@ -71,7 +73,9 @@ def batch_scores(rewards: np.ndarray, levels: np.ndarray) -> np.ndarray:
     scores = np.full(len(rewards), np.nan)
     for level in np.unique(levels):
         group = levels == level
-        scores[group] = pareto_scores(rewards[group])
+        fitness = pareto_scores(rewards[group])
+        ok = ~np.isnan(fitness)
+        scores[np.flatnonzero(group)[ok]] = average_ranks(fitness[ok])
     return by_level(levels, scores)
 
 

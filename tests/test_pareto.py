@@ -76,7 +76,7 @@ def test_pareto_scores_keep_dominance(points):
             assert scores[i] > scores[j]
         if (points[i] == points[j]).all():
             assert scores[i] == scores[j]
-    # The non-dominated points are the best-scored of their own front... and one of them is the best overall.
+    # The best-scored point is non-dominated.
     assert front[np.argmax(scores)] == 0
 
 

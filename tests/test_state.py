@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from ray import tune
 
 from ray_pg import PGSearcher
+from ray_pg.policy import advantages
 from ray_pg.searcher import CheckpointError, batch_scores
 from spaces import SPACES
 from test_searcher import drive
@@ -219,6 +220,15 @@ def test_pareto_scores_are_taken_within_a_level():
     levels = np.array([math.inf, 2.0, 2.0])
     scores = batch_scores(rewards, levels)
     assert scores[0] > scores[1] == scores[2]
+
+
+def test_several_metrics_score_by_rank_so_a_zscore_sees_every_trial():
+    # A chain of dominance plus one far-behind trial: IBEA's fitness spans e^20, its ranks do not.
+    rewards = np.array([[5.0, 5.0], [4.0, 4.0], [3.0, 3.0], [2.0, 2.0], [1.0, 1.0], [-100.0, -100.0], [np.nan, 1.0]])
+    scores = batch_scores(rewards, np.full(len(rewards), math.inf))
+    np.testing.assert_array_equal(scores, [5, 4, 3, 2, 1, 0, np.nan])
+    z = advantages(scores, "zscore")
+    assert (np.diff(z[:6]) < -0.5).all() and z[6] < z[5]
 
 
 def test_a_metric_other_than_tunes_is_announced(caplog):

@@ -1,6 +1,6 @@
 """Report of the multi-objective benchmark (``zdt``): markdown summaries and figures, from result rows only.
 
-``write_reports`` writes one markdown file per (workers, budget) setting:
+``write_reports`` writes one markdown file per (workers, budget) setting (one budget per worker count):
 ``multiobjective.md`` for 8 workers, ``multiobjective_w<n>.md`` otherwise. It
 opens with the mean rank over the problems at each checkpoint (per seed and
 problem, methods ranked by hypervolume so far: ``analysis.rank_table`` on
