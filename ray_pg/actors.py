@@ -16,7 +16,6 @@ import numpy as np
 _LOG_2PI = math.log(2.0 * math.pi)
 
 
-
 def segment_offsets(sizes: np.ndarray) -> np.ndarray:
     """Where each categorical's values start in a flat vector of all their values."""
     return np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(int) if len(sizes) else np.zeros(0, dtype=int)
@@ -29,6 +28,7 @@ def onehot(indices: np.ndarray, offsets: np.ndarray, width: int) -> np.ndarray:
     rows, blocks = np.nonzero(~np.isnan(indices))
     out[rows, offsets[blocks] + indices[rows, blocks].astype(int)] = 1.0
     return out
+
 
 class Categoricals(NamedTuple):
     """All categorical distributions of a space, their logits concatenated into one flat vector.

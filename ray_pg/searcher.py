@@ -135,9 +135,9 @@ class PGSearcher(Searcher):
         update: "natural" (the natural-gradient update above), "pg" (REINFORCE with
             PPO-clipped Adam steps) or None: "natural", with one metric or several, except
             under Tune's ASHA scheduler (``AsyncHyperBandScheduler``), whose first rung ends most
-            trials: "pg" there (see ``_default_rule``). Tune names its scheduler only when it hands over the space: with the
-            space given here, pass ``update="pg"`` under ASHA. A restored checkpoint keeps the rule
-            it was saved with.
+            trials: "pg" there (see ``_default_rule``). Tune names its scheduler only when it
+            hands over the space: with the space given here, pass ``update="pg"`` under ASHA. A
+            restored checkpoint keeps the rule it was saved with.
         truncation: ``update="natural"`` only: the bound ``c`` of each importance ratio
             ``min(ratio, c)``.
     """

@@ -87,7 +87,8 @@ def _distance_terms(c: dict) -> list[float]:
 
 
 def _zdt(shape: Callable[[float, float], float]) -> Callable[[dict], tuple[float, ...]]:
-    """ZDT's objectives ``(x1, g * shape(x1 / g, x1))``, with ``g`` over u and the distance terms."""
+    """ZDT's objectives ``(x1, g * shape(x1 / g, x1))``, with ``g`` over u and the distance terms
+    (``shape`` takes floats or arrays)."""
     def objectives(c: dict) -> tuple[float, ...]:
         g = 1.0 + 9.0 * float(np.mean([c["u"], *_distance_terms(c)])) + OFFSETS[c["variant"]]
         return c["x1"], g * shape(c["x1"] / g, c["x1"])
@@ -102,7 +103,7 @@ def _dtlz2(c: dict) -> tuple[float, ...]:
 
 
 def _zdt3_shape(ratio: float, x1: float) -> float:
-    return 1.0 - math.sqrt(ratio) - ratio * math.sin(10 * math.pi * x1)
+    return 1.0 - np.sqrt(ratio) - ratio * np.sin(10 * np.pi * x1)
 
 
 @dataclass(frozen=True)
@@ -125,11 +126,11 @@ class MOProblem:
 def _curve_hv(shape: Callable[[float, float], float], num: int = 100_001) -> float:
     """Hypervolume at (1.1, 1.1) of ``num`` points of a ZDT curve at g = 1."""
     x1 = np.linspace(0.0, 1.0, num)
-    return hypervolume(np.column_stack([x1, [shape(v, v) for v in x1]]), reference=(1.1, 1.1))
+    return hypervolume(np.column_stack([x1, shape(x1, x1)]), reference=(1.1, 1.1))
 
 
 PROBLEMS: dict[str, MOProblem] = {
-    "zdt1_mixed": MOProblem(_zdt(lambda r, x1: 1.0 - math.sqrt(r)), (1.1, 1.1), 0.1 + 2.0 / 3.0 + 0.11),
+    "zdt1_mixed": MOProblem(_zdt(lambda r, x1: 1.0 - np.sqrt(r)), (1.1, 1.1), 0.1 + 2.0 / 3.0 + 0.11),
     "zdt2_mixed": MOProblem(_zdt(lambda r, x1: 1.0 - r * r), (1.1, 1.1), 0.1 + 1.0 / 3.0 + 0.11),
     "zdt3_mixed": MOProblem(_zdt(_zdt3_shape), (1.1, 1.1), _curve_hv(_zdt3_shape)),
     "dtlz2_mixed": MOProblem(_dtlz2, (1.5, 1.5, 1.5), 1.5**3 - math.pi / 6),

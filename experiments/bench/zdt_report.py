@@ -86,7 +86,7 @@ def summarize(frame: pd.DataFrame, checkpoints: tuple[int, ...], png_name: str) 
     for method in methods:
         runs = at.xs(method, level="method")
         row: dict[str, Any] = {}
-        for n in (n for n in checkpoints if n <= budget):
+        for n in checkpoints:
             q = runs[n].quantile([0.25, 0.5, 0.75])
             row[f"HV ratio @{n}: median [IQR]"] = f"{fmt(q[0.5])} [{fmt(q[0.25])}, {fmt(q[0.75])}]"
         row["mean rank"] = ranks.get(method, np.nan)
