@@ -192,9 +192,11 @@ def test_checkpoints_stay_small_and_history_is_appended(tmp_path):
         drive(searcher, space, 500, seed=chunk, in_flight=8)
         searcher.save(str(tmp_path / "searcher-state.json"))
         sizes.append(os.path.getsize(tmp_path / "searcher-state.json"))
-    assert max(sizes) < 20_000 and max(sizes) - min(sizes) < 2_000  # flat: the history is not in it
+    # Flat: the history is not in it (the window's 64 results and their draws are).
+    assert max(sizes) < 30_000 and max(sizes) - min(sizes) < 2_000
     history_file = next(p for p in tmp_path.iterdir() if p.name.startswith("ray_pg-history"))
-    assert len(history_file.read_text().splitlines()) == searcher.num_updates == 250
+    # 2,000 results in batches of 8 policy draws (the rank model's picks do not count)
+    assert len(history_file.read_text().splitlines()) == searcher.num_updates and 200 < searcher.num_updates <= 250
     restored = PGSearcher(space, metric="loss", mode="min", batch_size=8)
     restored.restore(str(tmp_path / "searcher-state.json"))
     assert restored.history().equals(searcher.history())
