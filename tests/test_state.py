@@ -204,6 +204,7 @@ def test_checkpoints_stay_small_and_history_is_appended(tmp_path):
     older = tmp_path / "old"
     older.mkdir()
     searcher.save(str(older / "s.json"))
+    before = searcher.history()
     drive(searcher, space, 80, seed=9)
     searcher.save(str(older / "s2.json"))
     rewound = PGSearcher(space, metric="loss", mode="min", batch_size=8)
@@ -212,7 +213,7 @@ def test_checkpoints_stay_small_and_history_is_appended(tmp_path):
     rewound.save(str(older / "s3.json"))
     again = PGSearcher(space, metric="loss", mode="min", batch_size=8)
     again.restore(str(older / "s3.json"))
-    assert again.history().equals(rewound.history()) and again.num_updates == 255
+    assert again.history().equals(rewound.history()) and again.num_updates == len(again.history()) > len(before)
 
 
 def test_pareto_scores_are_taken_within_a_level():
