@@ -227,7 +227,8 @@ class PGSearcher(Searcher):
         # rank model from all.
         self._window: list[Finished] = []
         self._rank_model: surrogate.RankModel | None = None
-        self._candidates, self._min_tau_z = _CANDIDATES, surrogate.MIN_TAU_Z  # ablations change them
+        # Ablations change them (experiments/bench/ablation.py).
+        self._candidates, self._min_tau_z, self._model_share = _CANDIDATES, surrogate.MIN_TAU_Z, _MODEL_SHARE
         # Known results waiting for a metric and mode: (trial id, sample, value, level).
         self._unscored: list[tuple[str, Sample, Any, float]] = []
         self._queue: list[tuple[np.ndarray, dict]] = []
@@ -369,7 +370,7 @@ class PGSearcher(Searcher):
         """A sample of ``policy``, and whether the rank model picked it: while a model is trusted, a share
         ``_MODEL_SHARE`` of the suggestions is the best of ``_CANDIDATES`` samples by it."""
         if (self._rank_model is None or policy is not self._policy  # no model, or sharpened sampling
-                or self._rng.random() >= _MODEL_SHARE):
+                or self._rng.random() >= self._model_share):
             return policy.sample(self._rng), False
         candidates = np.array([self._space.mask_inactive(raw)
                                for raw in policy.sample(self._rng, self._candidates)])
