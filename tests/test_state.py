@@ -192,11 +192,9 @@ def test_checkpoints_stay_small_and_history_is_appended(tmp_path):
         drive(searcher, space, 500, seed=chunk, in_flight=8)
         searcher.save(str(tmp_path / "searcher-state.json"))
         sizes.append(os.path.getsize(tmp_path / "searcher-state.json"))
-    # Flat: the history is not in it (the window's 64 results and their draws are).
-    assert max(sizes) < 30_000 and max(sizes) - min(sizes) < 2_000
+    assert max(sizes) < 20_000 and max(sizes) - min(sizes) < 2_000  # flat: the history is not in it
     history_file = next(p for p in tmp_path.iterdir() if p.name.startswith("ray_pg-history"))
-    # 2,000 results in batches of 8 policy draws (the rank model's picks do not count)
-    assert len(history_file.read_text().splitlines()) == searcher.num_updates and 200 < searcher.num_updates <= 250
+    assert len(history_file.read_text().splitlines()) == searcher.num_updates == 250
     restored = PGSearcher(space, metric="loss", mode="min", batch_size=8)
     restored.restore(str(tmp_path / "searcher-state.json"))
     assert restored.history().equals(searcher.history())
@@ -204,7 +202,6 @@ def test_checkpoints_stay_small_and_history_is_appended(tmp_path):
     older = tmp_path / "old"
     older.mkdir()
     searcher.save(str(older / "s.json"))
-    before = searcher.history()
     drive(searcher, space, 80, seed=9)
     searcher.save(str(older / "s2.json"))
     rewound = PGSearcher(space, metric="loss", mode="min", batch_size=8)
@@ -213,7 +210,7 @@ def test_checkpoints_stay_small_and_history_is_appended(tmp_path):
     rewound.save(str(older / "s3.json"))
     again = PGSearcher(space, metric="loss", mode="min", batch_size=8)
     again.restore(str(older / "s3.json"))
-    assert again.history().equals(rewound.history()) and again.num_updates == len(again.history()) > len(before)
+    assert again.history().equals(rewound.history()) and again.num_updates == 255
 
 
 def test_pareto_scores_are_taken_within_a_level():
