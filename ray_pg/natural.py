@@ -54,11 +54,6 @@ _BOUNDED_INITIAL_SCALE = 0.4
 # on its other values, too many for budgets of a few hundred trials. Our suite, mean rank of 4 variants
 # at 8 workers / 200 trials: 2.73 with 1, 2.13 with 0.25, 2.40 with 0 (natural_ablation.md).
 _CATEGORY_MARGIN = 0.25
-# ASNG's first trust Delta (step length 1 / Delta in the Fisher norm) is at least this: ASNG's own 1 moves a
-# binary choice from 1/2 to its margin in one update, so a batch of 5 noisy results settled it (40 seeds:
-# p = 0.036 or 0.964 after update 1); 5 moves it by at most 0.1, and the signal-to-noise adaptation
-# shortens Delta towards 1 once successive gradients agree (tests/test_invariance.py).
-_FIRST_TRUST = 5.0
 
 
 def _margin_alpha(num_discrete: int) -> float:
@@ -88,21 +83,6 @@ def rank_weights(adv: np.ndarray) -> np.ndarray:
     raw = np.maximum(0.0, math.log((n + 1) / 2.0) - np.log(rank))
     total = raw.sum()
     return raw / total if total > 0 else np.zeros(n)
-
-
-def window_weights(adv: np.ndarray, fresh: np.ndarray) -> np.ndarray:
-    """Recombination weights of the ``fresh`` samples, ranked among all of ``adv`` (a window of recent results).
-
-    The window only ranks: a fresh sample gets CMA-ES's weight of its rank among
-    all n times n / (number fresh), every other sample 0. Under random selection
-    the fresh weights then sum to 1 in expectation, as one generation's do, and
-    they never depend on the samples themselves, which keeps every part of the
-    update unbiased; a sum above 1 (fresh results better than the older ones)
-    is scaled to 1: no step longer than one generation's.
-    """
-    fresh = np.asarray(fresh, dtype=bool)
-    weights = np.where(fresh, rank_weights(adv) * (len(fresh) / max(1, int(fresh.sum()))), 0.0)
-    return weights / max(1.0, float(weights.sum()))
 
 
 class NaturalPolicy:
@@ -160,9 +140,9 @@ class NaturalPolicy:
         self.cat_path = np.zeros(num_free)  # ASNG's accumulated normalised gradient s
         self.cat_gamma = 0.0
         # ASNG's Delta: each step has length delta = 1 / Delta in the Fisher norm. ASNG starts at 1; here
-        # at _FIRST_TRUST or sqrt(free parameters), so that one choice among 100 is not settled by the
-        # first noisy batch either (needle100: median regret 0.32 at 200 trials with 1, 0.016 with sqrt).
-        self.cat_trust = max(_FIRST_TRUST, math.sqrt(num_free))
+        # 1 / sqrt(free parameters), so that one choice among 100 is not settled by the first noisy batch
+        # (needle100: median regret 0.32 at 200 trials with 1, 0.016 with this start).
+        self.cat_trust = max(1.0, math.sqrt(num_free))
         self._chol: tuple[np.ndarray, np.ndarray] | None = None  # (cov it was taken of, its Cholesky factor)
 
     # ------------------------------------------------------------ parameters
@@ -262,11 +242,6 @@ class NaturalPolicy:
                 chol = full if mask.all() else _cholesky(cov[np.ix_(mask, mask)])
                 out[rows, 0] = _gauss_log_density(z[np.ix_(rows, mask)], self.mean[mask], chol)
         return out
-
-    def whiten(self, raw: np.ndarray) -> np.ndarray:
-        """The standard normal draws behind complete raw samples' numerics, (n, dim): what ``sample`` drew."""
-        y = (np.atleast_2d(raw)[:, self._gauss_cols] - self.mean) / (self.sigma * self.margin)
-        return np.linalg.solve(self.cholesky(), y.T).T
 
     def log_prob(self, raw: np.ndarray) -> np.ndarray:
         """Joint log-probability of the drawn actors of each row of ``raw`` (n, num_columns)."""
@@ -379,8 +354,7 @@ def truncated_ratios(new: np.ndarray, old: np.ndarray, truncation: float) -> np.
 
 def natural_update(policy: NaturalPolicy, raw: np.ndarray, old_blocks: np.ndarray | None, adv: np.ndarray, *,
                    truncation: float = 1.0, min_sd: float = 0.0, max_sd: float = math.inf,
-                   fresh: float = 1.0, rng: np.random.Generator | None = None, step_weights: np.ndarray | None = None,
-                   normals: np.ndarray | None = None) -> dict[str, float]:
+                   fresh: float = 1.0) -> dict[str, float]:
     """One natural-gradient step on one batch, in place; returns diagnostics.
 
     Args:
@@ -391,14 +365,6 @@ def natural_update(policy: NaturalPolicy, raw: np.ndarray, old_blocks: np.ndarra
         adv: One advantage per sample, higher is better; only their order is used.
         truncation: Upper bound ``c`` of each importance ratio ``min(pi_now / pi_drew, c)``.
         min_sd, max_sd: Bounds on each numeric column's marginal sd (before its margin).
-        rng: Draws the coordinates of the branches a sample did not take (``_update_gaussian``);
-            needed only where some sample left a numeric column undrawn.
-        step_weights: The weights of the step-size and categorical updates, >= 0, summing to at most 1:
-            ``window_weights`` of the samples that are new and drawn by the policy (0 for the others),
-            so that those updates learn each result once, from a draw whose probability is known.
-            None: the recombination weights of ``adv``.
-        normals: ``whiten`` of each whole sample under the policy that drew it, (n, dim), NaN rows
-            where unknown: the draws the step-size path learns from (see ``_update_gaussian``).
         fresh: The share of ``raw`` not learnt from before (a window of W batches: 1 / W).
             The covariance rates c1 and c_mu are scaled by it, so that a result
             ranked in W updates moves the covariance as much in all as one
@@ -406,50 +372,34 @@ def natural_update(policy: NaturalPolicy, raw: np.ndarray, old_blocks: np.ndarra
 
     Returns:
         ``gaussian_share`` and ``categorical_share``: the recombination weight that
-        the truncated ratios kept (1: every sample counted fully); ``ess``: the
-        effective number of samples of the Gaussian's weights; ``csa_step``: the
-        length of the step-size path's increment over its expectation under random
-        selection (1 on average when nothing is learnt; NaN: no increment).
+        the truncated ratios kept (1: every sample counted fully), and ``ess``: the
+        effective number of samples of the Gaussian's weights.
     """
     raw = np.atleast_2d(np.asarray(raw, dtype=float))
     weights = rank_weights(adv)
     new_blocks = policy.block_log_prob(raw)
     ratios = np.ones_like(new_blocks) if old_blocks is None else truncated_ratios(
         new_blocks, np.asarray(old_blocks, dtype=float), truncation)
-    info = {"gaussian_share": math.nan, "categorical_share": math.nan, "ess": math.nan, "csa_step": math.nan}
-    step_weights = weights if step_weights is None else np.asarray(step_weights, dtype=float)
+    info = {"gaussian_share": math.nan, "categorical_share": math.nan, "ess": math.nan}
     if weights.sum() <= 0:
         return info
     policy.generation += 1
     if policy.dim:
         drawn = ~np.isnan(new_blocks[:, 0])
         info.update(_update_gaussian(policy, raw, np.where(drawn, weights * ratios[:, 0], 0.0),
-                                     weights * drawn, min_sd, max_sd, fresh, rng, step_weights * drawn,
-                                     normals))
+                                     weights * drawn, min_sd, max_sd, fresh))
     if len(policy.sizes):
-        info["categorical_share"] = _update_categorical(policy, raw, step_weights, ratios[:, 1:])
+        info["categorical_share"] = _update_categorical(policy, raw, weights, ratios[:, 1:])
     return info
 
 
 def _update_gaussian(policy: NaturalPolicy, raw: np.ndarray, w: np.ndarray, nominal: np.ndarray,
-                     min_sd: float, max_sd: float, fresh: float, rng: np.random.Generator | None,
-                     step_weights: np.ndarray, normals: np.ndarray | None) -> dict[str, float]:
-    """CMA-ES's mean, rank-one and rank-mu updates with importance-weighted recombination weights ``w``,
-    and CSA's with ``step_weights``.
+                     min_sd: float, max_sd: float, fresh: float) -> dict[str, float]:
+    """CMA-ES's mean, rank-one, rank-mu and CSA updates with importance-weighted recombination weights ``w``.
 
-    A numeric column a sample did not draw does not pull the mean. For the
-    paths and the covariance it is filled with a draw from the policy's
-    Gaussian conditional on the columns the sample did draw: what a full draw
-    would have held where the reward does not look (zeros there shrank sigma:
-    normalised step 0.73 on a flat objective). A column that no sample drew
-    keeps its marginal (mean and sd).
-
-    CSA learns from the ``step_weights`` samples' own draws (``normals``): each
-    is N(0, I) under the policy that drew it, whatever the mean did while it
-    was in flight, so the path's length tells signal from noise. Deviations
-    from the moved mean are anticorrelated with the last steps, and a window's
-    results learnt from again correlate with them: both made CSA's step 0.64
-    of its expectation on a flat objective and sigma collapse under noise.
+    A numeric column a sample did not draw takes the mean (no pull on it) and
+    contributes the current covariance to the rank-mu term of its rows (no
+    shrinkage of it): that sample does not move that actor.
     """
     dim = policy.dim
     share = float(w.sum() / nominal.sum()) if nominal.sum() > 0 else 0.0
@@ -460,67 +410,32 @@ def _update_gaussian(policy: NaturalPolicy, raw: np.ndarray, w: np.ndarray, nomi
     mu_eff = 1.0 / float(np.sum(w_nominal**2))
     rates = cma_rates(dim, mu_eff)
     z = raw[:, policy._gauss_cols]
-    y = (z - policy.mean) / (policy.sigma * policy.margin)
-    y_full = _fill_undrawn(y, policy.cov, rng)
-    undrawn = np.isnan(z).all(axis=0)
-    old_sd = policy.sigma * np.sqrt(np.diag(policy.cov))
+    missing = np.isnan(z)
+    y = np.where(missing, 0.0, (z - policy.mean) / (policy.sigma * policy.margin))
     w = w / nominal.sum()  # the nominal weights sum to 1; truncation only lowers them
-    y_w = w @ np.nan_to_num(y)
+    y_w = w @ y
     chol = policy.cholesky()
     mu_eff_is = float(w.sum() ** 2 / np.sum(w**2))
     result["ess"] = mu_eff_is
-    step = (w @ y_full) / w.sum()  # the self-normalised step: distributed as N(0, C / mu_eff_is) under random selection
+    step = y_w / w.sum()  # the self-normalised step: distributed as N(0, C / mu_eff_is) under random selection
     cs, ds, cc, chi_n = rates["cs"], rates["ds"], rates["cc"], rates["chi_n"]
     policy.mean = policy.mean + rates["cm"] * policy.sigma * policy.margin * y_w
-    if step_weights.sum() > 0:
-        draws = np.linalg.solve(chol, y_full.T).T
-        if normals is not None:
-            known = ~np.isnan(normals).any(axis=1)
-            draws[known] = normals[known]
-        mu_eff_step = float(step_weights.sum() ** 2 / np.sum(step_weights**2))
-        increment = math.sqrt(mu_eff_step) * (step_weights @ draws) / step_weights.sum()
-        result["csa_step"] = float(np.linalg.norm(increment)) / chi_n
-        policy.path_sigma = (1 - cs) * policy.path_sigma + math.sqrt(cs * (2 - cs)) * increment
-    # The path's length over its expectation so far under random selection: a path that starts at 0
-    # is shorter than chi_n for its first ~1/cs updates, which alone would shrink sigma.
-    norm = float(np.linalg.norm(policy.path_sigma)) / math.sqrt(1 - (1 - cs) ** (2 * max(1.0, policy.generation)))
-    h_sigma = norm < (1.4 + 2 / (dim + 1)) * chi_n
+    policy.path_sigma = (1 - cs) * policy.path_sigma + math.sqrt(cs * (2 - cs) * mu_eff_is) * np.linalg.solve(chol, step)
+    norm = float(np.linalg.norm(policy.path_sigma))
+    h_sigma = norm / math.sqrt(1 - (1 - cs) ** (2 * max(1.0, policy.generation))) < (1.4 + 2 / (dim + 1)) * chi_n
     policy.path_c = (1 - cc) * policy.path_c + h_sigma * math.sqrt(cc * (2 - cc) * mu_eff_is) * step
-    rank_mu = (y_full * w[:, None]).T @ y_full
+    # Where a sample did not draw both columns it adds the covariance they had: no shrinkage there.
+    kept = (missing * w[:, None]).T @ missing.astype(float)
+    rank_mu = (y * w[:, None]).T @ y + policy.cov * kept
     c1, cmu = fresh * rates["c1"], fresh * rates["cmu"]
     delta_h = (1 - h_sigma) * cc * (2 - cc)
     cov = ((1 + c1 * delta_h - c1 - cmu * w.sum()) * policy.cov + c1 * np.outer(policy.path_c, policy.path_c)
            + cmu * rank_mu)
-    # CSA, its growth capped at e per update: no one batch may blow sigma up.
-    if step_weights.sum() > 0:
-        policy.sigma = float(np.clip(policy.sigma * math.exp(min(1.0, (cs / ds) * (norm / chi_n - 1))),
-                                     *_SIGMA_RANGE))
-    cov = _bounded(cov, policy.sigma, min_sd, max_sd)
-    if undrawn.any():  # back to the marginal sd it had, whatever sigma did
-        keep = np.where(undrawn, old_sd / (policy.sigma * np.sqrt(np.diag(cov))), 1.0)
-        cov = cov * np.outer(keep, keep)
-    policy.cov = cov
+    # CSA, its growth capped at e per update (a window of stale results must not blow sigma up).
+    policy.sigma = float(np.clip(policy.sigma * math.exp(min(1.0, (cs / ds) * (norm / chi_n - 1))), *_SIGMA_RANGE))
+    policy.cov = _bounded(cov, policy.sigma, min_sd, max_sd)
     policy.apply_integer_margin()
     return result
-
-
-def _fill_undrawn(y: np.ndarray, cov: np.ndarray, rng: np.random.Generator | None) -> np.ndarray:
-    """``y`` with each row's NaN coordinates drawn from N(0, cov) conditional on its drawn ones."""
-    missing = np.isnan(y)
-    if not missing.any():
-        return y
-    if rng is None:
-        raise ValueError("natural_update needs rng= for samples that did not draw every numeric column")
-    full = y.copy()
-    for mask in np.unique(missing[missing.any(axis=1)], axis=0):
-        rows = (missing == mask).all(axis=1)
-        drawn = ~mask
-        # C_MD C_DD^-1: the regression of the missing coordinates on the drawn ones
-        gain = np.linalg.solve(cov[np.ix_(drawn, drawn)], cov[np.ix_(drawn, mask)]).T if drawn.any() else None
-        cond = cov[np.ix_(mask, mask)] - (0.0 if gain is None else gain @ cov[np.ix_(drawn, mask)])
-        mean = np.zeros((int(rows.sum()), int(mask.sum()))) if gain is None else y[np.ix_(rows, drawn)] @ gain.T
-        full[np.ix_(rows, mask)] = mean + rng.standard_normal(mean.shape) @ _cholesky((cond + cond.T) / 2).T
-    return full
 
 
 def _bounded(cov: np.ndarray, sigma: float, min_sd: float, max_sd: float) -> np.ndarray:

@@ -22,17 +22,11 @@ class Sample(NamedTuple):
     """A suggestion in flight or in the batch: its raw vector and log-probability under the drawing policy.
 
     ``blocks``: per-block log-probabilities (``NaturalPolicy.block_log_prob``), for a natural-gradient searcher.
-    ``picked``: the rank model chose it among several policy draws: it was not drawn with ``log_prob``, so
-    the update does not learn from it (it teaches the rank model only).
-    ``normal``: the standard normal draw behind its numerics, whitened under the policy that drew it, taken
-    before the branches not chosen were masked (``NaturalPolicy.whiten``); None where unknown.
     """
 
     raw: np.ndarray
     log_prob: float
     blocks: np.ndarray | None = None
-    picked: bool = False
-    normal: np.ndarray | None = None
 
 
 class Finished(NamedTuple):

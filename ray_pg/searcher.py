@@ -33,7 +33,7 @@ from ray.tune.stopper import CombinedStopper, NoopStopper, Stopper, TimeoutStopp
 from ray_pg import concurrency
 from ray_pg import state as st
 from ray_pg import surrogate
-from ray_pg.natural import NaturalPolicy, natural_update, window_weights
+from ray_pg.natural import NaturalPolicy, natural_update
 from ray_pg.params import BoundedParam
 from ray_pg.policy import Adam, Policy, UpdateSettings, advantages, update
 from ray_pg.results import (TRAINING_ITERATION, Finished, Sample, as_list, batch_scores, check_objectives, finite,
@@ -63,9 +63,6 @@ _NATURAL_MIN_BATCH, _NATURAL_BATCH_FRACTION, _NATURAL_WINDOW = 5, 0.125, 4
 # each suggestion is the best of this many samples of the policy by the model. 4, 8, 16 and 32
 # were measured (8 and 64 workers, our suite and bbob-mixint: natural_ablation.md).
 _CANDIDATES = 16
-# While the model is trusted, this share of the suggestions is its pick; the rest are the policy's own
-# draws, whose probability is known: the step size and the categoricals learn from those alone.
-_MODEL_SHARE = 0.5
 # With several metrics, bounded numerics start at their column's full sd (the first batches are
 # random search) instead of leaning towards the middle of each range: a Pareto front spreads over
 # some parameters. Multi-objective benchmark (4 problems, 20 seeds), mean rank of 5 at 25 / 50 / 100 /
@@ -84,7 +81,7 @@ class PGSearcher(Searcher):
     step, as CatCMA with margin does, with truncated importance weights for
     samples drawn under an older policy (``ray_pg/natural.py``). After each
     update a linear-quadratic model of the recent results' ranks is refitted
-    (as in lq-CMA-ES); while it orders results it was not fitted to significantly, each
+    (as in lq-CMA-ES); while it orders results it was not fitted to, each
     suggestion is the best of 16 samples of the policy by it
     (``ray_pg/surrogate.py``). ``update="pg"``,
     the default under ASHA, is REINFORCE: per-actor softmax and
@@ -228,8 +225,7 @@ class PGSearcher(Searcher):
         # rank model from all.
         self._window: list[Finished] = []
         self._rank_model: surrogate.RankModel | None = None
-        # Ablations change them (experiments/bench/ablation.py).
-        self._candidates, self._min_tau_z, self._model_share = _CANDIDATES, surrogate.MIN_TAU_Z, _MODEL_SHARE
+        self._candidates, self._min_tau = _CANDIDATES, surrogate.MIN_TAU  # ablations change them
         # Known results waiting for a metric and mode: (trial id, sample, value, level).
         self._unscored: list[tuple[str, Sample, Any, float]] = []
         self._queue: list[tuple[np.ndarray, dict]] = []
@@ -330,18 +326,16 @@ class PGSearcher(Searcher):
                         "param_space): the sharpened sampling at the end of the budget is off")
         policy = self._sampling_policy()
         given: dict = {}
-        picked, draw = False, None
         if self._queue:
             point, given = self._queue.pop(0)
             raw = np.where(np.isnan(point), policy.sample(self._rng), point)
         else:
-            raw, picked = self._draw(policy)
-            draw = raw  # whole, before the branches not chosen are masked
+            raw = self._draw(policy)
         raw = self._space.mask_inactive(raw)
         self._num_suggested += 1
         # The log-probability under the distribution that drew the sample keeps the
         # importance weights of later updates exact.
-        self._pending[trial_id] = self._sample(policy, raw, picked, draw)
+        self._pending[trial_id] = self._sample(policy, raw)
         self._peak_in_flight = max(self._peak_in_flight, len(self._pending))
         return self._space.decode(raw, given)
 
@@ -358,24 +352,19 @@ class PGSearcher(Searcher):
         default)."""
         return _SEVERAL_METRICS_INITIAL_SCALE if len(as_list(self._metric)) > 1 else None
 
-    def _sample(self, policy: Policy | NaturalPolicy, raw: np.ndarray, picked: bool = False,
-                draw: np.ndarray | None = None) -> Sample:
-        """``raw`` as the update will read it; ``draw``: the whole policy draw it came from, if it did."""
+    def _sample(self, policy: Policy | NaturalPolicy, raw: np.ndarray) -> Sample:
         if self._update_rule == "pg":
             return Sample(raw, float(policy.log_prob(raw)[0]))
         blocks = policy.block_log_prob(raw)[0]
-        normal = None if draw is None or picked or not policy.dim else policy.whiten(draw)[0]
-        return Sample(raw, float(np.nansum(blocks)), blocks, picked, normal)
+        return Sample(raw, float(np.nansum(blocks)), blocks)
 
-    def _draw(self, policy: Policy | NaturalPolicy) -> tuple[np.ndarray, bool]:
-        """A sample of ``policy``, and whether the rank model picked it: while a model is trusted, a share
-        ``_MODEL_SHARE`` of the suggestions is the best of ``_CANDIDATES`` samples by it."""
-        if (self._rank_model is None or policy is not self._policy  # no model, or sharpened sampling
-                or self._rng.random() >= self._model_share):
-            return policy.sample(self._rng), False
+    def _draw(self, policy: Policy | NaturalPolicy) -> np.ndarray:
+        """A sample of ``policy``; while a rank model is trusted, the best of ``_CANDIDATES`` by it."""
+        if self._rank_model is None or policy is not self._policy:  # no model, or sharpened sampling
+            return policy.sample(self._rng)
         candidates = np.array([self._space.mask_inactive(raw)
                                for raw in policy.sample(self._rng, self._candidates)])
-        return candidates[int(np.argmax(self._rank_model.predict(candidates)))], True
+        return candidates[int(np.argmax(self._rank_model.predict(candidates)))]
 
     def _natural_update(self) -> None:
         """One natural-gradient step on the window: this batch and the ones before it, ranked together.
@@ -385,16 +374,10 @@ class PGSearcher(Searcher):
         scores = batch_scores(np.array([e.rewards for e in entries]), np.array([e.level for e in entries]))
         old = np.array([np.full(1 + len(self._policy.sizes), np.nan) if e.sample.blocks is None
                         else e.sample.blocks for e in entries])
-        adv = advantages(scores, self._advantage)
-        # The step size and the categoricals learn once from each of the batch's own policy draws.
-        own = (np.arange(len(entries)) >= len(entries) - len(self._batch)) & ~np.array([e.sample.picked
-                                                                                           for e in entries])
-        normals = np.array([np.full(self._policy.dim, np.nan) if e.sample.normal is None else e.sample.normal
-                            for e in entries]).reshape(len(entries), self._policy.dim)
-        natural_update(self._policy, np.array([e.sample.raw for e in entries]), old, adv,
-                       truncation=self._truncation, min_sd=self._settings.min_sd, max_sd=self._settings.max_sd,
-                       fresh=len(self._batch) / len(entries), rng=self._rng, step_weights=window_weights(adv, own),
-                       normals=normals)
+        natural_update(self._policy, np.array([e.sample.raw for e in entries]), old,
+                       advantages(scores, self._advantage), truncation=self._truncation,
+                       min_sd=self._settings.min_sd, max_sd=self._settings.max_sd,
+                       fresh=len(self._batch) / len(entries))
         layout = surrogate.Layout.of(self._policy.columns())
         self._window = recent[-max(len(entries), surrogate.memory_size(layout)):]
         self._rank_model = self._fit_rank_model(layout)
@@ -407,7 +390,7 @@ class PGSearcher(Searcher):
         scores = batch_scores(np.array([e.rewards for e in self._window]),
                               np.array([e.level for e in self._window]))
         model = surrogate.fit(layout, np.array([e.sample.raw for e in self._window]), scores)
-        return model if model is not None and model.trusted(self._min_tau_z) else None
+        return model if model is not None and model.tau >= self._min_tau else None
 
     def _sampling_policy(self) -> Policy:
         """The policy, sharpened over the last part of a known budget."""
@@ -684,10 +667,6 @@ class PGSearcher(Searcher):
             window = st.expect(state.get("window"), list, "window")
             parsed["_window"] = [st.finished_from_json(b, f"window[{i}]", len(space.params))
                                  for i, b in enumerate(window)]
-            samples = [*parsed["_pending"].values(), *(e.sample for e in parsed["_batch"] + parsed["_window"])]
-            if any(s.normal is not None and len(s.normal) != policy.dim for s in samples):
-                raise CheckpointError(f"checkpoint: a sample's normal draw must have {policy.dim} values, one "
-                                      "per numeric column of the policy")
         # Saved before Tune passed a metric or mode: keep the searcher's own.
         for key in ("_metric", "_mode"):
             parsed[key] = getattr(self, key) if parsed[key] is None else parsed[key]

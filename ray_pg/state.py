@@ -114,10 +114,7 @@ def sample_from_json(x: Any, field: str, width: int) -> Sample:
     blocks = None if x.get("blocks") is None else array_from_json(x["blocks"], f"{field}.blocks")
     if blocks is not None and np.isinf(blocks).any():
         raise CheckpointError(f"checkpoint field {field!r}: blocks must be finite or null, got {x['blocks']!r}")
-    normal = None if x.get("normal") is None else array_from_json(x["normal"], f"{field}.normal")
-    if normal is not None and not np.isfinite(normal).all():
-        raise CheckpointError(f"checkpoint field {field!r}: normal must be finite, got {x['normal']!r}")
-    return Sample(raw, log_prob, blocks, expect(x.get("picked", False), bool, f"{field}.picked"), normal)
+    return Sample(raw, log_prob, blocks)
 
 
 def digest(data: Any) -> str:
@@ -226,10 +223,6 @@ def sample_json(sample: Sample) -> dict:
     found = {"raw": to_json(sample.raw), "log_prob": sample.log_prob}
     if sample.blocks is not None:
         found["blocks"] = to_json(sample.blocks)
-    if sample.picked:
-        found["picked"] = True
-    if sample.normal is not None:
-        found["normal"] = to_json(sample.normal)
     return found
 
 

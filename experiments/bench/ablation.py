@@ -16,11 +16,8 @@
   ``searcher._SEVERAL_METRICS_INITIAL_SCALE``);
 - ``candidates=k``: each suggestion is the best of k policy samples by the rank
   model (1: no surrogate; the default is ``searcher._CANDIDATES``);
-- ``min_tau_z=z``: the rank model is used once its leave-one-out Kendall tau
-  is z null sds above 0 (the default is ``surrogate.MIN_TAU_Z``);
-- ``first_trust=x``: ASNG's first Delta (the default is ``natural._FIRST_TRUST``);
-- ``model_share=s``: the share of suggestions the trusted model picks (the
-  default is ``searcher._MODEL_SHARE``).
+- ``min_tau=t``: the rank model's leave-one-out Kendall tau needed before it is
+  used (the default is ``surrogate.MIN_TAU``).
 
 Other keyword arguments go to ``PGSearcher``. The update's cadence (batch and
 window) and its rate scaling are constants of ``ray_pg``; their ablations are
@@ -43,16 +40,13 @@ class AblatedSearcher(PGSearcher):
 
     def __init__(self, *, covariance: bool = True, margin: bool = True, category_margin: float = 1.0,
                  weights: bool = True, initial_scale: float | None = None, candidates: int | None = None,
-                 min_tau_z: float | None = None, first_trust: float | None = None, model_share: float | None = None,
-                 **kwargs: Any) -> None:
+                 min_tau: float | None = None, **kwargs: Any) -> None:
         self._covariance, self._margin, self._weights = covariance, margin, weights
         self._category_margin = category_margin
         self._initial_scale_knob = initial_scale
-        self._first_trust = first_trust
         super().__init__(update="natural", **kwargs)
         self._candidates = self._candidates if candidates is None else candidates
-        self._min_tau_z = self._min_tau_z if min_tau_z is None else min_tau_z
-        self._model_share = self._model_share if model_share is None else model_share
+        self._min_tau = self._min_tau if min_tau is None else min_tau
 
     def _new_policy(self, space: Any, rule: str) -> NaturalPolicy:
         policy = super()._new_policy(space, rule)
@@ -60,17 +54,14 @@ class AblatedSearcher(PGSearcher):
         policy._q_min = np.maximum(self._category_margin * policy._q_min, floor)
         if not self._margin:
             policy._int_pos, policy._int_spec = policy._int_pos[:0], policy._int_spec[:0]  # no integer margins
-        if self._first_trust is not None:
-            policy.cat_trust = max(self._first_trust, float(np.sqrt(np.maximum(policy.sizes - 1, 0).sum())))
         return policy
 
     def _initial_scale(self) -> float | None:
         return super()._initial_scale() if self._initial_scale_knob is None else self._initial_scale_knob
 
-    def _sample(self, policy: NaturalPolicy, raw: np.ndarray, picked: bool = False,
-                draw: np.ndarray | None = None) -> Sample:
-        sample = super()._sample(policy, raw, picked, draw)
-        return sample if self._weights else sample._replace(blocks=None)
+    def _sample(self, policy: NaturalPolicy, raw: np.ndarray) -> Sample:
+        sample = super()._sample(policy, raw)
+        return sample if self._weights else Sample(sample.raw, sample.log_prob, None)
 
     def _natural_update(self) -> None:
         super()._natural_update()
