@@ -354,7 +354,7 @@ def truncated_ratios(new: np.ndarray, old: np.ndarray, truncation: float) -> np.
 
 def natural_update(policy: NaturalPolicy, raw: np.ndarray, old_blocks: np.ndarray | None, adv: np.ndarray, *,
                    truncation: float = 1.0, min_sd: float = 0.0, max_sd: float = math.inf,
-                   fresh: float = 1.0) -> dict[str, float]:
+                   fresh: float = 1.0, rng: np.random.Generator | None = None) -> dict[str, float]:
     """One natural-gradient step on one batch, in place; returns diagnostics.
 
     Args:
@@ -365,6 +365,8 @@ def natural_update(policy: NaturalPolicy, raw: np.ndarray, old_blocks: np.ndarra
         adv: One advantage per sample, higher is better; only their order is used.
         truncation: Upper bound ``c`` of each importance ratio ``min(pi_now / pi_drew, c)``.
         min_sd, max_sd: Bounds on each numeric column's marginal sd (before its margin).
+        rng: Draws the coordinates of the branches a sample did not take (``_update_gaussian``);
+            needed only where some sample left a numeric column undrawn.
         fresh: The share of ``raw`` not learnt from before (a window of W batches: 1 / W).
             The covariance rates c1 and c_mu are scaled by it, so that a result
             ranked in W updates moves the covariance as much in all as one
@@ -372,70 +374,101 @@ def natural_update(policy: NaturalPolicy, raw: np.ndarray, old_blocks: np.ndarra
 
     Returns:
         ``gaussian_share`` and ``categorical_share``: the recombination weight that
-        the truncated ratios kept (1: every sample counted fully), and ``ess``: the
-        effective number of samples of the Gaussian's weights.
+        the truncated ratios kept (1: every sample counted fully); ``ess``: the
+        effective number of samples of the Gaussian's weights; ``csa_step``: the
+        length of the step-size path's increment over its expectation under random
+        selection (1 on average when nothing is learnt: tests/test_invariance.py).
     """
     raw = np.atleast_2d(np.asarray(raw, dtype=float))
     weights = rank_weights(adv)
     new_blocks = policy.block_log_prob(raw)
     ratios = np.ones_like(new_blocks) if old_blocks is None else truncated_ratios(
         new_blocks, np.asarray(old_blocks, dtype=float), truncation)
-    info = {"gaussian_share": math.nan, "categorical_share": math.nan, "ess": math.nan}
+    info = {"gaussian_share": math.nan, "categorical_share": math.nan, "ess": math.nan, "csa_step": math.nan}
     if weights.sum() <= 0:
         return info
     policy.generation += 1
     if policy.dim:
         drawn = ~np.isnan(new_blocks[:, 0])
         info.update(_update_gaussian(policy, raw, np.where(drawn, weights * ratios[:, 0], 0.0),
-                                     weights * drawn, min_sd, max_sd, fresh))
+                                     weights * drawn, min_sd, max_sd, fresh, rng))
     if len(policy.sizes):
         info["categorical_share"] = _update_categorical(policy, raw, weights, ratios[:, 1:])
     return info
 
 
 def _update_gaussian(policy: NaturalPolicy, raw: np.ndarray, w: np.ndarray, nominal: np.ndarray,
-                     min_sd: float, max_sd: float, fresh: float) -> dict[str, float]:
+                     min_sd: float, max_sd: float, fresh: float,
+                     rng: np.random.Generator | None) -> dict[str, float]:
     """CMA-ES's mean, rank-one, rank-mu and CSA updates with importance-weighted recombination weights ``w``.
 
-    A numeric column a sample did not draw takes the mean (no pull on it) and
-    contributes the current covariance to the rank-mu term of its rows (no
-    shrinkage of it): that sample does not move that actor.
+    A numeric column a sample did not draw does not pull the mean. For the
+    paths and the covariance it is filled with a draw from the policy's
+    Gaussian conditional on the columns the sample did draw: what a full draw
+    would have held where the reward does not look, so CSA sees a full draw's
+    statistics (zeros there shrank sigma: normalised step 0.73 on a flat
+    objective). A column that no sample drew keeps its marginal (mean and sd).
     """
     dim = policy.dim
     share = float(w.sum() / nominal.sum()) if nominal.sum() > 0 else 0.0
-    result = {"gaussian_share": share, "ess": 0.0}
+    result = {"gaussian_share": share, "ess": 0.0, "csa_step": math.nan}
     if w.sum() <= 0:
         return result
     w_nominal = nominal / nominal.sum()
     mu_eff = 1.0 / float(np.sum(w_nominal**2))
     rates = cma_rates(dim, mu_eff)
     z = raw[:, policy._gauss_cols]
-    missing = np.isnan(z)
-    y = np.where(missing, 0.0, (z - policy.mean) / (policy.sigma * policy.margin))
+    y = (z - policy.mean) / (policy.sigma * policy.margin)
+    y_full = _fill_undrawn(y, policy.cov, rng)
+    undrawn = np.isnan(z).all(axis=0)
+    old_sd = policy.sigma * np.sqrt(np.diag(policy.cov))
     w = w / nominal.sum()  # the nominal weights sum to 1; truncation only lowers them
-    y_w = w @ y
+    y_w = w @ np.nan_to_num(y)
     chol = policy.cholesky()
     mu_eff_is = float(w.sum() ** 2 / np.sum(w**2))
     result["ess"] = mu_eff_is
-    step = y_w / w.sum()  # the self-normalised step: distributed as N(0, C / mu_eff_is) under random selection
+    step = (w @ y_full) / w.sum()  # the self-normalised step: distributed as N(0, C / mu_eff_is) under random selection
     cs, ds, cc, chi_n = rates["cs"], rates["ds"], rates["cc"], rates["chi_n"]
     policy.mean = policy.mean + rates["cm"] * policy.sigma * policy.margin * y_w
-    policy.path_sigma = (1 - cs) * policy.path_sigma + math.sqrt(cs * (2 - cs) * mu_eff_is) * np.linalg.solve(chol, step)
+    whitened = np.linalg.solve(chol, step)
+    result["csa_step"] = math.sqrt(mu_eff_is) * float(np.linalg.norm(whitened)) / chi_n
+    policy.path_sigma = (1 - cs) * policy.path_sigma + math.sqrt(cs * (2 - cs) * mu_eff_is) * whitened
     norm = float(np.linalg.norm(policy.path_sigma))
     h_sigma = norm / math.sqrt(1 - (1 - cs) ** (2 * max(1.0, policy.generation))) < (1.4 + 2 / (dim + 1)) * chi_n
     policy.path_c = (1 - cc) * policy.path_c + h_sigma * math.sqrt(cc * (2 - cc) * mu_eff_is) * step
-    # Where a sample did not draw both columns it adds the covariance they had: no shrinkage there.
-    kept = (missing * w[:, None]).T @ missing.astype(float)
-    rank_mu = (y * w[:, None]).T @ y + policy.cov * kept
+    rank_mu = (y_full * w[:, None]).T @ y_full
     c1, cmu = fresh * rates["c1"], fresh * rates["cmu"]
     delta_h = (1 - h_sigma) * cc * (2 - cc)
     cov = ((1 + c1 * delta_h - c1 - cmu * w.sum()) * policy.cov + c1 * np.outer(policy.path_c, policy.path_c)
            + cmu * rank_mu)
     # CSA, its growth capped at e per update (a window of stale results must not blow sigma up).
     policy.sigma = float(np.clip(policy.sigma * math.exp(min(1.0, (cs / ds) * (norm / chi_n - 1))), *_SIGMA_RANGE))
-    policy.cov = _bounded(cov, policy.sigma, min_sd, max_sd)
+    cov = _bounded(cov, policy.sigma, min_sd, max_sd)
+    if undrawn.any():  # back to the marginal sd it had, whatever sigma did
+        keep = np.where(undrawn, old_sd / (policy.sigma * np.sqrt(np.diag(cov))), 1.0)
+        cov = cov * np.outer(keep, keep)
+    policy.cov = cov
     policy.apply_integer_margin()
     return result
+
+
+def _fill_undrawn(y: np.ndarray, cov: np.ndarray, rng: np.random.Generator | None) -> np.ndarray:
+    """``y`` with each row's NaN coordinates drawn from N(0, cov) conditional on its drawn ones."""
+    missing = np.isnan(y)
+    if not missing.any():
+        return y
+    if rng is None:
+        raise ValueError("natural_update needs rng= for samples that did not draw every numeric column")
+    full = y.copy()
+    for mask in np.unique(missing[missing.any(axis=1)], axis=0):
+        rows = (missing == mask).all(axis=1)
+        drawn = ~mask
+        # C_MD C_DD^-1: the regression of the missing coordinates on the drawn ones
+        gain = np.linalg.solve(cov[np.ix_(drawn, drawn)], cov[np.ix_(drawn, mask)]).T if drawn.any() else None
+        cond = cov[np.ix_(mask, mask)] - (0.0 if gain is None else gain @ cov[np.ix_(drawn, mask)])
+        mean = np.zeros((int(rows.sum()), int(mask.sum()))) if gain is None else y[np.ix_(rows, drawn)] @ gain.T
+        full[np.ix_(rows, mask)] = mean + rng.standard_normal(mean.shape) @ _cholesky((cond + cond.T) / 2).T
+    return full
 
 
 def _bounded(cov: np.ndarray, sigma: float, min_sd: float, max_sd: float) -> np.ndarray:

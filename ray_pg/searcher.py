@@ -81,7 +81,7 @@ class PGSearcher(Searcher):
     step, as CatCMA with margin does, with truncated importance weights for
     samples drawn under an older policy (``ray_pg/natural.py``). After each
     update a linear-quadratic model of the recent results' ranks is refitted
-    (as in lq-CMA-ES); while it orders results it was not fitted to, each
+    (as in lq-CMA-ES); while it orders results it was not fitted to significantly, each
     suggestion is the best of 16 samples of the policy by it
     (``ray_pg/surrogate.py``). ``update="pg"``,
     the default under ASHA, is REINFORCE: per-actor softmax and
@@ -225,7 +225,7 @@ class PGSearcher(Searcher):
         # rank model from all.
         self._window: list[Finished] = []
         self._rank_model: surrogate.RankModel | None = None
-        self._candidates, self._min_tau = _CANDIDATES, surrogate.MIN_TAU  # ablations change them
+        self._candidates, self._min_tau_z = _CANDIDATES, surrogate.MIN_TAU_Z  # ablations change them
         # Known results waiting for a metric and mode: (trial id, sample, value, level).
         self._unscored: list[tuple[str, Sample, Any, float]] = []
         self._queue: list[tuple[np.ndarray, dict]] = []
@@ -377,7 +377,7 @@ class PGSearcher(Searcher):
         natural_update(self._policy, np.array([e.sample.raw for e in entries]), old,
                        advantages(scores, self._advantage), truncation=self._truncation,
                        min_sd=self._settings.min_sd, max_sd=self._settings.max_sd,
-                       fresh=len(self._batch) / len(entries))
+                       fresh=len(self._batch) / len(entries), rng=self._rng)
         layout = surrogate.Layout.of(self._policy.columns())
         self._window = recent[-max(len(entries), surrogate.memory_size(layout)):]
         self._rank_model = self._fit_rank_model(layout)
@@ -390,7 +390,7 @@ class PGSearcher(Searcher):
         scores = batch_scores(np.array([e.rewards for e in self._window]),
                               np.array([e.level for e in self._window]))
         model = surrogate.fit(layout, np.array([e.sample.raw for e in self._window]), scores)
-        return model if model is not None and model.tau >= self._min_tau else None
+        return model if model is not None and model.trusted(self._min_tau_z) else None
 
     def _sampling_policy(self) -> Policy:
         """The policy, sharpened over the last part of a known budget."""

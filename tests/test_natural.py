@@ -45,7 +45,7 @@ def test_gaussian_update_matches_cma_closed_form(fresh):
     cov0, mean0, sigma0 = policy.cov.copy(), policy.mean.copy(), policy.sigma
     raw = np.array([policy.sample(rng) for _ in range(n)])
     w = np.full(n, 1.0 / n)
-    _update_gaussian(policy, raw, w, w.copy(), 0.0, math.inf, fresh)
+    _update_gaussian(policy, raw, w, w.copy(), 0.0, math.inf, fresh, None)
     rates = cma_rates(dim, float(n))  # equal weights: mu_eff = n
     y = (raw - mean0) / sigma0
     ybar = y.mean(axis=0)
@@ -156,7 +156,7 @@ def test_actors_not_drawn_are_not_moved():
     raw[:, 1] = np.nan  # the 2-way categorical: not drawn by any sample
     raw[:, 3] = np.nan  # the second Gaussian: not drawn by any sample
     q2, mean = policy.q[3:].copy(), policy.mean[1]
-    natural_update(policy, raw, None, rng.normal(size=8))
+    natural_update(policy, raw, None, rng.normal(size=8), rng=rng)
     np.testing.assert_array_equal(policy.q[3:], q2)
     assert policy.mean[1] == mean and policy.mean[0] != 0.3
     assert not np.allclose(policy.q[:3], 1 / 3)

@@ -16,8 +16,8 @@
   ``searcher._SEVERAL_METRICS_INITIAL_SCALE``);
 - ``candidates=k``: each suggestion is the best of k policy samples by the rank
   model (1: no surrogate; the default is ``searcher._CANDIDATES``);
-- ``min_tau=t``: the rank model's leave-one-out Kendall tau needed before it is
-  used (the default is ``surrogate.MIN_TAU``).
+- ``min_tau_z=z``: the rank model is used once its leave-one-out Kendall tau
+  is z null sds above 0 (the default is ``surrogate.MIN_TAU_Z``).
 
 Other keyword arguments go to ``PGSearcher``. The update's cadence (batch and
 window) and its rate scaling are constants of ``ray_pg``; their ablations are
@@ -40,13 +40,13 @@ class AblatedSearcher(PGSearcher):
 
     def __init__(self, *, covariance: bool = True, margin: bool = True, category_margin: float = 1.0,
                  weights: bool = True, initial_scale: float | None = None, candidates: int | None = None,
-                 min_tau: float | None = None, **kwargs: Any) -> None:
+                 min_tau_z: float | None = None, **kwargs: Any) -> None:
         self._covariance, self._margin, self._weights = covariance, margin, weights
         self._category_margin = category_margin
         self._initial_scale_knob = initial_scale
         super().__init__(update="natural", **kwargs)
         self._candidates = self._candidates if candidates is None else candidates
-        self._min_tau = self._min_tau if min_tau is None else min_tau
+        self._min_tau_z = self._min_tau_z if min_tau_z is None else min_tau_z
 
     def _new_policy(self, space: Any, rule: str) -> NaturalPolicy:
         policy = super()._new_policy(space, rule)
