@@ -1,4 +1,4 @@
-"""The benchmarks scored as users live them: our suite with noise, the incumbent rule."""
+"""The benchmarks scored as users live them: our suite with noise, real scikit-learn problems, the incumbent rule."""
 
 from __future__ import annotations
 
@@ -8,8 +8,22 @@ import pytest
 from ray import tune
 
 from experiments.bench import __main__ as bench_cli
-from experiments.bench import noisy, results, simulate
+from experiments.bench import noisy, real, results, simulate
+from experiments.bench.benchmarks import BENCHMARKS
+from experiments.bench.domains import KINDS, domain_kind, invalid_paths, set_path, walk
 from experiments.bench.problems import PROBLEMS, Problem
+from experiments.bench.real_problems import PROBLEMS as REAL_PROBLEMS
+
+
+def _random_configs(space: dict, n: int, seed: int) -> list[dict]:
+    rng = np.random.default_rng(seed)
+    configs = []
+    for _ in range(n):
+        config: dict = {}
+        for path, domain in walk(space):
+            set_path(config, path, domain.sample(random_state=rng))
+        configs.append(config)
+    return configs
 
 
 def _incumbent_regrets(run: pd.DataFrame) -> np.ndarray:
@@ -77,3 +91,79 @@ def test_noisy_suite_entry_scores_by_the_incumbent(tmp_path):
     assert (run["value"] != run["true_value"]).all()
     assert np.allclose(run["best_so_far"], _incumbent_regrets(run))
     assert not np.allclose(run["best_so_far"], run["regret"].cummin())  # this run's incumbent was not its best
+
+
+# ------------------------------------------------------------------ real problems
+
+
+@pytest.mark.parametrize("name", list(REAL_PROBLEMS))
+def test_real_problem_scores_random_configs_to_finite_losses(name):
+    problem = REAL_PROBLEMS[name]
+    rng = np.random.default_rng(0)
+    for config in _random_configs(problem.space, 3, seed=1):
+        assert invalid_paths(problem.space, config) == []
+        loss = problem.observe(config, rng)
+        assert np.isfinite(loss) and loss >= 0, config
+
+
+def test_real_problems_mix_models_metrics_and_domains():
+    assert len(REAL_PROBLEMS) >= 10
+    assert {p.metric for p in REAL_PROBLEMS.values()} == set(real.SCORERS)
+    kinds = {domain_kind(d) for p in REAL_PROBLEMS.values() for _, d in walk(p.space)}
+    assert set(KINDS) - kinds == {"randn", "qrandn"}  # no real hyperparameter here has a Gaussian prior
+    # Conditional pipelines: a choice of model whose branches carry their own nested parameters.
+    conditional = [p for p in REAL_PROBLEMS.values() if "model" in p.space]
+    assert len(conditional) >= 2
+    for p in conditional:
+        assert all(isinstance(p.space[m], dict) for m in p.space["model"].categories)
+
+
+def test_observed_loss_is_noisy_while_the_noise_free_loss_is_deterministic_and_cached(monkeypatch):
+    problem = REAL_PROBLEMS["knn_diabetes"]
+    config = {"scaler": "standard", "n_neighbors": 10, "weights": "uniform", "p": 2.0}
+    noise = np.random.default_rng(3)
+    observed = [problem.observe(config, noise) for _ in range(3)]
+    assert len(set(observed)) == 3  # the same config scores differently on three trials
+
+    problem._true.clear()
+    calls = []
+    cv_loss = real.RealProblem.cv_loss
+    monkeypatch.setattr(real.RealProblem, "cv_loss", lambda self, c, seed: calls.append(seed) or cv_loss(self, c, seed))
+    true = problem.true_loss(config)
+    assert calls == list(range(real.REPEATS))
+    assert true == pytest.approx(np.mean([cv_loss(problem, config, s) for s in range(real.REPEATS)]))
+    assert problem.true_loss(dict(reversed(config.items()))) == true and len(calls) == real.REPEATS  # cached
+    problem._true.clear()
+    assert problem.true_loss(config) == true  # recomputed: the same value
+    assert min(observed) != true
+
+
+def test_real_entry_runs_real_fits_and_scores_the_incumbent(tmp_path):
+    argv = ["real", "--problems", "svm_wine", "--methods", "random", "pg", "--seeds", "1", "--workers", "4",
+            "--budget", "16", "--out", str(tmp_path), "--processes", "1", "--summary-dir", str(tmp_path)]
+    assert bench_cli.main(["all", *argv]) == 0
+    rows = results.load(tmp_path, "real")
+    assert list(rows.columns) == results.KEYS + simulate.COLUMNS + ["fit_s"]
+    for _, run in rows.groupby("method"):
+        run = run.sort_values("trial")
+        assert run["trial"].tolist() == list(range(1, 17)) and (run["invalid"] == 0).all()
+        assert (run["fit_s"] > 0).all() and run["value"].between(0, 1).all()
+        # The noise-free loss is computed exactly on the trials that became the incumbent.
+        values = run["value"].to_numpy()
+        new_best = np.array([values[i] < values[:i].min(initial=np.inf) for i in range(len(values))])
+        assert np.array_equal(run["true_value"].notna().to_numpy(), new_best)
+        assert np.allclose(run["best_so_far"], run["true_value"].ffill())
+    text = (tmp_path / "real_tasks.md").read_text()
+    assert "| all problems | 16 |" in text and "tuning half |" not in text and "No tuning half" in text
+
+
+def test_reports_rank_at_25_50_100_and_200_trials(tmp_path):
+    rng = np.random.default_rng(0)
+    rows = pd.concat([pd.DataFrame({"method": m, "problem": "svm_wine", "seed": 0, "workers": 8, "budget": 200,
+                                    "trial": np.arange(1, 201), "best_so_far": np.sort(rng.random(200))[::-1],
+                                    "wall_time": np.arange(1, 201) / 1000}) for m in ("random", "pg")])
+    BENCHMARKS["real"].report(rows, pd.DataFrame(), tmp_path, "test")
+    text = (tmp_path / "real_tasks.md").read_text()
+    for n in (25, 50, 100, 200):
+        assert f"| all problems | {n} |" in text
+    assert "| all problems | 400 |" not in text
