@@ -99,14 +99,12 @@ class SMACSearcher(Searcher):
         metric, mode: as for any Searcher (one metric).
         seed: the scenario's seed (SMAC's every random stream follows it).
         n_trials: SMAC's budget when Tune does not pass ``num_samples`` (None: 100).
-        facade_kwargs: more keyword arguments of the facade's ``get_*`` defaults, e.g.
-            ``{"initial_design": {"n_configs": 10}}`` builds ``get_initial_design(scenario, n_configs=10)``.
     """
 
     def __init__(self, space: dict | None = None, *, metric: str | None = None, mode: str | None = None,
-                 seed: int = 0, n_trials: int | None = None, facade_kwargs: dict | None = None) -> None:
+                 seed: int = 0, n_trials: int | None = None) -> None:
         super().__init__(metric=metric, mode=mode)
-        self._seed, self._n_trials, self._facade_kwargs = seed, n_trials, dict(facade_kwargs or {})
+        self._seed, self._n_trials = seed, n_trials
         self._smac: Any = None
         self._params: list[Param] = []
         self._live: dict[str, Any] = {}
@@ -121,17 +119,12 @@ class SMACSearcher(Searcher):
         self._folder = tempfile.TemporaryDirectory(prefix="smac_")
         scenario = Scenario(config_space(self._params, self._seed), deterministic=True, seed=self._seed,
                             n_trials=self._n_trials or DEFAULT_TRIALS, output_directory=self._folder.name)
-        kw = {k: self._facade_kwargs.get(k, {}) for k in ("initial_design", "intensifier", "random_design")}
-        # The facade's get_model (n_trees=10, log_y, bootstrapping ...) with one thread.
+        # The facade's get_model (n_trees=10, log_y, bootstrapping ...), on one thread.
         model = RandomForest(scenario.configspace, log_y=True, n_trees=10, ratio_features=1.0, min_samples_split=2,
-                             min_samples_leaf=1, max_depth=2**20, bootstrapping=True, seed=scenario.seed, n_jobs=1,
-                             **self._facade_kwargs.get("model", {}))
+                             min_samples_leaf=1, max_depth=2**20, bootstrapping=True, seed=scenario.seed, n_jobs=1)
         maximizer = Facade.get_acquisition_maximizer(scenario)
         _order_local_search(maximizer)
         self._smac = Facade(scenario, target_function=None, model=model, acquisition_maximizer=maximizer,
-                            initial_design=Facade.get_initial_design(scenario, **kw["initial_design"]),
-                            intensifier=Facade.get_intensifier(scenario, **kw["intensifier"]),
-                            random_design=Facade.get_random_design(scenario, **kw["random_design"]),
                             logging_level=logging.WARNING, overwrite=True)
 
     def set_search_properties(self, metric: str | None, mode: str | None, config: dict, **spec: Any) -> bool:
