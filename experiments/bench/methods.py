@@ -25,11 +25,16 @@ Notes on fidelity:
   TPE models each parameter independently either way.
 - ``hyperopt`` uses Ray's own conversion (as users get it); its integer
   conversions can step just outside a domain, which problems clip.
+- ``smac``, ``ngopt`` (through Ray's ``NevergradSearch``) and ``hebo`` (through
+  Ray's ``HEBOSearch``) take the space through ``encoding.py``, which reproduces
+  every domain as ``DefineByRun`` does; see ``smac_search.py``, ``ngopt_search.py``,
+  ``hebo_search.py``. Those modules import their libraries, so ``lazy`` imports them when used.
 """
 
 from __future__ import annotations
 
 import ast
+import importlib
 import re
 import warnings
 from dataclasses import dataclass, field
@@ -185,6 +190,15 @@ def make_random(space: dict, metric: str, mode: str, seed: int, **kwargs: Any) -
     return RandomSearcher(metric=metric, mode=mode, seed=seed, **kwargs)
 
 
+def lazy(module: str, cls: str) -> Factory:
+    """Factory of ``experiments.bench.<module>.<cls>(metric=, mode=, seed=, **kwargs)``, imported when first used."""
+    def make(space: dict | None, metric: str, mode: str, seed: int, **kwargs: Any) -> Searcher:
+        searcher = getattr(importlib.import_module(f"experiments.bench.{module}"), cls)
+        return searcher(metric=metric, mode=mode, seed=seed, **kwargs)
+
+    return make
+
+
 def make_pg(space: dict, metric: str, mode: str, seed: int, **kwargs: Any) -> Searcher:
     from ray_pg import PGSearcher
 
@@ -228,6 +242,11 @@ METHODS: dict[str, Method] = {
     "gp": Method(make_define_by_run, space_in_constructor=True, kwargs={"sampler": "GPSampler"},
                  requires=("optuna", "torch")),  # Optuna's GPSampler; its cost per trial grows with the trials
     "catcma": Method(make_catcma, requires=("cmaes",)),  # CatCMA with margin; ablation: "catcma[popsize=256]"
+    # Rivals from other libraries (see the notes above); HEBO installs apart (.ci/run);
+    # "ngopt[deterministic=False]": choices drawn at random, as Ray's own conversion builds them.
+    "smac": Method(lazy("smac_search", "SMACSearcher"), requires=("smac", "ConfigSpace")),
+    "ngopt": Method(lazy("ngopt_search", "NGOptSearch"), requires=("nevergrad",)),
+    "hebo": Method(lazy("hebo_search", "HEBOTuneSearch"), requires=("hebo", "pymoo", "torch")),
     # Ray's own space conversion, as users get it (two-objective benchmark).
     "optuna_tpe": Method(make_optuna, kwargs={"sampler": "TPESampler"}, requires=("optuna",)),
     "optuna_nsga2": Method(make_optuna, kwargs={"sampler": "NSGAIISampler"}, requires=("optuna",)),
