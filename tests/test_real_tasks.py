@@ -10,20 +10,10 @@ from ray import tune
 from experiments.bench import __main__ as bench_cli
 from experiments.bench import noisy, real, results, simulate
 from experiments.bench.benchmarks import BENCHMARKS
-from experiments.bench.domains import KINDS, domain_kind, invalid_paths, set_path, walk
+from experiments.bench.domains import KINDS, domain_kind, invalid_paths, walk
 from experiments.bench.problems import PROBLEMS, Problem
 from experiments.bench.real_problems import PROBLEMS as REAL_PROBLEMS
-
-
-def _random_configs(space: dict, n: int, seed: int) -> list[dict]:
-    rng = np.random.default_rng(seed)
-    configs = []
-    for _ in range(n):
-        config: dict = {}
-        for path, domain in walk(space):
-            set_path(config, path, domain.sample(random_state=rng))
-        configs.append(config)
-    return configs
+from test_experiments import _random_configs
 
 
 def _incumbent_regrets(run: pd.DataFrame) -> np.ndarray:
