@@ -11,20 +11,14 @@ from ray import tune
 
 from experiments.bench import __main__ as bench_cli
 from experiments.bench import cost, results, simulate
-from experiments.bench.domains import KINDS, domain_kind, invalid_paths, set_path, walk
+from experiments.bench.domains import KINDS, domain_kind, invalid_paths, random_config, walk
 from experiments.bench.methods import parse_method
 from experiments.bench.problems import COST_PROBLEMS, PROBLEMS
 
 
 def _random_configs(space: dict, n: int, seed: int) -> list[dict]:
     rng = np.random.default_rng(seed)
-    configs = []
-    for _ in range(n):
-        config: dict = {}
-        for path, domain in walk(space):
-            set_path(config, path, domain.sample(random_state=rng))
-        configs.append(config)
-    return configs
+    return [random_config(space, rng) for _ in range(n)]
 
 
 def test_registry_has_nine_problems_using_every_domain_kind():

@@ -11,19 +11,13 @@ from experiments.bench import methods, results
 from experiments.bench import zdt as mo
 from experiments.bench import zdt_report
 from experiments.bench.analysis import fmt
-from experiments.bench.domains import invalid_paths, set_path, walk
+from experiments.bench.domains import invalid_paths, random_config
 from ray_pg.pareto import hypervolume
 
 
 def _random_configs(n: int, seed: int) -> list[dict]:
     rng = np.random.default_rng(seed)
-    configs = []
-    for _ in range(n):
-        config: dict = {}
-        for path, domain in walk(mo.SPACE):
-            set_path(config, path, domain.sample(random_state=rng))
-        configs.append(config)
-    return configs
+    return [random_config(mo.SPACE, rng) for _ in range(n)]
 
 
 ZDT1 = mo.PROBLEMS["zdt1_mixed"]

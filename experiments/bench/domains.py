@@ -72,6 +72,14 @@ def set_path(config: dict, path: Path, value: Any) -> None:
     node[path[-1]] = value
 
 
+def random_config(space: dict, rng: np.random.Generator) -> dict:
+    """One config of ``space`` drawn as random search draws it: each domain's own ``sample()``."""
+    config: dict = {}
+    for path, domain in walk(space):
+        set_path(config, path, domain.sample(random_state=rng))
+    return config
+
+
 def split_sampler(domain: Domain) -> tuple[Any, float | None]:
     """Return the base sampler and the quantization step (None when not quantized)."""
     sampler = domain.get_sampler()

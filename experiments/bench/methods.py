@@ -47,7 +47,7 @@ from ray.tune.search.sample import Categorical, Float, Integer, LogUniform, Norm
 
 from experiments.bench.ablation import make_ablation
 from experiments.bench.catcma import make_catcma
-from experiments.bench.domains import adopt_objectives, grid_bounds, path_name, set_path, split_sampler, walk
+from experiments.bench.domains import adopt_objectives, grid_bounds, path_name, random_config, split_sampler, walk
 
 Factory = Callable[..., Searcher]
 
@@ -83,10 +83,7 @@ class RandomSearcher(Searcher):
     def suggest(self, trial_id: str) -> dict | None:
         if not self._space:
             raise RuntimeError("RandomSearcher has no search space: pass one or use set_search_properties")
-        config: dict = {}
-        for path, domain in walk(self._space):
-            set_path(config, path, domain.sample(random_state=self._rng))
-        return config
+        return random_config(self._space, self._rng)
 
     def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
         pass

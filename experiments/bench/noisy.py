@@ -26,7 +26,7 @@ from functools import cache
 
 import numpy as np
 
-from experiments.bench.domains import set_path, walk
+from experiments.bench.domains import random_config
 from experiments.bench.problems import PROBLEMS, TUNING_PROBLEMS, Problem
 
 NOISE_LEVELS = (0.1, 0.3)
@@ -37,13 +37,7 @@ SPREAD_CONFIGS = 500
 def spread(problem: Problem) -> float:
     """Sd of the noise-free value over ``SPREAD_CONFIGS`` random configs (seed ``SPREAD_SEED``)."""
     rng = np.random.default_rng(SPREAD_SEED)
-    values = []
-    for _ in range(SPREAD_CONFIGS):
-        config: dict = {}
-        for path, domain in walk(problem.space):
-            set_path(config, path, domain.sample(random_state=rng))
-        values.append(problem.value(config))
-    return float(np.std(values))
+    return float(np.std([problem.value(random_config(problem.space, rng)) for _ in range(SPREAD_CONFIGS)]))
 
 
 def noisy_name(base: str, level: float) -> str:
