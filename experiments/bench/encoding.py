@@ -1,10 +1,9 @@
-"""Tune domains as the plain parameters rival optimisers take, and back: one translator for SMAC, HEBO, NGOpt.
+"""Tune domains as the plain parameters other optimisers take, and back: one translator for TPE, SMAC, HEBO, NGOpt.
 
-Rival libraries know categories, bounded floats and bounded integers (each
+Those libraries know categories, bounded floats and bounded integers (each
 optionally on a log scale), not Tune's quantized or Gaussian domains. Each
-domain becomes one :class:`Param` the way the ``tpe`` adapter's
-``DefineByRun`` reproduces it, so every rival samples exactly the values the
-domain's own ``sample()`` can produce:
+domain becomes one :class:`Param`, so that every rival samples exactly the
+values the domain's own ``sample()`` can produce:
 
 - ``choice`` -> a categorical over the category *indices* (categories may be
   unhashable or of mixed types);
@@ -34,7 +33,7 @@ from ray.tune.search.sample import Categorical, Domain, Float, Integer, LogUnifo
 
 from experiments.bench.domains import Path, grid_bounds, path_name, set_path, split_sampler, walk
 
-U_EPS = 1e-12  # as DefineByRun: u in [U_EPS, 1 - U_EPS] reaches about 7 sd
+U_EPS = 1e-12  # u in [U_EPS, 1 - U_EPS] reaches about 7 sd
 _STD_NORMAL = NormalDist()
 
 

@@ -20,14 +20,14 @@ Notes on fidelity:
   Ray's own space conversion cannot express ``randn``/``qrandn`` and
   ``qlograndint``, and drops ``qloguniform``'s quantization, so we pass
   ``OptunaSearch`` a define-by-run function that reproduces every Tune domain
-  exactly (categories by index, ``randn`` through the inverse normal CDF of a
-  uniform, quantized log domains by rounding, as Tune's ``sample()`` does).
+  exactly through ``encoding.py`` (categories by index, ``randn`` through the
+  inverse normal CDF of a uniform, quantized log domains by rounding, as Tune's
+  ``sample()`` does).
   TPE models each parameter independently either way.
 - ``hyperopt`` uses Ray's own conversion (as users get it); its integer
   conversions can step just outside a domain, which problems clip.
 - ``smac``, ``ngopt`` (through Ray's ``NevergradSearch``) and ``hebo`` (through
-  Ray's ``HEBOSearch``) take the space through ``encoding.py``, which reproduces
-  every domain as ``DefineByRun`` does; see ``smac_search.py``, ``ngopt_search.py``,
+  Ray's ``HEBOSearch``) take the space through ``encoding.py`` too; see ``smac_search.py``, ``ngopt_search.py``,
   ``hebo_search.py``. Those modules import their libraries, so ``lazy`` imports them when used.
 """
 
@@ -38,16 +38,15 @@ import importlib
 import re
 import warnings
 from dataclasses import dataclass, field
-from statistics import NormalDist
 from typing import Any, Callable
 
 import numpy as np
 from ray.tune.search import Searcher
-from ray.tune.search.sample import Categorical, Float, Integer, LogUniform, Normal
 
 from experiments.bench.ablation import make_ablation
 from experiments.bench.catcma import make_catcma
-from experiments.bench.domains import adopt_objectives, grid_bounds, path_name, random_config, split_sampler, walk
+from experiments.bench.domains import adopt_objectives, random_config
+from experiments.bench.encoding import U_EPS, Param, to_params
 
 Factory = Callable[..., Searcher]
 
@@ -97,55 +96,34 @@ class RandomSearcher(Searcher):
 
 # ------------------------------------------------------------------ TPE (Optuna)
 
-_U_EPS = 1e-12
-_STD_NORMAL = NormalDist()
-
-
 class DefineByRun:
     """An Optuna define-by-run function that samples every Tune domain exactly.
 
-    Parameter names are Tune's flattened paths ("a/b"); OptunaSearch unflattens
-    them. The returned dict overrides helper values (category indices, uniforms
-    for randn) with the config values. A class, not a closure, so that
-    OptunaSearch.save can pickle it.
+    Each domain is an ``encoding.Param`` (categories by index, grids by integer
+    index, ``randn`` through a uniform and the inverse normal CDF), as every
+    rival adapter takes it. Parameter names are Tune's flattened paths
+    ("a/b"); OptunaSearch unflattens them. The returned dict overrides helper
+    values (category indices, uniforms for randn) with the config values. A
+    class, not a closure, so that OptunaSearch.save can pickle it.
     """
 
     def __init__(self, space: dict) -> None:
-        self.params = [(path_name(path), domain) for path, domain in walk(space)]
+        self.params = to_params(space)
 
     def __call__(self, trial: Any) -> dict:
-        return {name: _suggest_one(trial, name, domain) for name, domain in self.params}
+        return {p.name: _suggest_one(trial, p) for p in self.params}
 
 
-def _suggest_one(trial: Any, name: str, domain: Any) -> Any:
-    sampler, q = split_sampler(domain)
-    if isinstance(domain, Categorical):
-        index = trial.suggest_categorical(name, list(range(len(domain.categories))))
-        return domain.categories[index]
-    if isinstance(sampler, Normal):
-        u = trial.suggest_float(name, _U_EPS, 1 - _U_EPS)
-        value = sampler.mean + sampler.sd * _STD_NORMAL.inv_cdf(u)
-        return float(np.round(value / q) * q) if q else value
-    log = isinstance(sampler, LogUniform)
-    if isinstance(domain, Integer):
-        if q is None:
-            return trial.suggest_int(name, domain.lower, domain.upper - 1, log=log)
-        lo, hi = (int(b) for b in grid_bounds(domain, q))
-        if q == 1:
-            hi -= 1
-        # Tune draws the grid index (log-)uniformly, then multiplies by q.
-        return int(trial.suggest_int(name, lo, hi, log=log) * q)
-    if isinstance(domain, Float):
-        if q is None:
-            return trial.suggest_float(name, domain.lower, domain.upper, log=log)
-        lo, hi = grid_bounds(domain, q)
-        if log:  # Tune: log-uniform on the grid's span, then round to the grid
-            value = trial.suggest_float(name, lo * q, hi * q, log=True)
-            return float(np.round(value / q) * q)
-        # Grid index rather than suggest_float(step=q), which rejects float
-        # spans that are not exact multiples of q (e.g. 0.3..1.0 by 0.05).
-        return float(trial.suggest_int(name, int(lo), int(hi)) * q)
-    raise ValueError(f"parameter {name!r}: unsupported domain {domain!r}")
+def _suggest_one(trial: Any, p: Param) -> Any:
+    if p.kind == "const":
+        return p.values[0]
+    if p.kind == "cat":
+        return p.value(trial.suggest_categorical(p.name, list(range(len(p.values)))))
+    if p.kind == "normal":
+        return p.normal_value(trial.suggest_float(p.name, U_EPS, 1 - U_EPS))
+    if p.kind == "int":
+        return p.value(trial.suggest_int(p.name, int(p.low), int(p.high), log=p.log))
+    return p.value(trial.suggest_float(p.name, p.low, p.high, log=p.log))
 
 
 def make_define_by_run(space: dict, metric: str, mode: str, seed: int, sampler: str = "TPESampler",
