@@ -40,8 +40,8 @@ import pandas as pd
 
 from experiments.bench.domains import invalid_paths
 from experiments.bench.methods import make
-from experiments.bench.results import Task, tidy
-from experiments.bench.simulate import COLUMNS, MODE, Incumbent, simulate
+from experiments.bench.results import Task
+from experiments.bench.simulate import COLUMNS, MODE, Incumbent, frames, simulate
 
 METRIC = "loss"
 FOLDS = 3
@@ -157,7 +157,4 @@ def run_task(task: Task, problem: RealProblem) -> dict[str, pd.DataFrame]:
                      "wall_time": done.cpu, "invalid": len(invalid_paths(problem.space, config)), "fit_s": seconds})
         if task.time_cap_s and done.cpu > task.time_cap_s:
             break
-    frames = {"trials": tidy(rows, task, COLUMNS + ["fit_s"])}
-    if task.history and callable(getattr(searcher, "history", None)):
-        frames["history"] = searcher.history()
-    return frames
+    return frames(rows, task, COLUMNS + ["fit_s"], searcher)

@@ -164,7 +164,12 @@ def run_task(task: Task, problem: Problem, by_observed: bool = False) -> dict[st
                      "wall_time": done.cpu, "invalid": bad})
         if task.time_cap_s and done.cpu > task.time_cap_s:
             break
-    frames = {"trials": tidy(rows, task, COLUMNS)}
+    return frames(rows, task, COLUMNS, searcher)
+
+
+def frames(rows: list[dict[str, Any]], task: Task, columns: list[str], searcher: Any) -> dict[str, pd.DataFrame]:
+    """A run's frames: its rows and, if the task asks and the searcher has one, its policy history."""
+    out = {"trials": tidy(rows, task, columns)}
     if task.history and callable(getattr(searcher, "history", None)):
-        frames["history"] = searcher.history()
-    return frames
+        out["history"] = searcher.history()
+    return out
