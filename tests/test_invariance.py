@@ -27,6 +27,7 @@ from ray import tune
 import ray_pg.searcher
 from ray_pg import PGSearcher
 from ray_pg.natural import NaturalPolicy, natural_update, rank_weights
+from test_searcher import drive
 
 CHOICES = {f"c{i}": tune.choice(["a", "b", "c", "d"]) for i in range(3)}
 NUMERICS = {f"x{i}": tune.uniform(-1.0, 1.0) for i in range(5)}
@@ -39,26 +40,16 @@ KNOWN_BIAS = pytest.mark.xfail(strict=True, reason="issue 21: the window, ASNG's
                                 "picks; the unbiased updates (d535e0f, c986e23) lose 1-1.5 mean ranks on our suites")
 
 
-def drive(space: dict, seed: int, reward, trials: int = 240, in_flight: int = 8, candidates: int | None = None,
-          min_tau_z: float | None = None, **kwargs) -> PGSearcher:
-    """Run ``trials`` trials, ``in_flight`` at a time, completing them in random order with ``reward(config, rng)``.
-
-    ``candidates`` and ``min_tau_z``: the rank model's knobs (1 candidate: no model; see experiments/bench/ablation.py).
-    """
-    searcher = PGSearcher(space, metric="r", mode="max", seed=seed, **kwargs)
+def run(space: dict, seed: int, reward, trials: int = 240, in_flight: int = 8, candidates: int | None = None,
+        min_tau_z: float | None = None, **kwargs) -> PGSearcher:
+    """``trials`` trials, ``in_flight`` at a time, completed in random order with ``reward(config, rng)`` (higher
+    is better). ``candidates`` and ``min_tau_z``: the rank model's knobs (1 candidate: no model; see
+    experiments/bench/ablation.py)."""
+    searcher = PGSearcher(space, metric="loss", mode="min", seed=seed, **kwargs)
     searcher._candidates = searcher._candidates if candidates is None else candidates
     searcher._min_tau_z = searcher._min_tau_z if min_tau_z is None else min_tau_z
     rng = np.random.default_rng([seed, 7])
-    pending: dict[str, dict] = {}
-    suggested = 0
-    while suggested < trials or pending:
-        while len(pending) < in_flight and suggested < trials:
-            trial_id = f"t{suggested}"
-            pending[trial_id] = searcher.suggest(trial_id)
-            suggested += 1
-        trial_id = list(pending)[int(rng.integers(len(pending)))]
-        config = pending.pop(trial_id)
-        searcher.on_trial_complete(trial_id, {"r": float(reward(config, rng)), "training_iteration": 1})
+    drive(searcher, space, trials, seed, in_flight=in_flight, bad=False, score=lambda config: -reward(config, rng))
     return searcher
 
 
@@ -90,7 +81,7 @@ def sds(searcher: PGSearcher) -> np.ndarray:
 def test_flat_objective_csa_step_has_expectation_one(space, csa_steps):
     """E ||sqrt(mu_eff) C^-1/2 step|| = E ||N(0, I)|| under random selection: sigma neither falls nor rises."""
     start = sds(PGSearcher(space, metric="r", mode="max"))
-    drift = [np.log(sds(drive(space, seed, noise, candidates=1)) / start).mean() for seed in range(20)]
+    drift = [np.log(sds(run(space, seed, noise, candidates=1)) / start).mean() for seed in range(20)]
     assert np.nanmean(csa_steps) == pytest.approx(1.0, abs=0.04), np.nanmean(csa_steps)
     # Log sds are random walks around where they started (2026-12-02's update: -1.8 and -2.1).
     assert abs(np.mean(drift)) < 0.3, drift
@@ -100,7 +91,7 @@ def test_flat_objective_csa_step_has_expectation_one(space, csa_steps):
 def test_flat_objective_keeps_categoricals_near_uniform():
     """Three 4-way choices, 200 trials, 20 seeds: each choice's top probability stays far below 1."""
     top = [max(column) for seed in range(20)
-           for column in drive(CHOICES, seed, noise, trials=200, candidates=1)._policy.columns()]
+           for column in run(CHOICES, seed, noise, trials=200, candidates=1)._policy.columns()]
     # 2026-12-02's update: 0.93 (the margin's cap); with a window of 1, 0.60; uniform is 0.25. ASNG's
     # steps have a fixed length in the Fisher norm, so 40 updates on noise are a random walk that its
     # signal-to-noise adaptation only slowly shortens: about 0.5.
@@ -126,7 +117,7 @@ def test_columns_no_sample_drew_keep_their_distribution():
 def test_branch_with_few_trials_keeps_its_spread_under_noise():
     """Flat objective, conditional space: every column's sd ends near its start (today: 0.11-0.12 of it)."""
     start = sds(PGSearcher(CONDITIONAL, metric="r", mode="max"))
-    ratios = np.array([sds(drive(CONDITIONAL, seed, noise, candidates=1)) / start for seed in range(20)])
+    ratios = np.array([sds(run(CONDITIONAL, seed, noise, candidates=1)) / start for seed in range(20)])
     assert np.exp(np.log(ratios).mean(axis=0)).min() > 0.6, np.exp(np.log(ratios).mean(axis=0))
 
 
@@ -140,9 +131,9 @@ def test_two_way_choice_is_not_decided_by_one_batch():
 
     first, last = [], []
     for seed in range(40):
-        searcher = drive(space, seed, reward, trials=5, in_flight=5, batch_size=5)
+        searcher = run(space, seed, reward, trials=5, in_flight=5, batch_size=5)
         first.append(searcher._policy.columns()[0][1])
-        last.append(drive(space, seed, reward, trials=160, batch_size=5)._policy.columns()[0][1])
+        last.append(run(space, seed, reward, trials=160, batch_size=5)._policy.columns()[0][1])
     assert 0.3 < min(first) and max(first) < 0.7, (min(first), max(first))  # 2026-12-02: 0.036 or 0.964
     assert np.mean(np.array(last) > 0.5) >= 0.85, last
 
@@ -151,9 +142,9 @@ def test_rank_model_of_noise_is_rarely_trusted():
     """A model fitted to pure noise: the significance gate trusts it in far fewer updates than tau >= 0 did."""
     def trusted(min_tau_z):
         return np.mean([t for seed in range(10) for t in
-                        drive({**NUMERICS, **CHOICES}, seed, noise, min_tau_z=min_tau_z).history()["rank_model"].notna()])
+                        run({**NUMERICS, **CHOICES}, seed, noise, min_tau_z=min_tau_z).history()["rank_model"].notna()])
 
-    # tau >= 0 (the gate until 2026-12-02): about 40% of updates; 1 null sd: 13%; 2 null sds would pass the
+    # tau >= 0 (the gate until 2026-12-02): 35% of updates; 1 null sd: 13%; 2 null sds (4%) would pass the
     # 10% the issue asks for, but switched real models off too (our suite: +0.5 mean rank).
     gate, before = trusted(None), trusted(0.0)
     assert gate < 0.2 and gate < 0.5 * before, (gate, before)
@@ -163,7 +154,7 @@ def test_rank_model_of_noise_is_rarely_trusted():
 def test_rank_model_picks_do_not_bias_the_update(csa_steps):
     """The model always on (any tau), flat objective: CSA's step and the categoricals stay unbiased."""
     space = {**NUMERICS, **CHOICES}
-    searchers = [drive(space, seed, noise, min_tau_z=-math.inf) for seed in range(20)]
+    searchers = [run(space, seed, noise, min_tau_z=-math.inf) for seed in range(20)]
     assert all(s.history()["rank_model"].notna().mean() > 0.9 for s in searchers)
     assert np.nanmean(csa_steps) == pytest.approx(1.0, abs=0.04), np.nanmean(csa_steps)
     top = [max(c) for s in searchers for c in s._policy.columns() if not isinstance(c, tuple)]

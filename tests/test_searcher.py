@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 
 import numpy as np
 import pytest
@@ -19,8 +20,9 @@ def objective(config: dict) -> float:
     return float(abs(hash(json.dumps(config, sort_keys=True, default=str))) % 1000) / 1000
 
 
-def drive(searcher: PGSearcher, space: dict, n: int, seed: int, in_flight: int = 6, bad: bool = True) -> list:
-    """Run n trials with up to ``in_flight`` pending, completing them in random order."""
+def drive(searcher: PGSearcher, space: dict, n: int, seed: int, in_flight: int = 6, bad: bool = True,
+          score: Callable[[dict], float] = objective) -> list:
+    """Run n trials with up to ``in_flight`` pending, completing them in random order with loss ``score(config)``."""
     rng = np.random.default_rng(seed)
     pending, configs = {}, []
     for i in range(n):
@@ -37,7 +39,7 @@ def drive(searcher: PGSearcher, space: dict, n: int, seed: int, in_flight: int =
             elif bad and roll < 0.12:
                 searcher.on_trial_complete(tid, result=BAD_RESULTS[rng.integers(len(BAD_RESULTS))])
             else:
-                searcher.on_trial_complete(tid, result={"loss": objective(config), "done": True})
+                searcher.on_trial_complete(tid, result={"loss": score(config), "done": True})
             if bad and roll > 0.95:
                 searcher.on_trial_complete(tid, result={"loss": 0.0})  # repeated id: ignored
                 searcher.on_trial_complete("never-suggested", result={"loss": 0.0})
