@@ -1,15 +1,15 @@
-"""Throughput with no concurrency setting: PGSearcher against Tune's own BasicVariantGenerator.
+"""Throughput with and without a concurrency setting: PGSearcher against Tune's own BasicVariantGenerator.
 
     python -m experiments.throughput
 
-Runs ``tune.run(trainable, config=space, search_alg=...)`` with nothing else
-that limits concurrency, in two settings: trivial trials on a local Ray with 2
-CPUs, and 1-second trials on a local Ray with 16 logical CPUs. For each method
-it measures trials per second over the whole run and the most trials PENDING at
-once (counted after every step of Tune's loop). ``pg_one_pending`` is
-PGSearcher under Tune's default rule for custom searchers (one pending trial;
-``TUNE_MAX_PENDING_TRIALS_PG=1``), as it ran before PGSearcher raised it.
-Writes a markdown table to ``--summary``.
+Runs ``tune.run(trainable, config=space, search_alg=...)`` in two settings:
+trivial trials on a local Ray with 2 CPUs, and 1-second trials on a local Ray
+with 16 logical CPUs. For each method it measures trials per second over the
+whole run and the most trials PENDING at once (counted after every step of
+Tune's loop). ``pg``: ``PGSearcher()`` with no setting, which Tune gives one
+pending trial (its rule for every searcher without a concurrency limit);
+``pg_limited``: with ``max_concurrent_trials`` set to the CPUs. Writes a
+markdown table to ``--summary``.
 """
 
 from __future__ import annotations
@@ -25,16 +25,16 @@ from ray import tune
 from ray.tune.experiment import Trial
 
 from experiments.cli import parse
-from ray_pg import PGSearcher, concurrency
+from ray_pg import PGSearcher
 
 SPACE = {"opt": tune.choice(["sgd", "adam", "rmsprop"]), "lr": tune.loguniform(1e-5, 1e-1),
          "layers": tune.randint(1, 8), "dropout": tune.quniform(0.0, 0.5, 0.05)}
-METHODS = ("bvg", "pg", "pg_one_pending")
+METHODS = ("bvg", "pg", "pg_limited")
 
 
 @dataclass
 class Args:
-    """PGSearcher's throughput with no concurrency setting, against BasicVariantGenerator."""
+    """PGSearcher's throughput with and without a concurrency setting, against BasicVariantGenerator."""
 
     trivial_trials: int = 200  # trials of the trivial setting (2 CPUs); 0 skips it
     sleep_trials: int = 96  # trials of the 1-second setting (16 logical CPUs); 0 skips it
@@ -58,24 +58,16 @@ def loss(config: dict, sleep_s: float) -> dict:
     return {"loss": (config["opt"] != "adam") * 0.5 + abs(config["layers"] - 3) * 0.1 + config["dropout"]}
 
 
-def run_once(method: str, num_samples: int, sleep_s: float, storage: Path) -> tuple[float, int]:
+def run_once(method: str, num_samples: int, sleep_s: float, cpus: int, storage: Path) -> tuple[float, int]:
     """(trials per second, most trials pending at once) of one run."""
     counter = PendingCounter()
     searcher = None if method == "bvg" else PGSearcher(seed=0)
-    previous = os.environ.get(concurrency.ENV)
-    if method == "pg_one_pending":
-        os.environ[concurrency.ENV] = "1"
-    try:
-        start = time.perf_counter()
-        analysis = tune.run(tune.with_parameters(loss, sleep_s=sleep_s), config=SPACE, search_alg=searcher,
-                            metric="loss", mode="min", num_samples=num_samples, reuse_actors=True, verbose=0,
-                            storage_path=str(storage), callbacks=[counter])
-        elapsed = time.perf_counter() - start
-    finally:
-        if previous is None:
-            os.environ.pop(concurrency.ENV, None)
-        else:
-            os.environ[concurrency.ENV] = previous
+    start = time.perf_counter()
+    analysis = tune.run(tune.with_parameters(loss, sleep_s=sleep_s), config=SPACE, search_alg=searcher,
+                        metric="loss", mode="min", num_samples=num_samples, reuse_actors=True, verbose=0,
+                        storage_path=str(storage), callbacks=[counter],
+                        max_concurrent_trials=cpus if method == "pg_limited" else None)
+    elapsed = time.perf_counter() - start
     done = sum(trial.status == Trial.TERMINATED for trial in analysis.trials)
     if done != num_samples:
         raise RuntimeError(f"{method}: {done} of {num_samples} trials terminated")
@@ -97,7 +89,7 @@ def main(args: Args) -> None:
             pending: dict[str, int] = {m: 0 for m in METHODS}
             for _ in range(args.repeats):
                 for method in METHODS:
-                    rate, most = run_once(method, num_samples, sleep_s, storage)
+                    rate, most = run_once(method, num_samples, sleep_s, cpus, storage)
                     rates[method].append(rate)
                     pending[method] = max(pending[method], most)
                     print(f"{label}: {method} {rate:.2f} trials/s, most pending {most}", flush=True)
@@ -109,7 +101,7 @@ def main(args: Args) -> None:
             lines.append(f"| {label} | {method} | {rate:.2f} | {rate / base:.2f}x | {pending[method]} |")
     table = "\n".join(lines)
     args.summary.parent.mkdir(parents=True, exist_ok=True)
-    args.summary.write_text(f"# Throughput with no concurrency setting\n\n`python -m experiments.throughput` "
+    args.summary.write_text(f"# Throughput with and without a concurrency setting\n\n`python -m experiments.throughput` "
                             f"({args.repeats} run(s) per method; `tune.run(..., reuse_actors=True)`; "
                             f"{args.trivial_trials} trivial trials, {args.sleep_trials} sleeping trials).\n\n"
                             f"{table}\n")

@@ -4,11 +4,9 @@ It translates: Tune's space into a ``Space`` (space.py), suggestions into
 samples of the ``Policy`` (policy.py), finished trials into ranked batches and
 updates, and its state into versioned JSON (state.py).
 
-Tune tells a searcher little of its surroundings: nothing of the wrappers
-around it (``ConcurrencyLimiter(batch=True)``, ``Repeater``) or of the
-scheduler that cut a trial short. Those objects are the ``self`` of the frames
-that call it, so ``_caller`` finds them there, with a plain fallback when a
-searcher is driven outside Tune.
+What it knows of the Tune run around it (scheduler, stopper, wrappers) comes
+from runtime.py. One lock guards the state: Tune calls from one thread, users
+driving it themselves may call from several.
 
 Over 300 lines: Tune's Searcher interface is one object of some 500 lines, and
 its state maps to the checkpoint attribute by attribute (parsed in state.py).
@@ -17,8 +15,9 @@ its state maps to the checkpoint attribute by attribute (parsed in state.py).
 from __future__ import annotations
 
 import logging
+import functools
 import math
-import sys
+import threading
 import uuid
 from numbers import Real
 from pathlib import Path
@@ -26,11 +25,11 @@ from typing import Any, Callable
 
 import numpy as np
 import pandas as pd
-from ray.tune.schedulers import AsyncHyperBandScheduler, FIFOScheduler, TrialScheduler
-from ray.tune.search import ConcurrencyLimiter, Repeater, Searcher
-from ray.tune.stopper import CombinedStopper, NoopStopper, Stopper, TimeoutStopper
+from ray.tune.schedulers import TrialScheduler
+from ray.tune.search import Searcher
+from ray.tune.stopper import Stopper
 
-from ray_pg import concurrency
+from ray_pg import runtime as rt
 from ray_pg import state as st
 from ray_pg import surrogate
 from ray_pg.natural import NaturalPolicy, natural_update
@@ -69,6 +68,15 @@ _CANDIDATES = 16
 # 200 trials, 8 workers: 2.76 / 2.33 / 2.38 / 2.51 against 3.57 / 3.77 / 3.23 / 2.99 leaning (0.4; 0.7
 # between), and 2.26 against 3.64 at 64 workers and 400 trials (natural_ablation.md).
 _SEVERAL_METRICS_INITIAL_SCALE = 1.0
+
+
+def _locked(method: Callable) -> Callable:
+    """``method`` run under the searcher's lock."""
+    @functools.wraps(method)
+    def locked(self: PGSearcher, *args: Any, **kwargs: Any) -> Any:
+        with self._lock:
+            return method(self, *args, **kwargs)
+    return locked
 
 
 class PGSearcher(Searcher):
@@ -135,11 +143,15 @@ class PGSearcher(Searcher):
         update: "natural" (the natural-gradient update above), "pg" (REINFORCE with
             PPO-clipped Adam steps) or None: "natural", with one metric or several, except
             under Tune's ASHA scheduler (``AsyncHyperBandScheduler``), whose first rung ends most
-            trials: "pg" there (see ``_default_rule``). Tune names its scheduler only when it
-            hands over the space: with the space given here, pass ``update="pg"`` under ASHA. A
-            restored checkpoint keeps the rule it was saved with.
+            trials: "pg" there (``runtime.default_rule``), wherever the space was given. The
+            rule is chosen when the run starts (``update_rule``, logged). A restored checkpoint
+            keeps the rule it was saved with.
         truncation: ``update="natural"`` only: the bound ``c`` of each importance ratio
             ``min(ratio, c)``.
+        scheduler: The run's trial scheduler, if you would rather name it than have it found in
+            ``tune.run`` (``ray_pg/runtime.py``). It tells which trials were cut short.
+        stopper: The run's ``Stopper``, likewise (a ``MaximumIterationStopper``'s cap is a full
+            length: trials that reach it ran their course).
     """
 
     def __init__(
@@ -163,6 +175,8 @@ class PGSearcher(Searcher):
         seed: int | None = None,
         update: str | None = None,
         truncation: float = 1.0,
+        scheduler: TrialScheduler | None = None,
+        stopper: Stopper | None = None,
     ):
         check_objectives(metric, mode)
         if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, int)
@@ -190,7 +204,11 @@ class PGSearcher(Searcher):
                              f"{truncation=}")
         self._update_choice, self._truncation = update, truncation
         # Tune's scheduler, if it is ASHA, may still turn update=None into "pg" (set_search_properties).
-        self._update_rule = update or _default_rule(None)
+        self._update_rule = update or rt.default_rule(scheduler)
+        self._given_runtime = (scheduler, stopper)
+        # Found once per run, when Tune first calls (set_search_properties or suggest).
+        self._runtime: rt.Runtime | None = None
+        self._lock = threading.RLock()
         super().__init__(metric=metric, mode=mode)
         self._settings = UpdateSettings(learning_rate, passes, clip, entropy_coef, min_sd, _MAX_SD)
         self._batch_size = batch_size
@@ -237,6 +255,12 @@ class PGSearcher(Searcher):
         if space is not None:
             self._setup(space)
 
+    def __getstate__(self) -> dict:  # Tune pickles the searcher (tuner.pkl); a lock does not pickle
+        return {key: value for key, value in self.__dict__.items() if key != "_lock"}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state, _lock=threading.RLock())
+
     # ----------------------------------------------------------------- set-up
 
     def _setup(self, config: dict) -> None:
@@ -256,26 +280,25 @@ class PGSearcher(Searcher):
         for i, ((raw, _), value) in enumerate(zip(points, self._evaluated_rewards)):
             self._add_known(f"evaluated_rewards[{i}]", raw, value, math.inf)
 
+    @_locked
     def set_search_properties(self, metric: str | None, mode: str | None, config: dict, **spec) -> bool:
         # Recorded whoever owns the space: a space given to the constructor still
         # needs Tune's budget and stop dict.
-        num_samples = spec.get("num_samples")
-        if isinstance(num_samples, int) and not isinstance(num_samples, bool) and num_samples > 0:
-            # Under a Repeater each suggestion runs `repeat` times.
-            repeat = getattr(_caller(lambda obj: isinstance(obj, Repeater)), "repeat", 1)
-            self._num_samples = max(1, num_samples // max(1, repeat))
         stop = spec.get("stop")
         if isinstance(stop, dict):
             self._stop = {str(key): float(value) for key, value in stop.items()
                           if finite(value)}
         self._adopt_objectives(metric, mode)
+        if spec:  # Tune is calling: its run is up the stack
+            if self._metric is None or self._mode is None:  # fail before any trial runs
+                raise ValueError(f"PGSearcher needs a metric and a mode; Tune passed {metric=} and {mode=}: set both "
+                                 "in TuneConfig / tune.run (metric=..., mode='min' or 'max') or in PGSearcher(...)")
+            self._start_run()
+        num_samples = spec.get("num_samples")
+        if isinstance(num_samples, int) and not isinstance(num_samples, bool) and num_samples > 0:
+            # Under a Repeater each suggestion runs `repeat` times.
+            self._num_samples = max(1, num_samples // (self._runtime.repeat if self._runtime else 1))
         accepted = self._space is None or self._space_from_checkpoint
-        if accepted and self._update_choice is None and not self._space_from_checkpoint:
-            # Tune's scheduler is a local of tune.run (which the Tuner calls too), up the stack. Only
-            # looked for when Tune calls (its spec is there): reading a frame's locals caches them on
-            # it, which would keep a caller's objects alive.
-            scheduler = _caller(lambda obj: isinstance(obj, TrialScheduler), name="scheduler") if spec else None
-            self._update_rule = _default_rule(scheduler)
         if accepted:
             # Restored before Tune handed its space over: keep the state, use Tune's space.
             restored = self.get_state() if self._space_from_checkpoint else None
@@ -284,9 +307,37 @@ class PGSearcher(Searcher):
                 self.set_state(restored)  # CheckpointError if Tune's space is another one
                 self._space_from_checkpoint = False
         self._score_unscored()
-        # Tune's pending-trial limit for custom searchers is 1 unless set (ray_pg/concurrency.py).
-        concurrency.open_window(self, limited=self._max_concurrent is not None)
         return accepted
+
+    def _start_run(self) -> rt.Runtime:
+        """Learn the run around the searcher (``runtime.discover``) and the update rule it implies."""
+        scheduler, stopper = self._given_runtime
+        self._runtime = rt.discover(self, scheduler=scheduler, stopper=stopper, several_metrics=len(as_list(self._metric)) > 1)
+        rule = self._update_choice or rt.default_rule(self._runtime.scheduler)
+        if rule != self._update_rule:
+            if self._num_updates or self._pending or self._window:
+                logger.warning("PGSearcher keeps update=%r, which it has learnt with, though %r suits this "
+                               "run's scheduler", self._update_rule, rule)
+            else:
+                self._renew_policy(rule)
+        logger.info("PGSearcher learns by the %r rule in this run", self._update_rule)
+        return self._runtime
+
+    def _renew_policy(self, rule: str) -> None:
+        """Start afresh under ``rule``: nothing was learnt yet; known results are kept."""
+        self._update_rule = rule
+        if self._space is None:
+            return
+        self._policy = self._new_policy(self._space, rule)
+        self._adam = Adam.zeros(self._policy.params.size)
+        self._batch = [entry._replace(sample=self._sample(self._policy, entry.sample.raw)) for entry in self._batch]
+        self._unscored = [(tid, self._sample(self._policy, sample.raw), value, level)
+                          for tid, sample, value, level in self._unscored]
+
+    @property
+    def update_rule(self) -> str:
+        """The update rule in use: "natural" or "pg" (``update=None`` chooses when the run starts)."""
+        return self._update_rule
 
     def _adopt_objectives(self, metric: Any, mode: Any) -> None:
         """Take Tune's metric and mode where the searcher has none (its own win)."""
@@ -298,19 +349,19 @@ class PGSearcher(Searcher):
         check_objectives(new_metric, new_mode)
         self._metric, self._mode = new_metric, new_mode
 
+    @_locked
     def set_max_concurrency(self, max_concurrent: int) -> bool:
         self._max_concurrent = max_concurrent
         # A limiter asked for synchronous batches keeps its own logic (we return
         # False): it hands over each generation's results together, and one
         # update follows each generation. Otherwise it hands the limit to us.
-        limiter = _caller(lambda obj: isinstance(obj, ConcurrencyLimiter))
-        self._synchronous = bool(getattr(limiter, "batch", False))
+        self._synchronous = rt.limiter_batches()
         return not self._synchronous
 
     # ------------------------------------------------------- suggest / complete
 
+    @_locked
     def suggest(self, trial_id: str) -> dict | None:
-        concurrency.close_window(self, limited=self._max_concurrent is not None)  # Tune has read the limit
         if self._space is None:
             raise RuntimeError("PGSearcher has no search space: pass one to PGSearcher(space=...) or as a "
                                "non-empty Tuner(param_space=...) / tune.run(config=...) (Tune passes no empty one)")
@@ -320,6 +371,8 @@ class PGSearcher(Searcher):
                                "metric= and mode= to PGSearcher too")
         if not self._synchronous and self._max_concurrent is not None and len(self._pending) >= self._max_concurrent:
             return None
+        if self._runtime is None:
+            self._start_run()
         if self._num_samples is None and not self._told_budget_unknown:
             self._told_budget_unknown = True
             logger.info("PGSearcher got no num_samples from Tune (Tune passes it only with a non-empty "
@@ -406,6 +459,7 @@ class PGSearcher(Searcher):
         ramp = min(1.0, (progress - exploit_from) / max(1e-9, 1.0 - exploit_from))
         return self._policy.tempered(1.0 - ramp * (1.0 - self._exploit_temperature))
 
+    @_locked
     def on_trial_result(self, trial_id: str, result: dict) -> None:
         # Tune passes on every result except the one on which it stops a trial.
         if trial_id in self._pending and isinstance(result, dict):
@@ -416,6 +470,7 @@ class PGSearcher(Searcher):
         keys = [*as_list(self._metric), TRAINING_ITERATION, *(self._stop or {})]
         return {key: result[key] for key in keys if key in result and finite(result[key])}
 
+    @_locked
     def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
         """Record a finished, early-stopped or failed trial; update on a full batch.
 
@@ -445,14 +500,7 @@ class PGSearcher(Searcher):
         if not finite(iteration):
             return math.inf
         self._full_iterations = max(self._full_iterations, float(iteration))
-        if not stopped or self._met_stop(result) or _ran_its_course(result):
-            return math.inf
-        return float(iteration)
-
-    def _met_stop(self, result: dict) -> bool:
-        """Whether ``result`` meets Tune's ``stop`` dict (Tune stops at ``result[key] >= value``)."""
-        return self._stop is not None and any(
-            finite(result.get(key)) and result[key] >= value for key, value in self._stop.items())
+        return (self._runtime or self._start_run()).level(result, stopped, self._stop)
 
     def _complete(self, trial_id: str | None, sample: Sample, rewards: np.ndarray, level: float) -> None:
         """Add a trial to the batch; update when the batch is full."""
@@ -537,12 +585,14 @@ class PGSearcher(Searcher):
                      summary.get("best_reward", summary))
         self._batch = []
 
+    @_locked
     def history(self) -> pd.DataFrame:
         """One row per policy update: its batch (``trial_ids`` joins Tune's results) and the policy it left."""
         return pd.DataFrame(self._history)
 
     # --------------------------------------------------------- known results
 
+    @_locked
     def add_evaluated_point(self, parameters: dict, value: float | list[float] | None, error: bool = False,
                             pruned: bool = False, intermediate_values: list[float] | None = None) -> None:
         """Learn from a config evaluated outside this search (Ray's warm-start API).
@@ -564,6 +614,7 @@ class PGSearcher(Searcher):
         level = float(max(1, len(intermediate_values or []))) if pruned else math.inf
         self._add_known(None, raw, None if error else value, level)
 
+    @_locked
     def add_evaluated_trials(self, trials_or_analysis: Any, metric: str) -> None:
         """Learn from the trials of an earlier experiment.
 
@@ -596,6 +647,7 @@ class PGSearcher(Searcher):
 
     # ------------------------------------------------------------------ state
 
+    @_locked
     def get_state(self) -> dict:
         """The searcher's whole state as a versioned, JSON-safe dict."""
         return {**self._state(), "history": st.to_json(self._history)}
@@ -634,6 +686,7 @@ class PGSearcher(Searcher):
             **({"window": [st.finished_json(e) for e in self._window]} if self._update_rule == "natural" else {}),
         }
 
+    @_locked
     def set_state(self, state: dict) -> None:
         """Restore :meth:`get_state`'s dict; it must come from the same search space.
 
@@ -693,61 +746,15 @@ class PGSearcher(Searcher):
         # As it was fitted after the checkpoint's last update.
         self._rank_model = self._fit_rank_model(surrogate.Layout.of(policy.columns()))
 
+    @_locked
     def save(self, checkpoint_path: str) -> None:
         """Write the state (atomically), the space once, and the new history rows beside it."""
         st.write_checkpoint(checkpoint_path, self._state(), self._space_json, self._space_digest,
                             self._history_log, self._history)
 
+    @_locked
     def restore(self, checkpoint_path: str) -> None:
         self.set_state(st.read_checkpoint(checkpoint_path, self._history_log))
-
-
-def _ran_its_course(result: dict) -> bool:
-    """Whether Tune stopped a trial for an end of its own, judged by the scheduler and stopper Tune runs.
-
-    Without a scheduler or stopper that cuts trials (FIFO, no Stopper) Tune stops
-    a trial only when the trainable said done or Tune's stop dict was met. With
-    ASHA or HyperBand, a trial that reached ``max_t`` ran its course. Outside Tune
-    (no controller on the stack) nothing is known: False.
-    """
-    controller = _caller(lambda obj: hasattr(obj, "_scheduler_alg") and hasattr(obj, "_stopper"))
-    if controller is None:
-        return False
-    scheduler, stopper = controller._scheduler_alg, controller._stopper
-    if type(scheduler) is FIFOScheduler and not _judges_trials(stopper):
-        return True
-    max_t = getattr(scheduler, "_max_t", getattr(scheduler, "_max_t_attr", None))
-    time_value = result.get(getattr(scheduler, "_time_attr", TRAINING_ITERATION))
-    return finite(max_t) and finite(time_value) and time_value >= max_t
-
-
-def _judges_trials(stopper: Stopper) -> bool:
-    """Whether a Tune stopper can stop one trial on its results (a time budget stops all or none)."""
-    if isinstance(stopper, CombinedStopper):
-        return any(_judges_trials(part) for part in stopper._stoppers)
-    return not isinstance(stopper, (NoopStopper, TimeoutStopper))
-
-
-def _default_rule(scheduler: Any) -> str:
-    """What ``update=None`` means: "pg" under ASHA (its first rung ends most trials, and the natural update
-    converges on what that rung rewards: crossing learning curves, regret 0.0229 against pg's 0.0081);
-    "natural" otherwise, with any number of metrics (multi-objective benchmark, 64 workers, 400 trials:
-    mean rank 1.17 against pg's 2.86, of 5)."""
-    return "pg" if isinstance(scheduler, AsyncHyperBandScheduler) else "natural"
-
-
-def _caller(match: Callable[[Any], bool], depth: int = 16, name: str = "self") -> Any:
-    """The nearest local ``name`` (``self``: the object whose method it is) up the call stack that
-    ``match`` accepts, or None (see the module docstring)."""
-    frame = sys._getframe(1)
-    for _ in range(depth):
-        if frame is None:
-            return None
-        obj = frame.f_locals.get(name)
-        if obj is not None and match(obj):
-            return obj
-        frame = frame.f_back
-    return None
 
 
 def _check_complete(space: Space, points: list[tuple[np.ndarray, dict]], configs: list) -> None:
