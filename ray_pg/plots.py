@@ -41,8 +41,9 @@ def results_dataframe(results: Any) -> pd.DataFrame:
         return results
     if hasattr(results, "get_dataframe"):  # tune.ResultGrid
         return results.get_dataframe()
-    if hasattr(results, "results_df"):  # tune.ExperimentAnalysis (tune.run)
-        return results.results_df
+    if hasattr(results, "results_df"):  # tune.ExperimentAnalysis (tune.run): indexed by trial_id
+        df = results.results_df
+        return df if "trial_id" in df.columns else df.reset_index()
     raise TypeError(f"expected a ResultGrid, an ExperimentAnalysis or a pandas DataFrame, got {type(results)!r}")
 
 

@@ -97,3 +97,10 @@ def test_without_matplotlib_the_error_names_the_extra(monkeypatch):
     history = pd.DataFrame({"update": [1], "lr:mean": [0.1], "lr:sd": [0.01]})
     with pytest.raises(ImportError, match=r'pip install "ray_pg\[plots\]"'):
         plots.plot_policy(history)
+
+
+def test_best_so_far_of_tune_runs_analysis_names_real_trial_ids(local_ray, tmp_path):
+    analysis = tune.run(trainables.one_shot, config=trainables.SPACE, search_alg=PGSearcher(seed=0), metric="loss",
+                        mode="min", num_samples=6, reuse_actors=True, storage_path=str(tmp_path), verbose=0)
+    data = plots.best_so_far(analysis, "loss", "min")
+    assert sorted(data["trial_id"]) == sorted(trial.trial_id for trial in analysis.trials)
