@@ -246,6 +246,8 @@ class PGSearcher(Searcher):
         self._candidates, self._min_tau_z = _CANDIDATES, surrogate.MIN_TAU_Z  # ablations change them
         # Known results waiting for a metric and mode: (trial id, sample, value, level).
         self._unscored: list[tuple[str, Sample, Any, float]] = []
+        # Trials learnt from through add_evaluated_trials: each only once.
+        self._evaluated_ids: set[str] = set()
         self._queue: list[tuple[np.ndarray, dict]] = []
         self._history: list[dict] = []
         self._num_updates = 0
@@ -615,21 +617,41 @@ class PGSearcher(Searcher):
         self._add_known(None, raw, None if error else value, level)
 
     @_locked
-    def add_evaluated_trials(self, trials_or_analysis: Any, metric: str) -> None:
-        """Learn from the trials of an earlier experiment.
+    def add_evaluated_trials(self, trials_or_analysis: Any, metric: str | list[str]) -> None:
+        """Learn from the trials of an earlier experiment; a trial given again is skipped (by its id).
+
+        Terminated trials count (cut short by a scheduler when their last result is not ``done``: they
+        rank by how far they went), errored ones count as failed, unfinished ones are skipped.
 
         Args:
             trials_or_analysis: A ``ResultGrid``, an ``ExperimentAnalysis``, a path to
                 an experiment's folder, a ``Trial`` or a list of them.
-            metric: The result key whose values the trials reported.
+            metric: The result key whose values the trials reported; with several metrics, their
+                keys in this searcher's order.
         """
         from ray.tune import ExperimentAnalysis, ResultGrid
+        from ray.tune.experiment import Trial
 
         if isinstance(trials_or_analysis, ResultGrid):
-            trials_or_analysis = trials_or_analysis._experiment_analysis
-        elif isinstance(trials_or_analysis, (str, Path)):
+            trials_or_analysis = trials_or_analysis.experiment_path
+        if isinstance(trials_or_analysis, (str, Path)):
             trials_or_analysis = ExperimentAnalysis(str(trials_or_analysis))
-        super().add_evaluated_trials(trials_or_analysis, metric)
+        trials = getattr(trials_or_analysis, "trials", trials_or_analysis)
+        trials = [trials] if isinstance(trials, Trial) else list(trials)
+        skipped = 0
+        for trial in trials:
+            if trial.status not in (Trial.TERMINATED, Trial.ERROR) or trial.trial_id in self._evaluated_ids:
+                skipped += trial.trial_id in self._evaluated_ids
+                continue
+            result = trial.last_result or {}
+            value = [result.get(key) for key in metric] if isinstance(metric, list) else result.get(metric)
+            iteration = result.get(TRAINING_ITERATION)
+            pruned = trial.status == Trial.TERMINATED and not result.get("done", False) and finite(iteration)
+            self._evaluated_ids.add(trial.trial_id)
+            self.add_evaluated_point(trial.config, value, error=trial.status == Trial.ERROR, pruned=pruned,
+                                     intermediate_values=[None] * int(iteration) if pruned else None)
+        if skipped:
+            logger.warning("PGSearcher skipped %d trials it had already learnt from (add_evaluated_trials)", skipped)
 
     def _add_known(self, trial_id: str | None, raw: np.ndarray, value: Any, level: float) -> None:
         """A result known without a trial: scored now, or once the mode is known."""

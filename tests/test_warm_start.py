@@ -55,6 +55,15 @@ def test_warm_start_from_a_result_grid_an_analysis_and_a_path(tmp_path):
             assert searcher.num_updates == 3 and searcher.history()["trials_used"].iloc[-1] == 12
             best = grid.get_best_result().metrics["loss"]
             assert searcher.history()["best_reward"].max() == pytest.approx(-best)
+        # The same experiment again teaches nothing new.
+        searcher.add_evaluated_trials(grid, "loss")
+        assert searcher.num_updates == 3 and searcher.get_state()["batch"] == []
+        # Several metrics: one value per metric from each trial.
+        two = tune.run(trainables.two_objectives, config=trainables.SPACE, num_samples=6, reuse_actors=True,
+                       storage_path=str(tmp_path), verbose=0)
+        both = PGSearcher(trainables.SPACE, metric=["loss", "latency"], mode=["min", "min"], seed=2, batch_size=3)
+        both.add_evaluated_trials(two, ["loss", "latency"])
+        assert both.num_updates == 2 and both.num_failed == 0
         # The warm-started searcher then runs a search of its own.
         tune.run(trainables.one_shot, search_alg=searcher, num_samples=8, reuse_actors=True, storage_path=str(tmp_path), verbose=0)
         assert searcher.num_updates == 5
