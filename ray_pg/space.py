@@ -22,6 +22,7 @@ conditional branches all follow the same paths, so they stay together.
 from __future__ import annotations
 
 import math
+from collections import Counter
 from typing import Any
 
 import numpy as np
@@ -49,6 +50,18 @@ def _key_repr(path: Path) -> str:
     return "config" + "".join(f"[<branch {k.index}>]" if isinstance(k, Branch) else f"[{k!r}]" for k in path)
 
 
+def _tune_name(path: Path) -> tuple:
+    """A path's name as Tune flattens its keys (``"a/b"`` for ``("a", "b")``), with branch steps kept
+    as ``Branch``: no key, however spelt, names a branch."""
+    name: list = []
+    for key in path:
+        if isinstance(key, Branch) or not name or isinstance(name[-1], Branch):
+            name.append(key if isinstance(key, Branch) else str(key))
+        else:
+            name[-1] += f"/{key}"
+    return tuple(name)
+
+
 def _assign(node: Any, at: tuple, value: Any) -> Any:
     """``node`` with ``value`` at ``at``, rebuilding tuples on the way (as Tune's ``assign_value``)."""
     if not at:
@@ -64,9 +77,12 @@ class Space:
     """A Tune search space as an ordered list of parameters plus its constant skeleton.
 
     Parameters come in walk order, so a conditional choice precedes the
-    parameters of its branches. Every parameter, constant and derived value has
-    a flattened name (``path_name``) of its own: keys that would share one
-    (``"a/b"`` beside ``{"a": {"b": ...}}``, ``1`` beside ``"1"``) are refused.
+    parameters of its branches. Paths are tuples of keys and ``Branch`` steps;
+    keys that Tune itself flattens to one name (``"a/b"`` beside
+    ``{"a": {"b": ...}}``, ``1`` beside ``"1"``) are refused. A flattened point
+    key (``path_name``: ``"opt[1]/b1"`` for a branch) is only a way to name a
+    path: one that could name two (a key ``"opt[1]"`` beside a choice ``"opt"``)
+    is refused in the point that uses it.
     """
 
     def __init__(self, config: dict):
@@ -82,10 +98,11 @@ class Space:
         self._walk(config, (), None)
         self._conditions = [(index, *parent) for index, parent in self._parent.items()]  # parents first
         self._index = {param.path: i for i, param in enumerate(self.params)}
-        self._index_by_name = {path_name(param.path): i for i, param in enumerate(self.params)}
-        self._constant_names = {path_name(path): path for path in self._constants}
-        self._derived_names = {path_name(path) for path in self._derived}
         self._check_names()
+        self._columns = self._history_columns()
+        self._named: dict[str, list[Path]] = {}  # flattened point key -> the paths it could name
+        for path in [*self._index, *self._constants, *self._derived]:
+            self._named.setdefault(path_name(path), []).append(path)
 
     def _walk(self, node: Any, path: Path, parent: tuple[int, int] | None) -> None:
         """Collect the parameters with the branch each depends on, the constants and derived values."""
@@ -114,21 +131,27 @@ class Space:
             self._constants[path] = node
 
     def _check_names(self) -> None:
-        """Flattened names (points, history() columns) must tell every path apart."""
-        seen: dict[str, Path] = {}
-        paths = [param.path for param in self.params] + list(self._constants) + list(self._derived)
-        for path in paths:
-            other = seen.setdefault(path_name(path), path)
+        """Keys that Tune flattens to one name would share one in its results, and in points too."""
+        seen: dict[tuple, Path] = {}
+        for path in [*self._index, *self._constants, *self._derived]:
+            other = seen.setdefault(_tune_name(path), path)
             if other != path:
                 raise ValueError(f"the keys {_key_repr(other)} and {_key_repr(path)} both flatten to "
                                  f"{path_name(path)!r}; rename one (flattened names must be unique)")
-        columns: dict[str, Path] = {}
-        for param in self.params:
-            for label in param.labels():
-                other = columns.setdefault(label, param.path)
-                if other != param.path:
-                    raise ValueError(f"the keys {_key_repr(other)} and {_key_repr(param.path)} both give "
-                                     f"the history() column {label!r}; rename one")
+
+    def _history_columns(self) -> list[list[str]]:
+        """history() column names per parameter, unique: flattened names, or the keys' reprs where those
+        collide (``_key_repr`` tells every path apart, and its ``]`` cannot run on into a suffix)."""
+        readable = [True] * len(self.params)
+        while True:
+            columns = [param.labels(path_name(param.path) if readable[i] else _key_repr(param.path))
+                       for i, param in enumerate(self.params)]
+            counts = Counter(name for names in columns for name in names)
+            clashes = [i for i, names in enumerate(columns) if readable[i] and any(counts[n] > 1 for n in names)]
+            if not clashes:
+                return columns
+            for i in clashes:
+                readable[i] = False
 
     def columns(self) -> list[int | tuple[float, float]]:
         """The policy's columns, one per parameter (see ``Policy``)."""
@@ -209,10 +232,21 @@ class Space:
         self._encode_into(config, (), raw, given)
         return raw, given
 
+    def _resolve(self, path: Path) -> Path:
+        """A point's key path -> the space's path: itself, or the one path its flattened name names."""
+        if path in self._index or path in self._constants or path in self._derived:
+            return path
+        found = self._named.get(path_name(path), [path])
+        if len(found) > 1:
+            raise ValueError(f"{path_name(path)!r} could be {' or '.join(map(_key_repr, found))}; "
+                             "give it nested to say which")
+        return found[0]
+
     def _encode_into(self, node: Any, path: Path, raw: np.ndarray, given: dict) -> None:
+        path = self._resolve(path)
         name = path_name(path)
-        index = self._index.get(path, self._index_by_name.get(name))
-        constant = self._constants.get(path, self._constants.get(self._constant_names.get(name), _MISSING))
+        index = self._index.get(path)
+        constant = self._constants.get(path, _MISSING)
         if index is not None:
             param = self.params[index]
             if isinstance(param, ChoiceParam) and param.branches:
@@ -222,7 +256,7 @@ class Space:
                 self._choose(index, value, raw)
                 if exact is not None:
                     given[index] = exact
-        elif path in self._derived or name in self._derived_names:
+        elif path in self._derived:
             return  # computed from the config by its function, as Tune does
         elif isinstance(node, dict) and node:
             for key, child in node.items():
@@ -232,7 +266,7 @@ class Space:
                 self._encode_into(child, path + (i,), raw, given)
         elif constant is _MISSING:
             raise ValueError(f"{name!r} is not a parameter of the search space; "
-                             f"its parameters are {list(self._index_by_name)}")
+                             f"its parameters are {[path_name(path) for path in self._index]}")
         elif not _same(constant, node):
             raise ValueError(f"{name!r} is the constant {constant!r} in the search space, got {node!r}")
 
@@ -274,8 +308,8 @@ class Space:
     def describe(self, columns: list) -> dict[str, float]:
         """The policy in parameter units, from ``Policy.columns()``."""
         described: dict[str, float] = {}
-        for param, column in zip(self.params, columns):
-            described.update(param.describe(column))
+        for names, param, column in zip(self._columns, self.params, columns):
+            described.update(zip(names, param.describe(column)))
         return described
 
     def signature(self) -> list[dict]:
