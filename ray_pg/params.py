@@ -149,12 +149,22 @@ class ChoiceParam:
                 return float(index), None
         raise ValueError(f"{path_name(self.path)!r}: {value!r} is not one of the choices {list(self.categories)!r}")
 
-    def labels(self, name: str) -> list[str]:
-        """history() column names, one per category, unique."""
-        names = [f"branch {i}" if i in self.branches else _label(c) for i, c in enumerate(self.categories)]
+    def category_labels(self) -> list[str]:
+        """One label per category, unique: its value; in a conditional choice, a dict's string constants
+        (``adam`` for ``{"name": "adam", "beta1": ...}``), ``branch <i>`` for a branch without any;
+        prefixed by the index where two agree."""
+        names = []
+        for i, category in enumerate(self.categories):
+            named = self.branches and isinstance(category, dict)
+            strings = [v for v in category.values() if type(v) is str] if named else []
+            names.append(",".join(strings) if strings else f"branch {i}" if i in self.branches else _label(category))
         if len(set(names)) < len(names):
             names = [f"{i}={label}" for i, label in enumerate(names)]
-        return [f"{name}:p[{label}]" for label in names]
+        return names
+
+    def labels(self, name: str) -> list[str]:
+        """history() column names, one per category, unique."""
+        return [f"{name}:p[{label}]" for label in self.category_labels()]
 
     def describe(self, probs: np.ndarray) -> list[float]:
         """The values of the columns of :meth:`labels`."""

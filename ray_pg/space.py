@@ -139,12 +139,22 @@ class Space:
                 raise ValueError(f"the keys {_key_repr(other)} and {_key_repr(path)} both flatten to "
                                  f"{path_name(path)!r}; rename one (flattened names must be unique)")
 
+    def _display(self, path: Path) -> str:
+        """``("opt", Branch(1), "beta1")`` -> ``"opt=adam/beta1"``: a branch by its label in ``opt:p[adam]``."""
+        parts: list[str] = []
+        for i, key in enumerate(path):
+            if isinstance(key, Branch):
+                parts[-1] += "=" + self.params[self._index[path[:i]]].category_labels()[key.index]
+            else:
+                parts.append(str(key))
+        return "/".join(parts)
+
     def _history_columns(self) -> list[list[str]]:
-        """history() column names per parameter, unique: flattened names, or the keys' reprs where those
+        """history() column names per parameter, unique: readable names, or the keys' reprs where those
         collide (``_key_repr`` tells every path apart, and its ``]`` cannot run on into a suffix)."""
         readable = [True] * len(self.params)
         while True:
-            columns = [param.labels(path_name(param.path) if readable[i] else _key_repr(param.path))
+            columns = [param.labels(self._display(param.path) if readable[i] else _key_repr(param.path))
                        for i, param in enumerate(self.params)]
             counts = Counter(name for names in columns for name in names)
             clashes = [i for i, names in enumerate(columns) if readable[i] and any(counts[n] > 1 for n in names)]
