@@ -13,7 +13,9 @@ a tuple, as Tune resolves it.
 
 ``tune.sample_from`` is not a parameter: it is a value derived from the
 suggested config, computed as Tune computes it (``Function.sample(config=...)``)
-once the parameters are decoded, in the order the space lists them.
+once the parameters are decoded, in the order the space lists them. Other
+libraries' search-space objects (Optuna's distributions, HyperOpt's ``hp.*``...)
+are refused by name: kept as constants, they would tune nothing.
 
 Over 300 lines: walking a nested space, decoding, encoding points and matching
 conditional branches all follow the same paths, so they stay together.
@@ -33,6 +35,10 @@ from ray_pg.params import Branch, ChoiceParam, Param, Path, derived_signature, m
 
 _FORMAT = "ray_pg.space/1"
 _MISSING = object()
+# Modules of other libraries' search-space objects: kept as constants, they would tune nothing.
+# Known by the module of their type, so that none of these libraries is imported.
+_FOREIGN = ("optuna.distributions", "hyperopt.pyll", "ConfigSpace", "nevergrad.parametrization", "skopt.space",
+            "syne_tune.config_space", "flaml.tune.sample")
 
 
 def _same(a: Any, b: Any) -> bool:
@@ -48,6 +54,16 @@ def _same(a: Any, b: Any) -> bool:
 def _key_repr(path: Path) -> str:
     """``("a", Branch(1), 0)`` -> ``config['a'][<branch 1>][0]``: a path with the keys' own types."""
     return "config" + "".join(f"[<branch {k.index}>]" if isinstance(k, Branch) else f"[{k!r}]" for k in path)
+
+
+def _foreign(value: Any) -> Any:
+    """Another library's search-space object in ``value`` (in containers and choices too), or None."""
+    module = type(value).__module__
+    if any(module == name or module.startswith(name + ".") for name in _FOREIGN):
+        return value
+    values = (value.categories if isinstance(value, Categorical) else value.values() if isinstance(value, dict)
+              else value if isinstance(value, (list, tuple)) else ())
+    return next((found for v in values if (found := _foreign(v)) is not None), None)
 
 
 def _tune_name(path: Path) -> tuple:
@@ -129,6 +145,12 @@ class Space:
                 self._walk(child, path + (i,), parent)
         else:
             self._constants[path] = node
+        if not isinstance(node, (dict, list)) and (found := _foreign(node)) is not None:  # (their items: walked)
+            kind = type(found)
+            raise ValueError(f"{path_name(path)!r}: {kind.__module__}.{kind.__qualname__} is not a Ray Tune domain: "
+                             "PGSearcher would keep it as a constant and tune nothing. Use Tune's own: "
+                             "tune.uniform(low, high), tune.loguniform(low, high), tune.randint(low, high), "
+                             "tune.choice([...]), ...")
 
     def _check_names(self) -> None:
         """Keys that Tune flattens to one name would share one in its results, and in points too."""

@@ -269,7 +269,36 @@ def test_signature_is_the_same_in_every_process():
     assert runs[0] == runs[1] and "sqrt" in runs[0]
 
 
-# 9. Fuzz: random hostile spaces and points.
+# 9. Other libraries' search-space objects would stay constants and tune nothing: refused, named.
+FOREIGN = {"optuna": lambda m: m.distributions.FloatDistribution(1e-4, 1e-1, log=True),
+           "hyperopt": lambda m: m.hp.loguniform("lr", -9, -2),
+           "ConfigSpace": lambda m: m.UniformFloatHyperparameter("lr", 1e-4, 1e-1, log=True),
+           "nevergrad": lambda m: m.p.Log(lower=1e-4, upper=1e-1)}
+
+
+@pytest.mark.parametrize("library", sorted(FOREIGN))
+def test_other_libraries_domains_are_refused_naming_them(library):
+    domain = FOREIGN[library](pytest.importorskip(library))
+    for config, key in (({"lr": domain}, "lr"), ({"model": {"opt": ("adam", domain)}}, "model/opt"),
+                        ({"opt": tune.choice(["sgd", {"lr": domain}])}, "opt")):
+        with pytest.raises(ValueError, match=rf"'{key}': {library}\.\S+ is not a Ray Tune domain.*tune\.loguniform"):
+            Space(config)
+
+
+class Net:
+    pass
+
+
+def test_objects_of_any_kind_stay_constants():
+    optuna = pytest.importorskip("optuna")
+    constants = {"kind": optuna.distributions.FloatDistribution, "sampler": "tpe", "f": math.sqrt, "net": Net(),
+                 "layers": [1, 2], "pair": (1, "b"), "factory": Net}
+    space = Space({**constants, "x": tune.uniform(0, 1), "g": tune.sample_from(lambda config: 2)})
+    config = space.decode(np.zeros(1))
+    assert all(config[key] is value or config[key] == value for key, value in constants.items())
+
+
+# 10. Fuzz: random hostile spaces and points.
 floats = st.floats(allow_nan=True, allow_infinity=True)
 hostile_keys = st.one_of(st.sampled_from(["a", "b", "a/b", "b[0]", "0", "$x", ""]), st.integers(0, 2))
 
