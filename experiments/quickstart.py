@@ -80,17 +80,6 @@ def rounded(value: Any) -> Any:
     return float(f"{value:.4g}") if isinstance(value, float) else value
 
 
-def readable_history(history: pd.DataFrame) -> pd.DataFrame:
-    """The history with kernels named: ``svm:p[branch 1]`` -> ``kernel:p[rbf]``, ``svm[1]/C`` -> ``rbf/C``."""
-    names = {}
-    for column in history.columns:
-        name = str(column)
-        for i, kernel in enumerate(KERNELS):
-            name = name.replace(f"svm:p[branch {i}]", f"kernel:p[{kernel}]").replace(f"svm[{i}]/", f"{kernel}/")
-        names[column] = name
-    return history.rename(columns=names)
-
-
 def top_trials(df: pd.DataFrame, n: int) -> pd.DataFrame:
     """The ``n`` best trials, one column per parameter (blank where a kernel has none)."""
     columns = {"config/svm/kernel": "kernel", "config/svm/C": "C", "config/svm/gamma": "gamma",
@@ -127,7 +116,7 @@ def main(args: Args) -> None:
     df = grid.get_dataframe()
     df.to_parquet(out / "results.parquet", index=False)
     df.to_csv(out / "results.csv", index=False)
-    history = readable_history(searcher.history())
+    history = searcher.history()  # kernels by name: svm:p[rbf], svm=rbf/C:mean
     history.to_csv(out / "policy_history.csv", index=False)
     ax = plot_best_so_far(grid, METRIC, MODE)
     ax.figure.savefig(out / "best_so_far.png", dpi=100)
@@ -139,7 +128,7 @@ def main(args: Args) -> None:
     print(top_trials(df, 5).to_string(index=False, float_format=lambda v: f"{v:.4g}"))
     if len(history):
         last = history.iloc[-1]
-        probs = ", ".join(f"{kernel} {last[f'kernel:p[{kernel}]']:.2f}" for kernel in KERNELS)
+        probs = ", ".join(f"{kernel} {last[f'svm:p[{kernel}]']:.2f}" for kernel in KERNELS)
         print(f"{searcher.num_updates} policy updates; kernel probabilities now: {probs}")
     print(f"{elapsed:.0f} s. Files in {args.out}:")
     print("  results.parquet, results.csv  Tune's results, one row per trial")

@@ -149,15 +149,26 @@ class ChoiceParam:
                 return float(index), None
         raise ValueError(f"{path_name(self.path)!r}: {value!r} is not one of the choices {list(self.categories)!r}")
 
-    def labels(self) -> list[str]:
-        """history() column names, one per category, unique."""
-        names = [f"branch {i}" if i in self.branches else _label(c) for i, c in enumerate(self.categories)]
+    def category_labels(self) -> list[str]:
+        """One label per category, unique: its value; in a conditional choice, a dict's string constants
+        (``adam`` for ``{"name": "adam", "beta1": ...}``), ``branch <i>`` for a branch without any;
+        prefixed by the index where two agree."""
+        names = []
+        for i, category in enumerate(self.categories):
+            named = self.branches and isinstance(category, dict)
+            strings = [v for v in category.values() if type(v) is str] if named else []
+            names.append(",".join(strings) if strings else f"branch {i}" if i in self.branches else _label(category))
         if len(set(names)) < len(names):
             names = [f"{i}={label}" for i, label in enumerate(names)]
-        return [f"{path_name(self.path)}:p[{label}]" for label in names]
+        return names
 
-    def describe(self, probs: np.ndarray) -> dict[str, float]:
-        return {label: float(p) for label, p in zip(self.labels(), probs)}
+    def labels(self, name: str) -> list[str]:
+        """history() column names, one per category, unique."""
+        return [f"{name}:p[{label}]" for label in self.category_labels()]
+
+    def describe(self, probs: np.ndarray) -> list[float]:
+        """The values of the columns of :meth:`labels`."""
+        return [float(p) for p in probs]
 
     def signature(self) -> dict:
         return {"path": path_name(self.path), "kind": "choice",
@@ -235,14 +246,13 @@ class BoundedParam:
             raise ValueError(f"{name!r}: {value!r} is outside [{self.low}, {self.high}) (upper bound excluded)")
         return _logit(self._u(value)), value
 
-    def labels(self) -> list[str]:
-        name = path_name(self.path)
+    def labels(self, name: str) -> list[str]:
         return [f"{name}:mean", f"{name}:sd"]
 
-    def describe(self, gaussian: tuple[float, float]) -> dict[str, float]:
+    def describe(self, gaussian: tuple[float, float]) -> list[float]:
         (mean, sd), unit = gaussian, (self.q or 1) if self.integer else 1  # integers: grid index -> value
         spread = (self._x(mean + sd) - self._x(mean - sd)) / 2.0
-        return dict(zip(self.labels(), (unit * self._x(mean), unit * spread)))
+        return [unit * self._x(mean), unit * spread]
 
     def signature(self) -> dict:
         return {"path": path_name(self.path), "kind": "bounded", "low": self.low, "high": self.high,
@@ -275,13 +285,12 @@ class NormalParam:
         standard = (value - self.mean) / self.sd  # may overflow to +-inf: clipped below
         return min(max(standard, -NORMAL_RAW_LIMIT), NORMAL_RAW_LIMIT), value
 
-    def labels(self) -> list[str]:
-        name = path_name(self.path)
+    def labels(self, name: str) -> list[str]:
         return [f"{name}:mean", f"{name}:sd"]
 
-    def describe(self, gaussian: tuple[float, float]) -> dict[str, float]:
+    def describe(self, gaussian: tuple[float, float]) -> list[float]:
         mean, sd = gaussian
-        return dict(zip(self.labels(), (self.mean + self.sd * mean, self.sd * sd)))
+        return [self.mean + self.sd * mean, self.sd * sd]
 
     def signature(self) -> dict:
         return {"path": path_name(self.path), "kind": "normal", "mean": self.mean, "sd": self.sd,

@@ -13,7 +13,9 @@ a tuple, as Tune resolves it.
 
 ``tune.sample_from`` is not a parameter: it is a value derived from the
 suggested config, computed as Tune computes it (``Function.sample(config=...)``)
-once the parameters are decoded, in the order the space lists them.
+once the parameters are decoded, in the order the space lists them. Other
+libraries' search-space objects (Optuna's distributions, HyperOpt's ``hp.*``...)
+are refused by name: kept as constants, they would tune nothing.
 
 Over 300 lines: walking a nested space, decoding, encoding points and matching
 conditional branches all follow the same paths, so they stay together.
@@ -22,6 +24,7 @@ conditional branches all follow the same paths, so they stay together.
 from __future__ import annotations
 
 import math
+from collections import Counter
 from typing import Any
 
 import numpy as np
@@ -32,6 +35,10 @@ from ray_pg.params import Branch, ChoiceParam, Param, Path, derived_signature, m
 
 _FORMAT = "ray_pg.space/1"
 _MISSING = object()
+# Modules of other libraries' search-space objects: kept as constants, they would tune nothing.
+# Known by the module of their type, so that none of these libraries is imported.
+_FOREIGN = ("optuna.distributions", "hyperopt.pyll", "ConfigSpace", "nevergrad.parametrization", "skopt.space",
+            "syne_tune.config_space", "flaml.tune.sample")
 
 
 def _same(a: Any, b: Any) -> bool:
@@ -49,6 +56,28 @@ def _key_repr(path: Path) -> str:
     return "config" + "".join(f"[<branch {k.index}>]" if isinstance(k, Branch) else f"[{k!r}]" for k in path)
 
 
+def _foreign(value: Any) -> Any:
+    """Another library's search-space object in ``value`` (in containers and choices too), or None."""
+    module = type(value).__module__
+    if any(module == name or module.startswith(name + ".") for name in _FOREIGN):
+        return value
+    values = (value.categories if isinstance(value, Categorical) else value.values() if isinstance(value, dict)
+              else value if isinstance(value, (list, tuple)) else ())
+    return next((found for v in values if (found := _foreign(v)) is not None), None)
+
+
+def _tune_name(path: Path) -> tuple:
+    """A path's name as Tune flattens its keys (``"a/b"`` for ``("a", "b")``), with branch steps kept
+    as ``Branch``: no key, however spelt, names a branch."""
+    name: list = []
+    for key in path:
+        if isinstance(key, Branch) or not name or isinstance(name[-1], Branch):
+            name.append(key if isinstance(key, Branch) else str(key))
+        else:
+            name[-1] += f"/{key}"
+    return tuple(name)
+
+
 def _assign(node: Any, at: tuple, value: Any) -> Any:
     """``node`` with ``value`` at ``at``, rebuilding tuples on the way (as Tune's ``assign_value``)."""
     if not at:
@@ -64,9 +93,12 @@ class Space:
     """A Tune search space as an ordered list of parameters plus its constant skeleton.
 
     Parameters come in walk order, so a conditional choice precedes the
-    parameters of its branches. Every parameter, constant and derived value has
-    a flattened name (``path_name``) of its own: keys that would share one
-    (``"a/b"`` beside ``{"a": {"b": ...}}``, ``1`` beside ``"1"``) are refused.
+    parameters of its branches. Paths are tuples of keys and ``Branch`` steps;
+    keys that Tune itself flattens to one name (``"a/b"`` beside
+    ``{"a": {"b": ...}}``, ``1`` beside ``"1"``) are refused. A flattened point
+    key (``path_name``: ``"opt[1]/b1"`` for a branch) is only a way to name a
+    path: one that could name two (a key ``"opt[1]"`` beside a choice ``"opt"``)
+    is refused in the point that uses it.
     """
 
     def __init__(self, config: dict):
@@ -82,10 +114,11 @@ class Space:
         self._walk(config, (), None)
         self._conditions = [(index, *parent) for index, parent in self._parent.items()]  # parents first
         self._index = {param.path: i for i, param in enumerate(self.params)}
-        self._index_by_name = {path_name(param.path): i for i, param in enumerate(self.params)}
-        self._constant_names = {path_name(path): path for path in self._constants}
-        self._derived_names = {path_name(path) for path in self._derived}
         self._check_names()
+        self._columns = self._history_columns()
+        self._named: dict[str, list[Path]] = {}  # flattened point key -> the paths it could name
+        for path in [*self._index, *self._constants, *self._derived]:
+            self._named.setdefault(path_name(path), []).append(path)
 
     def _walk(self, node: Any, path: Path, parent: tuple[int, int] | None) -> None:
         """Collect the parameters with the branch each depends on, the constants and derived values."""
@@ -112,23 +145,45 @@ class Space:
                 self._walk(child, path + (i,), parent)
         else:
             self._constants[path] = node
+        if not isinstance(node, (dict, list)) and (found := _foreign(node)) is not None:  # (their items: walked)
+            kind = type(found)
+            raise ValueError(f"{path_name(path)!r}: {kind.__module__}.{kind.__qualname__} is not a Ray Tune domain: "
+                             "PGSearcher would keep it as a constant and tune nothing. Use Tune's own: "
+                             "tune.uniform(low, high), tune.loguniform(low, high), tune.randint(low, high), "
+                             "tune.choice([...]), ...")
 
     def _check_names(self) -> None:
-        """Flattened names (points, history() columns) must tell every path apart."""
-        seen: dict[str, Path] = {}
-        paths = [param.path for param in self.params] + list(self._constants) + list(self._derived)
-        for path in paths:
-            other = seen.setdefault(path_name(path), path)
+        """Keys that Tune flattens to one name would share one in its results, and in points too."""
+        seen: dict[tuple, Path] = {}
+        for path in [*self._index, *self._constants, *self._derived]:
+            other = seen.setdefault(_tune_name(path), path)
             if other != path:
                 raise ValueError(f"the keys {_key_repr(other)} and {_key_repr(path)} both flatten to "
                                  f"{path_name(path)!r}; rename one (flattened names must be unique)")
-        columns: dict[str, Path] = {}
-        for param in self.params:
-            for label in param.labels():
-                other = columns.setdefault(label, param.path)
-                if other != param.path:
-                    raise ValueError(f"the keys {_key_repr(other)} and {_key_repr(param.path)} both give "
-                                     f"the history() column {label!r}; rename one")
+
+    def _display(self, path: Path) -> str:
+        """``("opt", Branch(1), "beta1")`` -> ``"opt=adam/beta1"``: a branch by its label in ``opt:p[adam]``."""
+        parts: list[str] = []
+        for i, key in enumerate(path):
+            if isinstance(key, Branch):
+                parts[-1] += "=" + self.params[self._index[path[:i]]].category_labels()[key.index]
+            else:
+                parts.append(str(key))
+        return "/".join(parts)
+
+    def _history_columns(self) -> list[list[str]]:
+        """history() column names per parameter, unique: readable names, or the keys' reprs where those
+        collide (``_key_repr`` tells every path apart, and its ``]`` cannot run on into a suffix)."""
+        readable = [True] * len(self.params)
+        while True:
+            columns = [param.labels(self._display(param.path) if readable[i] else _key_repr(param.path))
+                       for i, param in enumerate(self.params)]
+            counts = Counter(name for names in columns for name in names)
+            clashes = [i for i, names in enumerate(columns) if readable[i] and any(counts[n] > 1 for n in names)]
+            if not clashes:
+                return columns
+            for i in clashes:
+                readable[i] = False
 
     def columns(self) -> list[int | tuple[float, float]]:
         """The policy's columns, one per parameter (see ``Policy``)."""
@@ -209,10 +264,21 @@ class Space:
         self._encode_into(config, (), raw, given)
         return raw, given
 
+    def _resolve(self, path: Path) -> Path:
+        """A point's key path -> the space's path: itself, or the one path its flattened name names."""
+        if path in self._index or path in self._constants or path in self._derived:
+            return path
+        found = self._named.get(path_name(path), [path])
+        if len(found) > 1:
+            raise ValueError(f"{path_name(path)!r} could be {' or '.join(map(_key_repr, found))}; "
+                             "give it nested to say which")
+        return found[0]
+
     def _encode_into(self, node: Any, path: Path, raw: np.ndarray, given: dict) -> None:
+        path = self._resolve(path)
         name = path_name(path)
-        index = self._index.get(path, self._index_by_name.get(name))
-        constant = self._constants.get(path, self._constants.get(self._constant_names.get(name), _MISSING))
+        index = self._index.get(path)
+        constant = self._constants.get(path, _MISSING)
         if index is not None:
             param = self.params[index]
             if isinstance(param, ChoiceParam) and param.branches:
@@ -222,7 +288,7 @@ class Space:
                 self._choose(index, value, raw)
                 if exact is not None:
                     given[index] = exact
-        elif path in self._derived or name in self._derived_names:
+        elif path in self._derived:
             return  # computed from the config by its function, as Tune does
         elif isinstance(node, dict) and node:
             for key, child in node.items():
@@ -232,7 +298,7 @@ class Space:
                 self._encode_into(child, path + (i,), raw, given)
         elif constant is _MISSING:
             raise ValueError(f"{name!r} is not a parameter of the search space; "
-                             f"its parameters are {list(self._index_by_name)}")
+                             f"its parameters are {[path_name(path) for path in self._index]}")
         elif not _same(constant, node):
             raise ValueError(f"{name!r} is the constant {constant!r} in the search space, got {node!r}")
 
@@ -274,8 +340,8 @@ class Space:
     def describe(self, columns: list) -> dict[str, float]:
         """The policy in parameter units, from ``Policy.columns()``."""
         described: dict[str, float] = {}
-        for param, column in zip(self.params, columns):
-            described.update(param.describe(column))
+        for names, param, column in zip(self._columns, self.params, columns):
+            described.update(zip(names, param.describe(column)))
         return described
 
     def signature(self) -> list[dict]:

@@ -69,14 +69,23 @@ def test_tuple_points_encode_exactly():
 @pytest.mark.parametrize("config, message", [
     ({"a/b": tune.uniform(0, 1), "a": {"b": tune.uniform(0, 1)}}, r"config\['a/b'\] and config\['a'\]\['b'\]"),
     ({"a": {"b": tune.uniform(0, 1)}, "a/b": 3}, r"config\['a'\]\['b'\] and config\['a/b'\]"),
-    ({"opt[1]": {"b1": 0.5}, "opt": tune.choice(["sgd", {"b1": tune.uniform(0, 1)}])},
-     r"config\['opt'\]\[<branch 1>\]\['b1'\] and config\['opt\[1\]'\]\['b1'\]"),
     ({1: tune.uniform(0, 1), "1": tune.uniform(0, 1)}, r"config\[1\] and config\['1'\]"),
-    ({"x": tune.choice(["a]:p[b"]), "x:p[a]": tune.choice(["b"])}, r"history\(\) column 'x:p\[a\]:p\[b\]'"),
 ])
 def test_colliding_keys_are_refused_naming_both(config, message):
     with pytest.raises(ValueError, match=message):
         Space(config)
+
+
+def test_a_key_like_a_branch_is_a_key_of_its_own():
+    """A branch step is no key: "opt[1]" beside a choice "opt" is another path; only its flattened name is shared."""
+    space = Space({"opt[1]": {"b1": tune.uniform(0, 1)}, "opt": tune.choice(["sgd", {"b1": tune.uniform(2, 3)}])})
+    assert len(space.params) == 3
+    point = {"opt[1]": {"b1": 0.5}, "opt": {"b1": 2.5}}
+    assert exact(space, point) == point
+    assert exact(space, {"opt[1]": {"b1": 0.5}, "opt": "sgd"}) == {"opt[1]": {"b1": 0.5}, "opt": "sgd"}
+    with pytest.raises(ValueError, match=r"'opt\[1\]/b1' could be config\['opt\[1\]'\]\['b1'\] or "
+                                         r"config\['opt'\]\[<branch 1>\]\['b1'\]; give it nested"):
+        space.encode({"opt[1]/b1": 0.5})
 
 
 def test_history_columns_are_unique():
@@ -84,6 +93,10 @@ def test_history_columns_are_unique():
     described = space.describe(Policy(space.columns()).columns())
     assert len(described) == 6
     assert {"f:p[sqrt]", "f:p[exp]"} <= set(described)
+    # Keys and categories whose columns would coincide: both in the keys' own reprs.
+    space = Space({"x": tune.choice(["a]:p[b"]), "x:p[a]": tune.choice(["b"]), "y": tune.uniform(0, 1)})
+    described = space.describe(Policy(space.columns()).columns())
+    assert list(described) == ["config['x']:p[a]:p[b]", "config['x:p[a]']:p[b]", "y:mean", "y:sd"]
 
 
 # 5. tune.sample_from: a value derived from the suggested config, as Tune computes it.
@@ -256,7 +269,36 @@ def test_signature_is_the_same_in_every_process():
     assert runs[0] == runs[1] and "sqrt" in runs[0]
 
 
-# 9. Fuzz: random hostile spaces and points.
+# 9. Other libraries' search-space objects would stay constants and tune nothing: refused, named.
+FOREIGN = {"optuna": lambda m: m.distributions.FloatDistribution(1e-4, 1e-1, log=True),
+           "hyperopt": lambda m: m.hp.loguniform("lr", -9, -2),
+           "ConfigSpace": lambda m: m.UniformFloatHyperparameter("lr", 1e-4, 1e-1, log=True),
+           "nevergrad": lambda m: m.p.Log(lower=1e-4, upper=1e-1)}
+
+
+@pytest.mark.parametrize("library", sorted(FOREIGN))
+def test_other_libraries_domains_are_refused_naming_them(library):
+    domain = FOREIGN[library](pytest.importorskip(library))
+    for config, key in (({"lr": domain}, "lr"), ({"model": {"opt": ("adam", domain)}}, "model/opt"),
+                        ({"opt": tune.choice(["sgd", {"lr": domain}])}, "opt")):
+        with pytest.raises(ValueError, match=rf"'{key}': {library}\.\S+ is not a Ray Tune domain.*tune\.loguniform"):
+            Space(config)
+
+
+class Net:
+    pass
+
+
+def test_objects_of_any_kind_stay_constants():
+    optuna = pytest.importorskip("optuna")
+    constants = {"kind": optuna.distributions.FloatDistribution, "sampler": "tpe", "f": math.sqrt, "net": Net(),
+                 "layers": [1, 2], "pair": (1, "b"), "factory": Net}
+    space = Space({**constants, "x": tune.uniform(0, 1), "g": tune.sample_from(lambda config: 2)})
+    config = space.decode(np.zeros(1))
+    assert all(config[key] is value or config[key] == value for key, value in constants.items())
+
+
+# 10. Fuzz: random hostile spaces and points.
 floats = st.floats(allow_nan=True, allow_infinity=True)
 hostile_keys = st.one_of(st.sampled_from(["a", "b", "a/b", "b[0]", "0", "$x", ""]), st.integers(0, 2))
 

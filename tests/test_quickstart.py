@@ -39,6 +39,6 @@ def test_quickstart_writes_its_files_on_one_screen(tmp_path):
     assert (has("config/svm/degree") == (kernel == "poly")).all()
     assert has("config/svm/C").all()
     history = pd.read_csv(tmp_path / "policy_history.csv")
-    assert len(history) >= 1 and "kernel:p[rbf]" in history.columns and "poly/degree:mean" in history.columns
+    assert len(history) >= 1 and "svm:p[rbf]" in history.columns and "svm=poly/degree:mean" in history.columns
     for picture in ("best_so_far.png", "policy.png"):
         assert (tmp_path / picture).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

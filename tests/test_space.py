@@ -5,6 +5,7 @@ import pytest
 from ray import tune
 
 from domains import DOMAINS, ends, is_producible
+from ray_pg.policy import Policy
 from ray_pg.space import Space, path_name
 from spaces import SPACES, assert_valid
 
@@ -138,6 +139,31 @@ def test_conditional_branches_get_their_own_parameters():
         again = space.decode(space.encode(config))  # round trip through the branch's values
         assert again == config or np.allclose(space.encode(again), space.encode(config), equal_nan=True)
     assert len(branches_seen) >= 9  # every combination of branches comes up
+
+
+def history_columns(space: Space) -> list[str]:
+    return list(space.describe(Policy(space.columns()).columns()))
+
+
+def mean_sd(name: str) -> list[str]:
+    return [f"{name}:mean", f"{name}:sd"]
+
+
+def test_history_columns_name_branches_by_their_values():
+    assert history_columns(Space(SPACES["conditional"])) == [
+        "opt:p[sgd]", "opt:p[adam]", "opt:p[default]", *mean_sd("opt=sgd/momentum"),
+        "opt=sgd/nesterov:p[True]", "opt=sgd/nesterov:p[False]", *mean_sd("opt=adam/beta1"), *mean_sd("opt=adam/eps"),
+        "model:p[linear]", "model:p[mlp]", "model=mlp/hidden:p[{'depth': 1}]", "model=mlp/hidden:p[branch 1]",
+        *mean_sd("model=mlp/hidden=branch 1/depth"), *mean_sd("model=mlp/hidden=branch 1/width"), *mean_sd("lr")]
+    # Branches that their names do not tell apart: by index too.
+    same = Space({"x": tune.choice([{"name": "a", "v": tune.uniform(0, 1)}, {"name": "a", "w": tune.uniform(0, 1)}])})
+    assert history_columns(same) == ["x:p[0=a]", "x:p[1=a]", *mean_sd("x=0=a/v"), *mean_sd("x=1=a/w")]
+    # A key spelt like a branch keeps its own column.
+    space = Space({"opt": tune.choice([{"name": "adam", "beta1": tune.uniform(0, 1)}, "sgd"]),
+                   "opt[0]": {"beta1": tune.uniform(0, 1)}, "opt=adam": {"beta1": tune.uniform(0, 1)}})
+    assert history_columns(space) == ["opt:p[adam]", "opt:p[sgd]", "config['opt'][<branch 0>]['beta1']:mean",
+                                      "config['opt'][<branch 0>]['beta1']:sd", *mean_sd("opt[0]/beta1"),
+                                      "config['opt=adam']['beta1']:mean", "config['opt=adam']['beta1']:sd"]
 
 
 def test_points_name_a_branch_by_its_values():
