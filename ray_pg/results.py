@@ -79,6 +79,18 @@ def batch_scores(rewards: np.ndarray, levels: np.ndarray) -> np.ndarray:
     return by_level(levels, scores)
 
 
+def batch_summary(rewards: np.ndarray, metrics: list[str], modes: list[str]) -> dict[str, float | None]:
+    """``mean_<metric>`` and ``best_<metric>`` of a batch's finite rewards (n, metrics), in each metric's
+    own sign and units (a reward is the metric, negated for mode "min")."""
+    summary: dict[str, float | None] = {}
+    for metric, mode, column in zip(metrics, modes, rewards.T):
+        sign = 1.0 if mode == "max" else -1.0
+        # Each term divided first: huge finite rewards (1e308) cannot overflow the mean.
+        summary[f"mean_{metric}"] = sign * float(np.sum(column / len(column))) if len(column) else None
+        summary[f"best_{metric}"] = sign * float(column.max()) if len(column) else None
+    return summary
+
+
 def check_objectives(metric: Any, mode: Any) -> None:
     """One metric and one mode, or lists of equal length (multi-objective)."""
     modes = as_list(mode)

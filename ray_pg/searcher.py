@@ -35,8 +35,8 @@ from ray_pg import surrogate
 from ray_pg.natural import NaturalPolicy, natural_update
 from ray_pg.params import BoundedParam
 from ray_pg.policy import Adam, Policy, UpdateSettings, advantages, update
-from ray_pg.results import (TRAINING_ITERATION, Finished, Sample, as_list, batch_scores, check_objectives, finite,
-                            rewards_of)
+from ray_pg.results import (TRAINING_ITERATION, Finished, Sample, as_list, batch_scores, batch_summary,
+                            check_objectives, finite, rewards_of)
 from ray_pg.space import Space
 from ray_pg.state import CheckpointError
 
@@ -560,13 +560,7 @@ class PGSearcher(Searcher):
         self._num_updates += 1
         self._trials_used += len(self._batch)
         failed = np.isnan(rewards).any(axis=1)
-        finite = rewards[~failed]
-        names = [""] if isinstance(self._metric, str) else [f"[{metric}]" for metric in self._metric]
-        summary = {}
-        for name, column in zip(names, finite.T):
-            # Each term divided first: huge finite rewards (1e308) cannot overflow the mean.
-            summary[f"mean_reward{name}"] = float(np.sum(column / len(column))) if len(column) else None
-            summary[f"best_reward{name}"] = float(column.max()) if len(column) else None
+        summary = batch_summary(rewards[~failed], as_list(self._metric), as_list(self._mode))
         row = {
             "update": self._num_updates,
             "trials_used": self._trials_used,
@@ -582,9 +576,8 @@ class PGSearcher(Searcher):
             "trial_ids": [entry.trial_id for entry in self._batch],
         }
         self._history.append(row)
-        logger.debug("PGSearcher update %d on %d trials (%d failed, %d cut short), best reward %s",
-                     self._num_updates, row["batch_size"], row["failed"], row["stopped_early"],
-                     summary.get("best_reward", summary))
+        logger.debug("PGSearcher update %d on %d trials (%d failed, %d cut short): %s",
+                     self._num_updates, row["batch_size"], row["failed"], row["stopped_early"], summary)
         self._batch = []
 
     @_locked

@@ -332,7 +332,7 @@ def test_multi_objective_learns_the_front_and_validates_lists(update):
         searcher.on_trial_complete(str(i), result={"loss": config["y"] + penalty, "latency": 1 - config["y"] + penalty})
     history = searcher.history()
     assert history["kind:p[fast]"].iloc[-1] > SETTLED[update]
-    assert {"best_reward[loss]", "best_reward[latency]"} <= set(history.columns)
+    assert {"best_loss", "best_latency"} <= set(history.columns)
     json.dumps(searcher.get_state(), allow_nan=False)
     for metric, mode in [(["a", "b"], "min"), (["a", "b"], ["min"]), ("a", ["min"]), (["a", "a"], ["min", "min"]),
                          (["a", "b"], ["min", "best"])]:

@@ -132,7 +132,7 @@ def test_huge_metrics_never_break_a_save(tmp_path, value):
         searcher.suggest(str(i))
         searcher.on_trial_complete(str(i), result={"loss": value * (1 - i / 100)})
     history = searcher.history()
-    assert np.isfinite(history[["mean_reward", "best_reward"]].to_numpy()).all()
+    assert np.isfinite(history[["mean_loss", "best_loss"]].to_numpy()).all()
     searcher.save(str(tmp_path / "s.json"))
     assert np.isfinite(searcher.get_state()["policy"]).all()
 

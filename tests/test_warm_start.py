@@ -54,7 +54,7 @@ def test_warm_start_from_a_result_grid_an_analysis_and_a_path(tmp_path):
             searcher.add_evaluated_trials(source, "loss")
             assert searcher.num_updates == 3 and searcher.history()["trials_used"].iloc[-1] == 12
             best = grid.get_best_result().metrics["loss"]
-            assert searcher.history()["best_reward"].max() == pytest.approx(-best)
+            assert searcher.history()["best_loss"].min() == pytest.approx(best)
         # The same experiment again teaches nothing new.
         searcher.add_evaluated_trials(grid, "loss")
         assert searcher.num_updates == 3 and searcher.get_state()["batch"] == []

@@ -99,10 +99,9 @@ def plot_history(history: pd.DataFrame, path: Path, dpi: int = 80) -> Path:
     nrows = math.ceil(len(panels) / ncols)
     fig, axes = plt.subplots(nrows, ncols, figsize=(3.2 * ncols, 2.3 * nrows), squeeze=False)
     ax = axes.flat[0]
-    for col in ("mean_reward", "best_reward"):
-        if col in history:
-            ax.plot(x, history[col], label=col.replace("_", " "), lw=1.2)
-    ax.set_title("batch reward", fontsize=9)
+    for col in [c for c in history.columns if c.startswith(("mean_", "best_"))]:
+        ax.plot(x, history[col], label=col.replace("_", " "), lw=1.2)
+    ax.set_title("batch metric", fontsize=9)
     ax.legend(fontsize=6)
     for ax, name in zip(axes.flat[1:], params):
         cols = params[name]
