@@ -580,6 +580,24 @@ class PGSearcher(Searcher):
                      self._num_updates, row["batch_size"], row["failed"], row["stopped_early"], summary)
         self._batch = []
 
+    @classmethod
+    def from_experiment(cls, path: str | Path) -> PGSearcher:
+        """The searcher of a Tune experiment as its newest checkpoint left it, to read ``history()``
+        (the policy after each update) and ``update_rule`` after a run or a ``Tuner.restore``.
+
+        Args:
+            path: The experiment's folder (``ResultGrid.experiment_path``,
+                ``ExperimentAnalysis.experiment_path``).
+        """
+        # Tune names them searcher-state-<session timestamp>.pkl and restores the last by name.
+        files = sorted(Path(path).glob("searcher-state-*.pkl"))
+        if not files:
+            raise FileNotFoundError(f"no searcher-state-*.pkl in {str(path)!r}: not the folder of a Tune "
+                                    "experiment whose search algorithm was a PGSearcher")
+        searcher = cls()
+        searcher.restore(str(files[-1]))
+        return searcher
+
     @_locked
     def history(self) -> pd.DataFrame:
         """One row per policy update: its batch (``trial_ids`` joins Tune's results) and the policy it left."""

@@ -44,6 +44,10 @@ def test_tune_run(tmp_path):
     check_dataframe(analysis.results_df, 24)
     assert searcher.num_updates == 4 and searcher.metric == "loss"  # the automatic batch: 5 results
     assert len(searcher.history()) == 4 and searcher.history()["stopped_early"].sum() == 0
+    # The experiment's folder gives the run's history back, as after a Tuner.restore.
+    loaded = PGSearcher.from_experiment(analysis.experiment_path)
+    columns = ["update", "best_loss", "opt:p[adam]", "lr:mean"]
+    assert loaded.history()[columns].equals(searcher.history()[columns]) and loaded.update_rule == "natural"
 
 
 def test_tuner_with_concurrency_limiter(tmp_path):
