@@ -105,7 +105,9 @@ def main(args: Args) -> None:
             train,
             param_space=SPACE,
             tune_config=tune.TuneConfig(search_alg=searcher, metric=METRIC, mode=MODE,
-                                        num_samples=args.num_samples, reuse_actors=True),
+                                        num_samples=args.num_samples, reuse_actors=True,
+                                        # Tune starts a searcher's trials one by one without a limit.
+                                        max_concurrent_trials=args.num_cpus),
             run_config=tune.RunConfig(name="quickstart", storage_path=str(out / "ray_results"), verbose=0,
                                       callbacks=[ProgressBar(searcher)]),
         ).fit()
