@@ -257,3 +257,27 @@ def test_any_result_stream_leaves_a_finite_policy_and_a_working_save(tmp_path_fa
     restored = PGSearcher(SPACE, metric="loss", mode="min")
     restored.restore(str(path))
     assert restored.suggest("next") == searcher.suggest("next")
+
+
+def test_a_history_file_older_than_the_state_restores_the_state_with_a_warning(tmp_path, caplog):
+    # Tune syncs a checkpoint's files one by one: the history may be one save behind its state.
+    searcher = trained()
+    path = tmp_path / "s.json"
+    searcher.save(str(path))
+    history_file = next(tmp_path.glob("ray_pg-history-*.json"))
+    older = history_file.read_text().splitlines(keepends=True)[:-1]
+    history_file.write_text("".join(older))
+    restored = PGSearcher(SPACE, metric="loss", mode="min", batch_size=8)
+    with caplog.at_level("WARNING", logger="ray_pg"):
+        restored.restore(str(path))
+    assert f"holds {len(older)} of the {searcher.num_updates} rows" in caplog.text
+    assert restored.history().equals(searcher.history().iloc[:len(older)])
+    state, expected = restored.get_state(), searcher.get_state()
+    assert {k: v for k, v in state.items() if k != "history"} == {k: v for k, v in expected.items() if k != "history"}
+    history_file.unlink()  # not synced at all yet
+    with caplog.at_level("WARNING", logger="ray_pg"):
+        PGSearcher(SPACE, metric="loss", mode="min").restore(str(path))
+    assert f"holds 0 of the {searcher.num_updates} rows" in caplog.text
+    path.write_text(path.read_text()[:-10])  # a corrupt state is still refused
+    with pytest.raises(CheckpointError):
+        PGSearcher(SPACE, metric="loss", mode="min").restore(str(path))
