@@ -281,3 +281,38 @@ def test_a_history_file_older_than_the_state_restores_the_state_with_a_warning(t
     path.write_text(path.read_text()[:-10])  # a corrupt state is still refused
     with pytest.raises(CheckpointError):
         PGSearcher(SPACE, metric="loss", mode="min").restore(str(path))
+
+
+def natural_slots(searcher: PGSearcher) -> dict[str, int]:
+    """Where the flat natural policy of ``searcher``'s state holds q, sigma and the covariance."""
+    k, d = searcher._policy.q.size, searcher._policy.dim
+    return {"q": 0, "sigma": k + d, "cov": k + d + 1, "off_diagonal": k + d + 2}
+
+
+@pytest.mark.parametrize("case", ["an sd above the bound", "asymmetric", "a negative variance", "a zero step",
+                                  "a huge step", "a tiny step", "a negative probability", "a sum of 1.1",
+                                  "a probability below the margin"])
+def test_a_natural_policy_no_update_could_produce_is_refused(case):
+    source = PGSearcher(SPACE, metric="loss", mode="min", seed=0)  # update="natural"
+    drive(source, SPACE, 60, seed=1)
+    state = json.loads(json.dumps(source.get_state()))
+    policy, at = state["policy"], natural_slots(source)
+    q0, q1 = policy[at["q"]], policy[at["q"] + 1]
+    field, edits = {
+        "an sd above the bound": ("cov", {at["cov"]: 1e6}),  # 1000 sigmas
+        "asymmetric": ("cov", {at["off_diagonal"]: -1.0}),
+        "a negative variance": ("cov", {at["cov"]: -1.0}),
+        "a zero step": ("sigma", {at["sigma"]: 0.0}),
+        "a huge step": ("sigma", {at["sigma"]: 1e300}),
+        "a tiny step": ("sigma", {at["sigma"]: 1e-300}),
+        "a negative probability": ("q", {at["q"]: -0.1}),
+        "a sum of 1.1": ("q", {at["q"]: q0 + 0.1}),
+        "a probability below the margin": ("q", {at["q"]: 1e-6, at["q"] + 1: q0 + q1 - 1e-6}),
+    }[case]
+    for index, value in edits.items():
+        policy[index] = value
+    searcher = trained()
+    before = json.dumps(searcher.get_state())
+    with pytest.raises(CheckpointError, match=f"'policy'.*'{field}'"):
+        searcher.set_state(state)
+    assert json.dumps(searcher.get_state()) == before
