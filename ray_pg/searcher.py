@@ -182,9 +182,22 @@ class PGSearcher(Searcher):
             raise ValueError(f"failed_trials must be 'worst' or 'ignore', got {failed_trials=}")
         if points_to_evaluate is not None and not isinstance(points_to_evaluate, (list, tuple)):
             raise ValueError(f"points_to_evaluate must be a list of configs (dicts), got {points_to_evaluate!r}")
-        if evaluated_rewards is not None and len(evaluated_rewards) != len(points_to_evaluate or []):
-            raise ValueError(f"evaluated_rewards needs one value per point of points_to_evaluate, got "
-                             f"{len(evaluated_rewards)} for {len(points_to_evaluate or [])} points")
+        if evaluated_rewards is not None:
+            if not isinstance(evaluated_rewards, (list, tuple, np.ndarray)):
+                raise ValueError(f"evaluated_rewards must be a list of metric values, one per point of "
+                                 f"points_to_evaluate, got {evaluated_rewards!r}")
+            # Array rows as lists: a list holds one value per metric (results.rewards_of), an array is one value.
+            evaluated_rewards = [v.tolist() if isinstance(v, np.ndarray) else v for v in evaluated_rewards]
+            if len(evaluated_rewards) != len(points_to_evaluate or []):
+                raise ValueError(f"evaluated_rewards needs one value per point of points_to_evaluate, got "
+                                 f"{len(evaluated_rewards)} for {len(points_to_evaluate or [])} points")
+            rows = [v if isinstance(v, (list, tuple)) else [v] for v in evaluated_rewards]
+            widths = {len(row) for row in rows} | ({len(as_list(metric))} if metric is not None else set())
+            if len(widths) > 1 or not all(v is None or isinstance(v, Real) and not isinstance(v, bool)
+                                          for row in rows for v in row):
+                raise ValueError(f"evaluated_rewards needs one value per metric ({metric!r}) for each point: a "
+                                 f"number (None: failed), a list of them with several metrics; got "
+                                 f"{evaluated_rewards!r}")
         if update not in (None, "pg", "natural") or not truncation > 0:
             raise ValueError(f"update must be None, 'pg' or 'natural' and truncation > 0, got {update=}, "
                              f"{truncation=}")
