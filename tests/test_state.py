@@ -13,6 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from ray import tune
 
+import trainables
 from ray_pg import PGSearcher
 from ray_pg.policy import advantages
 from ray_pg.searcher import CheckpointError, batch_scores
@@ -316,3 +317,24 @@ def test_a_natural_policy_no_update_could_produce_is_refused(case):
     with pytest.raises(CheckpointError, match=f"'policy'.*'{field}'"):
         searcher.set_state(state)
     assert json.dumps(searcher.get_state()) == before
+
+
+@pytest.mark.parametrize("route", ["save/restore", "get_state/set_state"])
+def test_a_restored_searcher_continues_exactly_as_the_original(tmp_path, route):
+    original = PGSearcher(trainables.SPACE, metric="loss", mode="min", seed=0)  # update="natural", default batches
+    drive(original, trainables.SPACE, 90, seed=1, in_flight=9, score=trainables.score)
+    pending = {f"p{i}": original.suggest(f"p{i}") for i in range(6)}
+    assert original.num_updates > 5 and original._rank_model is not None  # the rank model picks suggestions
+    restored = PGSearcher()
+    if route == "save/restore":
+        original.save(str(tmp_path / "s.json"))
+        restored.restore(str(tmp_path / "s.json"))
+    else:
+        restored.set_state(json.loads(json.dumps(original.get_state())))
+    for searcher in (original, restored):
+        for i, (tid, config) in enumerate(pending.items()):
+            searcher.on_trial_complete(tid, result={"loss": float(len(str(config)) % 7)}, error=i == 0)
+    assert (drive(restored, trainables.SPACE, 20, seed=2, score=trainables.score)
+            == drive(original, trainables.SPACE, 20, seed=2, score=trainables.score))
+    assert json.dumps(restored.get_state()) == json.dumps(original.get_state())
+    assert restored.history().equals(original.history())
