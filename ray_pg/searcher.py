@@ -196,9 +196,22 @@ class PGSearcher(Searcher):
             raise ValueError(f"failed_trials must be 'worst' or 'ignore', got {failed_trials=}")
         if points_to_evaluate is not None and not isinstance(points_to_evaluate, (list, tuple)):
             raise ValueError(f"points_to_evaluate must be a list of configs (dicts), got {points_to_evaluate!r}")
-        if evaluated_rewards is not None and len(evaluated_rewards) != len(points_to_evaluate or []):
-            raise ValueError(f"evaluated_rewards needs one value per point of points_to_evaluate, got "
-                             f"{len(evaluated_rewards)} for {len(points_to_evaluate or [])} points")
+        if evaluated_rewards is not None:
+            if not isinstance(evaluated_rewards, (list, tuple, np.ndarray)):
+                raise ValueError(f"evaluated_rewards must be a list of metric values, one per point of "
+                                 f"points_to_evaluate, got {evaluated_rewards!r}")
+            # Array rows as lists: a list holds one value per metric (results.rewards_of), an array is one value.
+            evaluated_rewards = [v.tolist() if isinstance(v, np.ndarray) else v for v in evaluated_rewards]
+            if len(evaluated_rewards) != len(points_to_evaluate or []):
+                raise ValueError(f"evaluated_rewards needs one value per point of points_to_evaluate, got "
+                                 f"{len(evaluated_rewards)} for {len(points_to_evaluate or [])} points")
+            rows = [v if isinstance(v, (list, tuple)) else [v] for v in evaluated_rewards]
+            widths = {len(row) for row in rows} | ({len(as_list(metric))} if metric is not None else set())
+            if len(widths) > 1 or not all(v is None or isinstance(v, Real) and not isinstance(v, bool)
+                                          for row in rows for v in row):
+                raise ValueError(f"evaluated_rewards needs one value per metric ({metric!r}) for each point: a "
+                                 f"number (None: failed), a list of them with several metrics; got "
+                                 f"{evaluated_rewards!r}")
         if update not in (None, "pg", "natural") or not truncation > 0:
             raise ValueError(f"update must be None, 'pg' or 'natural' and truncation > 0, got {update=}, "
                              f"{truncation=}")
@@ -760,10 +773,15 @@ class PGSearcher(Searcher):
             check_objectives(parsed["_metric"], parsed["_mode"])
         except ValueError as exc:
             raise CheckpointError(f"checkpoint fields 'metric'/'mode' do not fit this searcher's: {exc}") from exc
+        # The natural update keeps each marginal sd within max_sd, or at its prior's if that is wider.
+        max_sd = np.maximum(self._settings.max_sd, np.sqrt(np.diag(policy.cov))) if rule == "natural" else None
         try:
             policy.params = parsed.pop("policy")
         except ValueError as exc:  # the natural policy checks its parameters
             raise CheckpointError(f"checkpoint field 'policy': {exc}") from exc
+        if max_sd is not None and (policy.sigma * np.sqrt(np.diag(policy.cov)) > max_sd * (1 + 1e-9)).any():
+            raise CheckpointError(f"checkpoint field 'policy': natural policy parameter 'cov': marginal sds "
+                                  f"{policy.sigma * np.sqrt(np.diag(policy.cov))} above the update's bound {max_sd}")
         rng = np.random.default_rng()
         try:
             rng.bit_generator.state = state["rng"]

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import math
 import os
 import tempfile
@@ -36,6 +37,8 @@ from ray_pg.results import Finished, Sample, check_objectives, finite
 STATE_VERSION = 3
 SPACE_FILE = "ray_pg-space-{digest}.json"
 HISTORY_FILE = "ray_pg-history-{run}.json"
+
+logger = logging.getLogger(__name__)
 
 
 class CheckpointError(ValueError):
@@ -172,19 +175,32 @@ class HistoryLog:
         return name
 
     def read(self, folder: Path, name: str, rows: int) -> list[dict]:
-        """The first ``rows`` rows of a history file; CheckpointError if it holds fewer."""
+        """The first ``rows`` rows of a history file, or those it holds when it holds fewer.
+
+        Tune syncs a checkpoint's files one by one, so the history file may be older than the
+        state, or missing. The history is diagnostics: a warning says what is missing.
+        """
         path = folder / name
         try:
             with open(path) as f:
                 lines = f.readlines()
-            history = [json.loads(line) for line in lines[:rows]]
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise CheckpointError(f"cannot read the PGSearcher history file {str(path)!r}: {exc}") from exc
-        if len(history) != rows or not all(isinstance(row, dict) for row in history):
-            raise CheckpointError(f"the PGSearcher history file {str(path)!r} holds {len(history)} rows, "
-                                  f"the checkpoint expects {rows}")
-        # Rows past ours were saved after this checkpoint: the next save rewrites the file.
-        if len(lines) == rows:
+        except (OSError, UnicodeDecodeError):
+            lines = []
+        history = []
+        for line in lines[:rows]:
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError:
+                break  # a row being appended when the file was copied
+            if not isinstance(row, dict):
+                break
+            history.append(row)
+        if len(history) < rows:
+            logger.warning("the PGSearcher history file %r holds %d of the %d rows the checkpoint expects (it is "
+                           "older than the state, or missing): history() lacks the last %d updates", str(path),
+                           len(history), rows, rows - len(history))
+        # Rows past ours were saved after this checkpoint, or ours are missing: the next save rewrites the file.
+        if len(lines) == rows == len(history):
             self._written[path] = rows
         else:
             self._written.pop(path, None)

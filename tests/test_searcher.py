@@ -380,3 +380,24 @@ def test_multi_objective_evaluated_rewards_need_one_value_per_metric():
     with pytest.raises(ValueError, match="one value per metric"):
         PGSearcher(space, metric=["m1", "m2"], mode=["max", "min"], points_to_evaluate=[{"x": "a"}],
                    evaluated_rewards=[1.0])
+
+
+@pytest.mark.parametrize("metric, mode, rewards", [
+    ("loss", "min", np.array([[1.0, 5.0], [2.0, 5.0]])),  # two values for one metric, as array rows
+    ("loss", "min", "12"),  # a string of the right length
+    ("loss", "min", (r for r in [1.0, 2.0])),  # a generator: no length to compare
+    (["a", "b"], ["min", "min"], [[1.0, 2.0], [3.0]]),
+    (None, None, [[1.0, 2.0], [3.0]]),  # metrics from Tune later: entries of unequal length
+    (None, None, [{"loss": 1.0}, {"loss": 2.0}]),
+])
+def test_evaluated_rewards_that_do_not_fit_the_points_are_refused(metric, mode, rewards):
+    points = [{"opt": "sgd", "lr": 1e-3, "layers": 2, "dropout": 0.1},
+              {"opt": "adam", "lr": 1e-2, "layers": 3, "dropout": 0.2}]
+    with pytest.raises(ValueError, match="evaluated_rewards"):
+        PGSearcher(SPACES["mixed"], metric=metric, mode=mode, points_to_evaluate=points, evaluated_rewards=rewards)
+    # The right shape as array rows, one metric or two: learnt from (one metric's were failed trials before).
+    for metric, mode, rewards in [("loss", "min", np.array([[1.0], [2.0]])),
+                                  (["loss", "b"], ["min", "max"], np.array([[1.0, 2.0], [2.0, 1.0]]))]:
+        searcher = PGSearcher(SPACES["mixed"], metric=metric, mode=mode, points_to_evaluate=points,
+                              evaluated_rewards=rewards, batch_size=2)
+        assert searcher.num_updates == 1 and searcher.num_failed == 0

@@ -13,6 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from ray import tune
 
+import trainables
 from ray_pg import PGSearcher
 from ray_pg.policy import advantages
 from ray_pg.searcher import CheckpointError, batch_scores
@@ -257,3 +258,83 @@ def test_any_result_stream_leaves_a_finite_policy_and_a_working_save(tmp_path_fa
     restored = PGSearcher(SPACE, metric="loss", mode="min")
     restored.restore(str(path))
     assert restored.suggest("next") == searcher.suggest("next")
+
+
+def test_a_history_file_older_than_the_state_restores_the_state_with_a_warning(tmp_path, caplog):
+    # Tune syncs a checkpoint's files one by one: the history may be one save behind its state.
+    searcher = trained()
+    path = tmp_path / "s.json"
+    searcher.save(str(path))
+    history_file = next(tmp_path.glob("ray_pg-history-*.json"))
+    older = history_file.read_text().splitlines(keepends=True)[:-1]
+    history_file.write_text("".join(older))
+    restored = PGSearcher(SPACE, metric="loss", mode="min", batch_size=8)
+    with caplog.at_level("WARNING", logger="ray_pg"):
+        restored.restore(str(path))
+    assert f"holds {len(older)} of the {searcher.num_updates} rows" in caplog.text
+    assert restored.history().equals(searcher.history().iloc[:len(older)])
+    state, expected = restored.get_state(), searcher.get_state()
+    assert {k: v for k, v in state.items() if k != "history"} == {k: v for k, v in expected.items() if k != "history"}
+    history_file.unlink()  # not synced at all yet
+    with caplog.at_level("WARNING", logger="ray_pg"):
+        PGSearcher(SPACE, metric="loss", mode="min").restore(str(path))
+    assert f"holds 0 of the {searcher.num_updates} rows" in caplog.text
+    path.write_text(path.read_text()[:-10])  # a corrupt state is still refused
+    with pytest.raises(CheckpointError):
+        PGSearcher(SPACE, metric="loss", mode="min").restore(str(path))
+
+
+def natural_slots(searcher: PGSearcher) -> dict[str, int]:
+    """Where the flat natural policy of ``searcher``'s state holds q, sigma and the covariance."""
+    k, d = searcher._policy.q.size, searcher._policy.dim
+    return {"q": 0, "sigma": k + d, "cov": k + d + 1, "off_diagonal": k + d + 2}
+
+
+@pytest.mark.parametrize("case", ["an sd above the bound", "asymmetric", "a negative variance", "a zero step",
+                                  "a huge step", "a tiny step", "a negative probability", "a sum of 1.1",
+                                  "a probability below the margin"])
+def test_a_natural_policy_no_update_could_produce_is_refused(case):
+    source = PGSearcher(SPACE, metric="loss", mode="min", seed=0)  # update="natural"
+    drive(source, SPACE, 60, seed=1)
+    state = json.loads(json.dumps(source.get_state()))
+    policy, at = state["policy"], natural_slots(source)
+    q0, q1 = policy[at["q"]], policy[at["q"] + 1]
+    field, edits = {
+        "an sd above the bound": ("cov", {at["cov"]: 1e6}),  # 1000 sigmas
+        "asymmetric": ("cov", {at["off_diagonal"]: -1.0}),
+        "a negative variance": ("cov", {at["cov"]: -1.0}),
+        "a zero step": ("sigma", {at["sigma"]: 0.0}),
+        "a huge step": ("sigma", {at["sigma"]: 1e300}),
+        "a tiny step": ("sigma", {at["sigma"]: 1e-300}),
+        "a negative probability": ("q", {at["q"]: -0.1}),
+        "a sum of 1.1": ("q", {at["q"]: q0 + 0.1}),
+        "a probability below the margin": ("q", {at["q"]: 1e-6, at["q"] + 1: q0 + q1 - 1e-6}),
+    }[case]
+    for index, value in edits.items():
+        policy[index] = value
+    searcher = trained()
+    before = json.dumps(searcher.get_state())
+    with pytest.raises(CheckpointError, match=f"'policy'.*'{field}'"):
+        searcher.set_state(state)
+    assert json.dumps(searcher.get_state()) == before
+
+
+@pytest.mark.parametrize("route", ["save/restore", "get_state/set_state"])
+def test_a_restored_searcher_continues_exactly_as_the_original(tmp_path, route):
+    original = PGSearcher(trainables.SPACE, metric="loss", mode="min", seed=0)  # update="natural", default batches
+    drive(original, trainables.SPACE, 90, seed=1, in_flight=9, score=trainables.score)
+    pending = {f"p{i}": original.suggest(f"p{i}") for i in range(6)}
+    assert original.num_updates > 5 and original._rank_model is not None  # the rank model picks suggestions
+    restored = PGSearcher()
+    if route == "save/restore":
+        original.save(str(tmp_path / "s.json"))
+        restored.restore(str(tmp_path / "s.json"))
+    else:
+        restored.set_state(json.loads(json.dumps(original.get_state())))
+    for searcher in (original, restored):
+        for i, (tid, config) in enumerate(pending.items()):
+            searcher.on_trial_complete(tid, result={"loss": float(len(str(config)) % 7)}, error=i == 0)
+    assert (drive(restored, trainables.SPACE, 20, seed=2, score=trainables.score)
+            == drive(original, trainables.SPACE, 20, seed=2, score=trainables.score))
+    assert json.dumps(restored.get_state()) == json.dumps(original.get_state())
+    assert restored.history().equals(original.history())
