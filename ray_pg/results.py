@@ -91,6 +91,27 @@ def batch_summary(rewards: np.ndarray, metrics: list[str], modes: list[str]) -> 
     return summary
 
 
+def check_evaluated_rewards(rewards: Any, points: list | None, metric: Any) -> list | None:
+    """``PGSearcher(evaluated_rewards=...)`` checked against its points and metrics, array rows as lists."""
+    if rewards is None:
+        return None
+    if not isinstance(rewards, (list, tuple, np.ndarray)):
+        raise ValueError(f"evaluated_rewards must be a list of metric values, one per point of "
+                         f"points_to_evaluate, got {rewards!r}")
+    # Array rows as lists: a list holds one value per metric (rewards_of), an array is one value.
+    rewards = [v.tolist() if isinstance(v, np.ndarray) else v for v in rewards]
+    if len(rewards) != len(points or []):
+        raise ValueError(f"evaluated_rewards needs one value per point of points_to_evaluate, got "
+                         f"{len(rewards)} for {len(points or [])} points")
+    rows = [v if isinstance(v, (list, tuple)) else [v] for v in rewards]
+    widths = {len(row) for row in rows} | ({len(as_list(metric))} if metric is not None else set())
+    if len(widths) > 1 or not all(v is None or isinstance(v, Real) and not isinstance(v, bool)
+                                  for row in rows for v in row):
+        raise ValueError(f"evaluated_rewards needs one value per metric ({metric!r}) for each point: a "
+                         f"number (None: failed), a list of them with several metrics; got {rewards!r}")
+    return rewards
+
+
 def check_objectives(metric: Any, mode: Any) -> None:
     """One metric and one mode, or lists of equal length (multi-objective)."""
     modes = as_list(mode)

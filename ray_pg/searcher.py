@@ -1,21 +1,17 @@
-"""PGSearcher: the Tune adapter between Ray Tune's searcher calls and the policy.
+"""PGSearcher: the Tune adapter between Ray Tune's searcher calls and the ``Learner``.
 
-It translates: Tune's space into a ``Space`` (space.py), suggestions into
-samples of the ``Policy`` (policy.py), finished trials into ranked batches and
-updates, and its state into versioned JSON (state.py).
-
-What it knows of the Tune run around it (scheduler, stopper, wrappers) comes
-from runtime.py. One lock guards the state: Tune calls from one thread, users
-driving it themselves may call from several.
-
-Over 300 lines: Tune's Searcher interface is one object of some 500 lines, and
-its state maps to the checkpoint attribute by attribute (parsed in state.py).
+It translates Tune's space into a ``Space`` (space.py), suggestions into samples
+of the learner's policy (learner.py), finished trials into rewards and levels
+(results.py, runtime.py), and its state into versioned JSON (state.py). What it
+knows of the Tune run around it (scheduler, stopper, wrappers) comes from
+runtime.py. One lock guards the state: Tune calls from one thread, users
+driving a searcher themselves may call from several.
 """
 
 from __future__ import annotations
 
-import logging
 import functools
+import logging
 import math
 import threading
 import uuid
@@ -31,11 +27,9 @@ from ray.tune.stopper import Stopper
 
 from ray_pg import runtime as rt
 from ray_pg import state as st
-from ray_pg import surrogate
-from ray_pg.natural import NaturalPolicy, natural_update
-from ray_pg.params import BoundedParam
-from ray_pg.policy import Adam, Policy, UpdateSettings, advantages, update
-from ray_pg.results import (TRAINING_ITERATION, Finished, Sample, as_list, batch_scores, batch_summary,
+from ray_pg.learner import MAX_SD, Learner, Options, auto_batch_size
+from ray_pg.policy import UpdateSettings
+from ray_pg.results import (TRAINING_ITERATION, Finished, Sample, as_list, batch_scores, check_evaluated_rewards,
                             check_objectives, finite, rewards_of)
 from ray_pg.space import Space
 from ray_pg.state import CheckpointError
@@ -43,31 +37,9 @@ from ray_pg.state import CheckpointError
 __all__ = ["CheckpointError", "PGSearcher", "batch_scores"]
 
 logger = logging.getLogger(__name__)
-
-# Upper bound on every Gaussian's sd (in the units of its raw variable): above
-# this a squashed Gaussian piles its mass on the range's two ends.
-_MAX_SD = 2.0
-# Default start of the sharpened sampling, as a fraction of the budget (single
-# objective; benchmark sweeps in experiments/results/summary.md).
-_EXPLOIT_FROM = 0.7
-# Auto batch size: at least this many completed trials (full-length equivalents) per update ...
-_MIN_AUTO_BATCH = 8
-# ... and a quarter of the trials in flight: fresh enough, and enough updates.
-_AUTO_BATCH_FRACTION = 0.25
-# update="natural": an update every max(5, in flight / 8) results, on a window of the
-# last 4 batches (older results count through truncated importance weights). Batches
-# of 4 and 6 were measured too (experiments/results/natural_ablation.md).
-_NATURAL_MIN_BATCH, _NATURAL_BATCH_FRACTION, _NATURAL_WINDOW = 5, 0.125, 4
-# update="natural": while the rank model of the recent results orders them (ray_pg/surrogate.py),
-# each suggestion is the best of this many samples of the policy by the model. 4, 8, 16 and 32
-# were measured (8 and 64 workers, our suite and bbob-mixint: natural_ablation.md).
-_CANDIDATES = 16
-# With several metrics, bounded numerics start at their column's full sd (the first batches are
-# random search) instead of leaning towards the middle of each range: a Pareto front spreads over
-# some parameters. Multi-objective benchmark (4 problems, 20 seeds), mean rank of 5 at 25 / 50 / 100 /
-# 200 trials, 8 workers: 2.76 / 2.33 / 2.38 / 2.51 against 3.57 / 3.77 / 3.23 / 2.99 leaning (0.4; 0.7
-# between), and 2.26 against 3.64 at 64 workers and 400 trials (natural_ablation.md).
-_SEVERAL_METRICS_INITIAL_SCALE = 1.0
+# The learner's attributes that a checkpoint holds (state.parse_state names them with a leading "_").
+_LEARNER_STATE = ("adam", "batch", "window", "history", "num_updates", "num_failed", "trials_used",
+                  "full_iterations")
 
 
 def _locked(method: Callable) -> Callable:
@@ -179,63 +151,28 @@ class PGSearcher(Searcher):
         stopper: Stopper | None = None,
     ):
         check_objectives(metric, mode)
-        if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, int)
-                                       or batch_size < 2):
-            raise ValueError(f"batch_size must be None or an int >= 2, got {batch_size=}")
-        if not (learning_rate > 0 and isinstance(passes, int) and passes >= 1 and clip > 0
-                and entropy_coef >= 0 and 0 < min_sd < _MAX_SD):
-            raise ValueError(f"expected learning_rate > 0, int passes >= 1, clip > 0, entropy_coef >= 0, "
-                             f"0 < min_sd < {_MAX_SD}; got {learning_rate=}, {passes=}, {clip=}, "
-                             f"{entropy_coef=}, {min_sd=}")
-        if not ((exploit_from is None or 0 <= exploit_from <= 1) and 0 < exploit_temperature <= 1):
-            raise ValueError(f"expected exploit_from None or in [0, 1] and 0 < exploit_temperature <= 1, got "
-                             f"{exploit_from=}, {exploit_temperature=}")
-        if advantage not in ("rank", "zscore", "nes"):
-            raise ValueError(f"advantage must be 'nes', 'rank' or 'zscore', got {advantage=}")
-        if failed_trials not in ("worst", "ignore"):
-            raise ValueError(f"failed_trials must be 'worst' or 'ignore', got {failed_trials=}")
+        self._options = Options(batch_size, UpdateSettings(learning_rate, passes, clip, entropy_coef, min_sd, MAX_SD),
+                                advantage, failed_trials, exploit_from, exploit_temperature, truncation)
         if points_to_evaluate is not None and not isinstance(points_to_evaluate, (list, tuple)):
             raise ValueError(f"points_to_evaluate must be a list of configs (dicts), got {points_to_evaluate!r}")
-        if evaluated_rewards is not None:
-            if not isinstance(evaluated_rewards, (list, tuple, np.ndarray)):
-                raise ValueError(f"evaluated_rewards must be a list of metric values, one per point of "
-                                 f"points_to_evaluate, got {evaluated_rewards!r}")
-            # Array rows as lists: a list holds one value per metric (results.rewards_of), an array is one value.
-            evaluated_rewards = [v.tolist() if isinstance(v, np.ndarray) else v for v in evaluated_rewards]
-            if len(evaluated_rewards) != len(points_to_evaluate or []):
-                raise ValueError(f"evaluated_rewards needs one value per point of points_to_evaluate, got "
-                                 f"{len(evaluated_rewards)} for {len(points_to_evaluate or [])} points")
-            rows = [v if isinstance(v, (list, tuple)) else [v] for v in evaluated_rewards]
-            widths = {len(row) for row in rows} | ({len(as_list(metric))} if metric is not None else set())
-            if len(widths) > 1 or not all(v is None or isinstance(v, Real) and not isinstance(v, bool)
-                                          for row in rows for v in row):
-                raise ValueError(f"evaluated_rewards needs one value per metric ({metric!r}) for each point: a "
-                                 f"number (None: failed), a list of them with several metrics; got "
-                                 f"{evaluated_rewards!r}")
-        if update not in (None, "pg", "natural") or not truncation > 0:
-            raise ValueError(f"update must be None, 'pg' or 'natural' and truncation > 0, got {update=}, "
-                             f"{truncation=}")
-        self._update_choice, self._truncation = update, truncation
-        # Tune's scheduler, if it is ASHA, may still turn update=None into "pg" (set_search_properties).
+        self._evaluated_rewards = check_evaluated_rewards(evaluated_rewards, points_to_evaluate, metric)
+        if update not in (None, "pg", "natural"):
+            raise ValueError(f"update must be None, 'pg' or 'natural', got {update=}")
+        super().__init__(metric=metric, mode=mode)
+        self._update_choice = update
+        # update=None: chosen again when the run starts (_start_run), from its scheduler.
         self._update_rule = update or rt.default_rule(scheduler)
         self._given_runtime = (scheduler, stopper)
         # Found once per run, when Tune first calls (set_search_properties or suggest).
         self._runtime: rt.Runtime | None = None
         self._lock = threading.RLock()
-        super().__init__(metric=metric, mode=mode)
-        self._settings = UpdateSettings(learning_rate, passes, clip, entropy_coef, min_sd, _MAX_SD)
-        self._batch_size = batch_size
-        self._advantage = advantage
-        self._failed_trials = failed_trials
-        self._exploit_from = exploit_from
-        self._exploit_temperature = exploit_temperature
         self._points_to_evaluate = list(points_to_evaluate or [])
-        self._evaluated_rewards = None if evaluated_rewards is None else list(evaluated_rewards)
         self._rng = np.random.default_rng(seed)
         # Names this run's history file; kept across restores.
         self._run = uuid.uuid4().hex[:12]
         self._history_log = st.HistoryLog()
         self._space: Space | None = None
+        self._learner: Learner | None = None
         self._space_from_checkpoint = False
         self._max_concurrent: int | None = None
         # ConcurrencyLimiter(batch=True): results come a generation at a time.
@@ -249,23 +186,11 @@ class PGSearcher(Searcher):
         # Each pending trial's last result seen in on_trial_result, cut to the keys
         # used here: HyperBand stops paused trials without a result.
         self._last: dict[str, dict] = {}
-        # The most training_iterations any completed trial reached.
-        self._full_iterations = 1.0
-        self._batch: list[Finished] = []
-        # update="natural": the recent results; the update learns from the last batches of them, the
-        # rank model from all.
-        self._window: list[Finished] = []
-        self._rank_model: surrogate.RankModel | None = None
-        self._candidates, self._min_tau_z = _CANDIDATES, surrogate.MIN_TAU_Z  # ablations change them
         # Known results waiting for a metric and mode: (trial id, sample, value, level).
         self._unscored: list[tuple[str, Sample, Any, float]] = []
         # Trials learnt from through add_evaluated_trials: each only once.
         self._evaluated_ids: set[str] = set()
         self._queue: list[tuple[np.ndarray, dict]] = []
-        self._history: list[dict] = []
-        self._num_updates = 0
-        self._num_failed = 0
-        self._trials_used = 0
         self._peak_in_flight = 0
         if space is not None:
             self._setup(space)
@@ -278,6 +203,9 @@ class PGSearcher(Searcher):
 
     # ----------------------------------------------------------------- set-up
 
+    def _new_learner(self, space: Space, rule: str) -> Learner:
+        return Learner(space, rule, self._options, self._rng, several_metrics=len(as_list(self._metric)) > 1)
+
     def _setup(self, config: dict) -> None:
         space = Space(config)
         points = [(space.encode(point), space.given_values(point)) for point in self._points_to_evaluate]
@@ -286,8 +214,7 @@ class PGSearcher(Searcher):
         self._space = space
         self._space_json = space.to_json()
         self._space_digest = st.digest(self._space_json)
-        self._policy = self._new_policy(space, self._update_rule)
-        self._adam = Adam.zeros(self._policy.params.size)
+        self._learner = self._new_learner(space, self._update_rule)
         if self._evaluated_rewards is None:
             self._queue = points
             return
@@ -330,7 +257,7 @@ class PGSearcher(Searcher):
         self._runtime = rt.discover(self, scheduler=scheduler, stopper=stopper, several_metrics=len(as_list(self._metric)) > 1)
         rule = self._update_choice or rt.default_rule(self._runtime.scheduler)
         if rule != self._update_rule:
-            if self._num_updates or self._pending or self._window:
+            if self._learner and (self._learner.num_updates or self._learner.window) or self._pending:
                 logger.warning("PGSearcher keeps update=%r, which it has learnt with, though %r suits this "
                                "run's scheduler", self._update_rule, rule)
             else:
@@ -343,11 +270,11 @@ class PGSearcher(Searcher):
         self._update_rule = rule
         if self._space is None:
             return
-        self._policy = self._new_policy(self._space, rule)
-        self._adam = Adam.zeros(self._policy.params.size)
-        self._batch = [entry._replace(sample=self._sample(self._policy, entry.sample.raw)) for entry in self._batch]
-        self._unscored = [(tid, self._sample(self._policy, sample.raw), value, level)
+        batch, learner = self._learner.batch, self._new_learner(self._space, rule)
+        learner.batch = [entry._replace(sample=learner.sample(learner.policy, entry.sample.raw)) for entry in batch]
+        self._unscored = [(tid, learner.sample(learner.policy, sample.raw), value, level)
                           for tid, sample, value, level in self._unscored]
+        self._learner = learner
 
     @property
     def update_rule(self) -> str:
@@ -363,6 +290,8 @@ class PGSearcher(Searcher):
         new_mode = self._mode if self._mode is not None else mode
         check_objectives(new_metric, new_mode)
         self._metric, self._mode = new_metric, new_mode
+        if self._learner is not None:
+            self._learner.several_metrics = len(as_list(new_metric)) > 1
 
     @_locked
     def set_max_concurrency(self, max_concurrent: int) -> bool:
@@ -392,98 +321,26 @@ class PGSearcher(Searcher):
             self._told_budget_unknown = True
             logger.info("PGSearcher got no num_samples from Tune (Tune passes it only with a non-empty "
                         "param_space): the sharpened sampling at the end of the budget is off")
-        policy = self._sampling_policy()
+        learner = self._learner
+        policy = learner.sampling_policy(self._num_suggested / self._num_samples if self._num_samples else None)
         given: dict = {}
         if self._queue:
             point, given = self._queue.pop(0)
             raw = np.where(np.isnan(point), policy.sample(self._rng), point)
         else:
-            raw = self._draw(policy)
+            raw = learner.draw(policy)
         raw = self._space.mask_inactive(raw)
         self._num_suggested += 1
-        # The log-probability under the distribution that drew the sample keeps the
-        # importance weights of later updates exact.
-        self._pending[trial_id] = self._sample(policy, raw)
+        self._pending[trial_id] = learner.sample(policy, raw)
         self._peak_in_flight = max(self._peak_in_flight, len(self._pending))
         return self._space.decode(raw, given)
-
-    # ---- the two update rules: the policy class, what a sample keeps, the update
-    def _new_policy(self, space: Space, rule: str) -> Policy | NaturalPolicy:
-        if rule == "pg":
-            return Policy(space.columns())
-        bounded = {j: p for j, p in enumerate(space.params) if isinstance(p, BoundedParam)}
-        integers = {j: (p.low, p.high, p.log, p.first, p.last) for j, p in bounded.items() if p.integer}
-        return NaturalPolicy(space.columns(), integers, bounded, initial_scale=self._initial_scale())
-
-    def _initial_scale(self) -> float | None:
-        """The initial sd of the natural policy's bounded numerics, relative to their column's (None: its
-        default)."""
-        return _SEVERAL_METRICS_INITIAL_SCALE if len(as_list(self._metric)) > 1 else None
-
-    def _sample(self, policy: Policy | NaturalPolicy, raw: np.ndarray) -> Sample:
-        if self._update_rule == "pg":
-            return Sample(raw, float(policy.log_prob(raw)[0]))
-        blocks = policy.block_log_prob(raw)[0]
-        return Sample(raw, float(np.nansum(blocks)), blocks)
-
-    def _draw(self, policy: Policy | NaturalPolicy) -> np.ndarray:
-        """A sample of ``policy``; while a rank model is trusted, the best of ``_CANDIDATES`` by it."""
-        if self._rank_model is None or policy is not self._policy:  # no model, or sharpened sampling
-            return policy.sample(self._rng)
-        candidates = np.array([self._space.mask_inactive(raw)
-                               for raw in policy.sample(self._rng, self._candidates)])
-        return candidates[int(np.argmax(self._rank_model.predict(candidates)))]
-
-    def _natural_update(self) -> None:
-        """One natural-gradient step on the window: this batch and the ones before it, ranked together.
-        Then the rank model is refitted to the recent results."""
-        recent = self._window + self._batch
-        entries = recent[-max(len(self._batch), _NATURAL_WINDOW * self.batch_size):]
-        scores = batch_scores(np.array([e.rewards for e in entries]), np.array([e.level for e in entries]))
-        old = np.array([np.full(1 + len(self._policy.sizes), np.nan) if e.sample.blocks is None
-                        else e.sample.blocks for e in entries])
-        natural_update(self._policy, np.array([e.sample.raw for e in entries]), old,
-                       advantages(scores, self._advantage), truncation=self._truncation,
-                       min_sd=self._settings.min_sd, max_sd=self._settings.max_sd,
-                       fresh=len(self._batch) / len(entries), rng=self._rng)
-        layout = surrogate.Layout.of(self._policy.columns())
-        self._window = recent[-max(len(entries), surrogate.memory_size(layout)):]
-        self._rank_model = self._fit_rank_model(layout)
-
-    def _fit_rank_model(self, layout: surrogate.Layout) -> surrogate.RankModel | None:
-        """The rank model of the recent results under the current policy (``layout``: its columns), if it
-        orders them (else None)."""
-        if self._update_rule != "natural" or not self._window or self._candidates < 2:
-            return None
-        scores = batch_scores(np.array([e.rewards for e in self._window]),
-                              np.array([e.level for e in self._window]))
-        model = surrogate.fit(layout, np.array([e.sample.raw for e in self._window]), scores)
-        return model if model is not None and model.trusted(self._min_tau_z) else None
-
-    def _sampling_policy(self) -> Policy:
-        """The policy, sharpened over the last part of a known budget."""
-        if not self._num_samples:
-            return self._policy
-        exploit_from = self._exploit_from
-        if exploit_from is None:
-            single = len(as_list(self._metric)) <= 1
-            exploit_from = _EXPLOIT_FROM if single and self._update_rule == "pg" else 1.0
-        progress = self._num_suggested / self._num_samples
-        if progress < exploit_from:
-            return self._policy
-        ramp = min(1.0, (progress - exploit_from) / max(1e-9, 1.0 - exploit_from))
-        return self._policy.tempered(1.0 - ramp * (1.0 - self._exploit_temperature))
 
     @_locked
     def on_trial_result(self, trial_id: str, result: dict) -> None:
         # Tune passes on every result except the one on which it stops a trial.
         if trial_id in self._pending and isinstance(result, dict):
-            self._last[trial_id] = self._kept(result)
-
-    def _kept(self, result: dict) -> dict:
-        """The keys of a result this searcher reads: the metrics and how far the trial went."""
-        keys = [*as_list(self._metric), TRAINING_ITERATION, *(self._stop or {})]
-        return {key: result[key] for key in keys if key in result and finite(result[key])}
+            keys = [*as_list(self._metric), TRAINING_ITERATION, *(self._stop or {})]  # the keys read here
+            self._last[trial_id] = {key: result[key] for key in keys if key in result and finite(result[key])}
 
     @_locked
     def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
@@ -514,84 +371,31 @@ class PGSearcher(Searcher):
         iteration = result.get(TRAINING_ITERATION)
         if not finite(iteration):
             return math.inf
-        self._full_iterations = max(self._full_iterations, float(iteration))
+        self._learner.full_iterations = max(self._learner.full_iterations, float(iteration))
         return (self._runtime or self._start_run()).level(result, stopped, self._stop)
 
     def _complete(self, trial_id: str | None, sample: Sample, rewards: np.ndarray, level: float) -> None:
-        """Add a trial to the batch; update when the batch is full."""
-        if np.isnan(rewards).any():
-            self._num_failed += 1
-            if self._failed_trials == "ignore":
-                logger.debug("PGSearcher drops failed trial %s (failed_trials='ignore')", trial_id)
-                return
-        self._batch.append(Finished(trial_id, sample, rewards, level))
-        if self._batch_weight() >= self.batch_size:
-            self._update()
-
-    def _batch_weight(self) -> float:
-        """The batch in full trials: one cut short at iteration t, when the longest went T, counts t / T.
-
-        With an early-stopping scheduler most trials end at a low rung; counted
-        whole, they would trigger many updates on what early rungs reward.
-        """
-        # level <= T always: T takes every completed trial's iterations first.
-        return sum(1.0 if math.isinf(entry.level) else entry.level / self._full_iterations
-                   for entry in self._batch)
+        self._learner.add(Finished(trial_id, sample, rewards, level), self.batch_size, as_list(self._metric),
+                          as_list(self._mode))
 
     @property
     def batch_size(self) -> int:
         """Completed trials per update (fixed, or following the trials in flight)."""
-        if self._batch_size is not None:
-            return self._batch_size
+        if self._options.batch_size is not None:
+            return self._options.batch_size
         if self._synchronous and self._max_concurrent:
             return max(2, self._max_concurrent)
-        in_flight = self._max_concurrent or self._peak_in_flight
-        if self._update_rule == "natural":
-            return max(_NATURAL_MIN_BATCH, math.ceil(_NATURAL_BATCH_FRACTION * in_flight))
-        return max(_MIN_AUTO_BATCH, math.ceil(_AUTO_BATCH_FRACTION * in_flight))
+        return auto_batch_size(self._update_rule, self._max_concurrent or self._peak_in_flight)
 
     @property
     def num_updates(self) -> int:
         """Policy updates made so far."""
-        return self._num_updates
+        return self._learner.num_updates if self._learner else 0
 
     @property
     def num_failed(self) -> int:
         """Trials that errored or reported no finite metric."""
-        return self._num_failed
-
-    def _update(self) -> None:
-        rewards = np.array([entry.rewards for entry in self._batch])  # (n, metrics)
-        levels = np.array([entry.level for entry in self._batch])
-        if self._update_rule == "natural":  # it ranks its whole window
-            self._natural_update()
-        else:
-            raw = np.array([entry.sample.raw for entry in self._batch])
-            old_log_prob = np.array([entry.sample.log_prob for entry in self._batch])
-            self._adam = update(self._policy, self._adam, raw, old_log_prob,
-                                advantages(batch_scores(rewards, levels), self._advantage), self._settings)
-        self._num_updates += 1
-        self._trials_used += len(self._batch)
-        failed = np.isnan(rewards).any(axis=1)
-        summary = batch_summary(rewards[~failed], as_list(self._metric), as_list(self._mode))
-        row = {
-            "update": self._num_updates,
-            "trials_used": self._trials_used,
-            "batch_size": len(self._batch),
-            "failed": int(failed.sum()),
-            "stopped_early": int(np.isfinite(levels).sum()),
-            **summary,
-            "entropy": self._policy.entropy(),
-            # The rank model that picks the next suggestions (update="natural"), None while untrusted.
-            "rank_model": None if self._rank_model is None else self._rank_model.kind,
-            "rank_model_tau": None if self._rank_model is None else self._rank_model.tau,
-            **self._space.describe(self._policy.columns()),
-            "trial_ids": [entry.trial_id for entry in self._batch],
-        }
-        self._history.append(row)
-        logger.debug("PGSearcher update %d on %d trials (%d failed, %d cut short): %s",
-                     self._num_updates, row["batch_size"], row["failed"], row["stopped_early"], summary)
-        self._batch = []
+        return self._learner.num_failed if self._learner else 0
 
     @classmethod
     def from_experiment(cls, path: str | Path) -> PGSearcher:
@@ -614,7 +418,7 @@ class PGSearcher(Searcher):
     @_locked
     def history(self) -> pd.DataFrame:
         """One row per policy update: its batch (``trial_ids`` joins Tune's results) and the policy it left."""
-        return pd.DataFrame(self._history)
+        return pd.DataFrame(self._learner.history if self._learner else [])
 
     # --------------------------------------------------------- known results
 
@@ -680,7 +484,7 @@ class PGSearcher(Searcher):
     def _add_known(self, trial_id: str | None, raw: np.ndarray, value: Any, level: float) -> None:
         """A result known without a trial: scored now, or once the mode is known."""
         raw = np.where(self._space.active(raw), raw, np.nan)
-        sample = self._sample(self._policy, raw)
+        sample = self._learner.sample(self._learner.policy, raw)
         self._unscored.append((trial_id, sample, value, level))
         self._score_unscored()
 
@@ -696,12 +500,13 @@ class PGSearcher(Searcher):
     @_locked
     def get_state(self) -> dict:
         """The searcher's whole state as a versioned, JSON-safe dict."""
-        return {**self._state(), "history": st.to_json(self._history)}
+        return {**self._state(), "history": st.to_json(self._learner.history if self._learner else [])}
 
     def _state(self) -> dict:
         """The state but its history (which ``save`` appends to a file of its own)."""
         if self._space is None:
             raise RuntimeError("PGSearcher has no search space yet, so it has no state to save")
+        learner = self._learner
         return {
             "version": st.STATE_VERSION,
             "signature": self._space.signature(),
@@ -713,23 +518,24 @@ class PGSearcher(Searcher):
             "synchronous": self._synchronous,
             "num_samples": self._num_samples,
             "stop": self._stop,
-            "policy": st.to_json(self._policy.params),
-            "adam": {"m": st.to_json(self._adam.m), "v": st.to_json(self._adam.v), "t": self._adam.t},
+            "policy": st.to_json(learner.policy.params),
+            "adam": {"m": st.to_json(learner.adam.m), "v": st.to_json(learner.adam.v), "t": learner.adam.t},
             "pending": {tid: st.sample_json(sample) for tid, sample in self._pending.items()},
             "last": st.to_json(self._last),
-            "full_iterations": self._full_iterations,
-            "batch": [st.finished_json(entry) for entry in self._batch],
+            "full_iterations": learner.full_iterations,
+            "batch": [st.finished_json(entry) for entry in learner.batch],
             "unscored": [{"trial_id": tid, **st.sample_json(sample), "value": st.to_json(value),
                           "level": st.to_json(level)} for tid, sample, value, level in self._unscored],
             "queue": [{"raw": st.to_json(raw), "given": st.to_json(given)} for raw, given in self._queue],
-            "num_updates": self._num_updates,
+            "num_updates": learner.num_updates,
             "num_suggested": self._num_suggested,
-            "num_failed": self._num_failed,
-            "trials_used": self._trials_used,
+            "num_failed": learner.num_failed,
+            "trials_used": learner.trials_used,
             "peak_in_flight": self._peak_in_flight,
             "rng": self._rng.bit_generator.state,
             "update": self._update_rule,
-            **({"window": [st.finished_json(e) for e in self._window]} if self._update_rule == "natural" else {}),
+            "evaluated_ids": sorted(self._evaluated_ids),
+            **({"window": [st.finished_json(e) for e in learner.window]} if self._update_rule == "natural" else {}),
         }
 
     @_locked
@@ -759,13 +565,16 @@ class PGSearcher(Searcher):
             raise CheckpointError(f"this PGSearcher checkpoint was saved with update={saved!r}, this searcher "
                                   f"has update={rule!r}: restore it into PGSearcher(update={saved!r}) or "
                                   "PGSearcher() (update=None takes the checkpoint's)")
-        policy = self._new_policy(space, rule)
+        learner = self._new_learner(space, rule)
+        policy = learner.policy
         parsed = st.parse_state(state, width=len(space.params), size=policy.params.size)
         parsed["_update_rule"] = rule
         if rule == "natural":
             window = st.expect(state.get("window"), list, "window")
             parsed["_window"] = [st.finished_from_json(b, f"window[{i}]", len(space.params))
                                  for i, b in enumerate(window)]
+        else:
+            parsed["_window"] = []
         # Saved before Tune passed a metric or mode: keep the searcher's own.
         for key in ("_metric", "_mode"):
             parsed[key] = getattr(self, key) if parsed[key] is None else parsed[key]
@@ -774,7 +583,7 @@ class PGSearcher(Searcher):
         except ValueError as exc:
             raise CheckpointError(f"checkpoint fields 'metric'/'mode' do not fit this searcher's: {exc}") from exc
         # The natural update keeps each marginal sd within max_sd, or at its prior's if that is wider.
-        max_sd = np.maximum(self._settings.max_sd, np.sqrt(np.diag(policy.cov))) if rule == "natural" else None
+        max_sd = np.maximum(self._options.settings.max_sd, np.sqrt(np.diag(policy.cov))) if rule == "natural" else None
         try:
             policy.params = parsed.pop("policy")
         except ValueError as exc:  # the natural policy checks its parameters
@@ -782,6 +591,7 @@ class PGSearcher(Searcher):
         if max_sd is not None and (policy.sigma * np.sqrt(np.diag(policy.cov)) > max_sd * (1 + 1e-9)).any():
             raise CheckpointError(f"checkpoint field 'policy': natural policy parameter 'cov': marginal sds "
                                   f"{policy.sigma * np.sqrt(np.diag(policy.cov))} above the update's bound {max_sd}")
+        evaluated_ids = st.expect(state.get("evaluated_ids", []), list, "evaluated_ids")  # absent before 0.1
         rng = np.random.default_rng()
         try:
             rng.bit_generator.state = state["rng"]
@@ -791,17 +601,20 @@ class PGSearcher(Searcher):
             self._space, self._space_json = space, space.to_json()
             self._space_digest = st.digest(self._space_json)
             self._space_from_checkpoint = True
+        for key in _LEARNER_STATE:
+            setattr(learner, key, parsed.pop(f"_{key}"))
         self.__dict__.update(parsed)
-        self._policy = policy
-        self._rng = rng
+        self._rng = learner.rng = rng
+        self._evaluated_ids = {str(trial_id) for trial_id in evaluated_ids}
         # As it was fitted after the checkpoint's last update.
-        self._rank_model = self._fit_rank_model(surrogate.Layout.of(policy.columns()))
+        learner.rank_model = learner.fit_rank_model()
+        self._learner = learner
 
     @_locked
     def save(self, checkpoint_path: str) -> None:
         """Write the state (atomically), the space once, and the new history rows beside it."""
         st.write_checkpoint(checkpoint_path, self._state(), self._space_json, self._space_digest,
-                            self._history_log, self._history)
+                            self._history_log, self._learner.history)
 
     @_locked
     def restore(self, checkpoint_path: str) -> None:

@@ -24,7 +24,8 @@ import numpy as np
 import pytest
 from ray import tune
 
-import ray_pg.searcher
+import ray_pg.learner
+from experiments.bench.ablation import AblatedSearcher
 from ray_pg import PGSearcher
 from ray_pg.natural import NaturalPolicy, natural_update, rank_weights
 from test_searcher import drive
@@ -45,9 +46,9 @@ def run(space: dict, seed: int, reward, trials: int = 240, in_flight: int = 8, c
     """``trials`` trials, ``in_flight`` at a time, completed in random order with ``reward(config, rng)`` (higher
     is better). ``candidates`` and ``min_tau_z``: the rank model's knobs (1 candidate: no model; see
     experiments/bench/ablation.py)."""
-    searcher = PGSearcher(space, metric="loss", mode="min", seed=seed, **kwargs)
-    searcher._candidates = searcher._candidates if candidates is None else candidates
-    searcher._min_tau_z = searcher._min_tau_z if min_tau_z is None else min_tau_z
+    knobs = {"candidates": candidates, "min_tau_z": min_tau_z}
+    searcher = AblatedSearcher(space=space, metric="loss", mode="min", seed=seed,
+                               **{key: value for key, value in knobs.items() if value is not None}, **kwargs)
     rng = np.random.default_rng([seed, 7])
     drive(searcher, space, trials, seed, in_flight=in_flight, bad=False, score=lambda config: -reward(config, rng))
     return searcher
@@ -67,12 +68,12 @@ def csa_steps(monkeypatch) -> list[float]:
         steps.append(info["csa_step"])
         return info
 
-    monkeypatch.setattr(ray_pg.searcher, "natural_update", recorded)
+    monkeypatch.setattr(ray_pg.learner, "natural_update", recorded)
     return steps
 
 
 def sds(searcher: PGSearcher) -> np.ndarray:
-    return np.array([sd for column in searcher._policy.columns() if isinstance(column, tuple)
+    return np.array([sd for column in searcher._learner.policy.columns() if isinstance(column, tuple)
                      for sd in column[1:]])
 
 
@@ -91,7 +92,7 @@ def test_flat_objective_csa_step_has_expectation_one(space, csa_steps):
 def test_flat_objective_keeps_categoricals_near_uniform():
     """Three 4-way choices, 200 trials, 20 seeds: each choice's top probability stays far below 1."""
     top = [max(column) for seed in range(20)
-           for column in run(CHOICES, seed, noise, trials=200, candidates=1)._policy.columns()]
+           for column in run(CHOICES, seed, noise, trials=200, candidates=1)._learner.policy.columns()]
     # 2026-12-02's update: 0.93 (the margin's cap); with a window of 1, 0.60; uniform is 0.25. ASNG's
     # steps have a fixed length in the Fisher norm, so 40 updates on noise are a random walk that its
     # signal-to-noise adaptation only slowly shortens: about 0.5.
@@ -132,8 +133,8 @@ def test_two_way_choice_is_not_decided_by_one_batch():
     first, last = [], []
     for seed in range(40):
         searcher = run(space, seed, reward, trials=5, in_flight=5, batch_size=5)
-        first.append(searcher._policy.columns()[0][1])
-        last.append(run(space, seed, reward, trials=160, batch_size=5)._policy.columns()[0][1])
+        first.append(searcher._learner.policy.columns()[0][1])
+        last.append(run(space, seed, reward, trials=160, batch_size=5)._learner.policy.columns()[0][1])
     assert 0.3 < min(first) and max(first) < 0.7, (min(first), max(first))  # 2026-12-02: 0.036 or 0.964
     assert np.mean(np.array(last) > 0.5) >= 0.85, last
 
@@ -157,5 +158,5 @@ def test_rank_model_picks_do_not_bias_the_update(csa_steps):
     searchers = [run(space, seed, noise, min_tau_z=-math.inf) for seed in range(20)]
     assert all(s.history()["rank_model"].notna().mean() > 0.9 for s in searchers)
     assert np.nanmean(csa_steps) == pytest.approx(1.0, abs=0.04), np.nanmean(csa_steps)
-    top = [max(c) for s in searchers for c in s._policy.columns() if not isinstance(c, tuple)]
+    top = [max(c) for s in searchers for c in s._learner.policy.columns() if not isinstance(c, tuple)]
     assert np.mean(top) < 0.55, np.mean(top)  # 2026-12-02: pulled towards whatever the model picked

@@ -286,7 +286,7 @@ def test_a_history_file_older_than_the_state_restores_the_state_with_a_warning(t
 
 def natural_slots(searcher: PGSearcher) -> dict[str, int]:
     """Where the flat natural policy of ``searcher``'s state holds q, sigma and the covariance."""
-    k, d = searcher._policy.q.size, searcher._policy.dim
+    k, d = searcher._learner.policy.q.size, searcher._learner.policy.dim
     return {"q": 0, "sigma": k + d, "cov": k + d + 1, "off_diagonal": k + d + 2}
 
 
@@ -324,7 +324,7 @@ def test_a_restored_searcher_continues_exactly_as_the_original(tmp_path, route):
     original = PGSearcher(trainables.SPACE, metric="loss", mode="min", seed=0)  # update="natural", default batches
     drive(original, trainables.SPACE, 90, seed=1, in_flight=9, score=trainables.score)
     pending = {f"p{i}": original.suggest(f"p{i}") for i in range(6)}
-    assert original.num_updates > 5 and original._rank_model is not None  # the rank model picks suggestions
+    assert original.num_updates > 5 and original._learner.rank_model is not None  # the rank model picks suggestions
     restored = PGSearcher()
     if route == "save/restore":
         original.save(str(tmp_path / "s.json"))

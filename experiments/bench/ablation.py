@@ -13,9 +13,9 @@
   counts as if the current one had drawn it (CatCMA's asynchronous use);
 - ``initial_scale=x``: bounded numerics start with sd ``x`` times their column's
   (the default is ``natural._BOUNDED_INITIAL_SCALE``, with several metrics
-  ``searcher._SEVERAL_METRICS_INITIAL_SCALE``);
+  ``learner.SEVERAL_METRICS_INITIAL_SCALE``);
 - ``candidates=k``: each suggestion is the best of k policy samples by the rank
-  model (1: no surrogate; the default is ``searcher._CANDIDATES``);
+  model (1: no surrogate; the default is ``learner.CANDIDATES``);
 - ``min_tau_z=z``: the rank model is used once its leave-one-out Kendall tau
   is z null sds above 0 (the default is ``surrogate.MIN_TAU_Z``).
 
@@ -31,42 +31,57 @@ from typing import Any
 import numpy as np
 
 from ray_pg import PGSearcher
+from ray_pg.learner import CANDIDATES, Learner
 from ray_pg.natural import NaturalPolicy
-from ray_pg.results import Sample
+from ray_pg.results import Sample, as_list
+from ray_pg.space import Space
+from ray_pg.surrogate import MIN_TAU_Z
 
 
-class AblatedSearcher(PGSearcher):
-    """``PGSearcher(update="natural")`` with the parts named False switched off (see the module docstring)."""
+class AblatedLearner(Learner):
+    """The default learner with the parts named False switched off (see the module docstring)."""
 
-    def __init__(self, *, covariance: bool = True, margin: bool = True, category_margin: float = 1.0,
-                 weights: bool = True, initial_scale: float | None = None, candidates: int | None = None,
-                 min_tau_z: float | None = None, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, covariance: bool, margin: bool, category_margin: float, weights: bool,
+                 initial_scale: float | None, **kwargs: Any) -> None:
         self._covariance, self._margin, self._weights = covariance, margin, weights
-        self._category_margin = category_margin
-        self._initial_scale_knob = initial_scale
-        super().__init__(update="natural", **kwargs)
-        self._candidates = self._candidates if candidates is None else candidates
-        self._min_tau_z = self._min_tau_z if min_tau_z is None else min_tau_z
+        self._category_margin, self._initial_scale_knob = category_margin, initial_scale
+        super().__init__(*args, **kwargs)
 
-    def _new_policy(self, space: Any, rule: str) -> NaturalPolicy:
-        policy = super()._new_policy(space, rule)
+    def new_policy(self, rule: str) -> NaturalPolicy:
+        policy = super().new_policy(rule)
         floor = np.where(policy._q_min > 0, 1e-8, 0.0)
         policy._q_min = np.maximum(self._category_margin * policy._q_min, floor)
         if not self._margin:
             policy._int_pos, policy._int_spec = policy._int_pos[:0], policy._int_spec[:0]  # no integer margins
         return policy
 
-    def _initial_scale(self) -> float | None:
-        return super()._initial_scale() if self._initial_scale_knob is None else self._initial_scale_knob
+    def initial_scale(self) -> float | None:
+        return super().initial_scale() if self._initial_scale_knob is None else self._initial_scale_knob
 
-    def _sample(self, policy: NaturalPolicy, raw: np.ndarray) -> Sample:
-        sample = super()._sample(policy, raw)
+    def sample(self, policy: NaturalPolicy, raw: np.ndarray) -> Sample:
+        sample = super().sample(policy, raw)
         return sample if self._weights else Sample(sample.raw, sample.log_prob, None)
 
-    def _natural_update(self) -> None:
-        super()._natural_update()
+    def natural_update(self, batch_size: int) -> None:
+        super().natural_update(batch_size)
         if not self._covariance:
-            self._policy.cov = np.diag(np.diag(self._policy.cov))
+            self.policy.cov = np.diag(np.diag(self.policy.cov))
+
+
+class AblatedSearcher(PGSearcher):
+    """``PGSearcher(update="natural")`` whose learner is an ``AblatedLearner``."""
+
+    def __init__(self, *, covariance: bool = True, margin: bool = True, category_margin: float = 1.0,
+                 weights: bool = True, initial_scale: float | None = None, candidates: int = CANDIDATES,
+                 min_tau_z: float = MIN_TAU_Z, **kwargs: Any) -> None:
+        self._knobs = {"covariance": covariance, "margin": margin, "category_margin": category_margin,
+                       "weights": weights, "initial_scale": initial_scale, "candidates": candidates,
+                       "min_tau_z": min_tau_z}
+        super().__init__(update="natural", **kwargs)
+
+    def _new_learner(self, space: Space, rule: str) -> AblatedLearner:
+        return AblatedLearner(space, rule, self._options, self._rng, several_metrics=len(as_list(self.metric)) > 1,
+                              **self._knobs)
 
 
 def make_ablation(space: dict, metric: str, mode: str, seed: int, **kwargs: Any) -> AblatedSearcher:

@@ -1,0 +1,233 @@
+"""The learning half of PGSearcher: the policy and what it learns from, knowing nothing of Tune.
+
+A ``Learner`` holds the policy (``policy.py``'s REINFORCE policy or ``natural.py``'s), the batch of
+finished trials being filled, the window of recent results, the rank model that picks suggestions
+(``surrogate.py``) and one history row per update. The searcher (``searcher.py``) feeds it: samples
+to draw, finished trials with their rewards and levels, the batch size Tune's concurrency implies.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from ray_pg import surrogate
+from ray_pg.natural import NaturalPolicy, natural_update
+from ray_pg.params import BoundedParam
+from ray_pg.policy import Adam, Policy, UpdateSettings, advantages, update
+from ray_pg.results import Finished, Sample, batch_scores, batch_summary
+from ray_pg.space import Space
+
+logger = logging.getLogger(__name__)
+
+# Upper bound on every Gaussian's sd (in the units of its raw variable): above
+# this a squashed Gaussian piles its mass on the range's two ends.
+MAX_SD = 2.0
+# Default start of the sharpened sampling, as a fraction of the budget (single
+# objective; benchmark sweeps in experiments/results/summary.md).
+EXPLOIT_FROM = 0.7
+# Auto batch size: at least this many completed trials (full-length equivalents) per update ...
+MIN_AUTO_BATCH = 8
+# ... and a quarter of the trials in flight: fresh enough, and enough updates.
+AUTO_BATCH_FRACTION = 0.25
+# update="natural": an update every max(5, in flight / 8) results, on a window of the
+# last 4 batches (older results count through truncated importance weights). Batches
+# of 4 and 6 were measured too (experiments/results/natural_ablation.md).
+NATURAL_MIN_BATCH, NATURAL_BATCH_FRACTION, NATURAL_WINDOW = 5, 0.125, 4
+# update="natural": while the rank model of the recent results orders them (ray_pg/surrogate.py),
+# each suggestion is the best of this many samples of the policy by the model. 4, 8, 16 and 32
+# were measured (8 and 64 workers, our suite and bbob-mixint: natural_ablation.md).
+CANDIDATES = 16
+# With several metrics, bounded numerics start at their column's full sd (the first batches are
+# random search) instead of leaning towards the middle of each range: a Pareto front spreads over
+# some parameters. Multi-objective benchmark (4 problems, 20 seeds), mean rank of 5 at 25 / 50 / 100 /
+# 200 trials, 8 workers: 2.76 / 2.33 / 2.38 / 2.51 against 3.57 / 3.77 / 3.23 / 2.99 leaning (0.4; 0.7
+# between), and 2.26 against 3.64 at 64 workers and 400 trials (natural_ablation.md).
+SEVERAL_METRICS_INITIAL_SCALE = 1.0
+
+
+@dataclass(frozen=True)
+class Options:
+    """PGSearcher's learning options (its docstring says what each does), checked once."""
+
+    batch_size: int | None = None
+    settings: UpdateSettings = UpdateSettings(0.1, 8, 0.2, 0.0, 0.05, MAX_SD)
+    advantage: str = "nes"
+    failed_trials: str = "worst"
+    exploit_from: float | None = None
+    exploit_temperature: float = 0.5
+    truncation: float = 1.0
+
+    def __post_init__(self) -> None:
+        size, s = self.batch_size, self.settings
+        if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size < 2):
+            raise ValueError(f"batch_size must be None or an int >= 2, got batch_size={size}")
+        if not (s.learning_rate > 0 and isinstance(s.passes, int) and s.passes >= 1 and s.clip > 0
+                and s.entropy_coef >= 0 and 0 < s.min_sd < s.max_sd):
+            raise ValueError(f"expected learning_rate > 0, int passes >= 1, clip > 0, entropy_coef >= 0, "
+                             f"0 < min_sd < {s.max_sd}; got learning_rate={s.learning_rate}, passes={s.passes}, "
+                             f"clip={s.clip}, entropy_coef={s.entropy_coef}, min_sd={s.min_sd}")
+        if not ((self.exploit_from is None or 0 <= self.exploit_from <= 1) and 0 < self.exploit_temperature <= 1):
+            raise ValueError(f"expected exploit_from None or in [0, 1] and 0 < exploit_temperature <= 1, got "
+                             f"exploit_from={self.exploit_from}, exploit_temperature={self.exploit_temperature}")
+        if self.advantage not in ("rank", "zscore", "nes"):
+            raise ValueError(f"advantage must be 'nes', 'rank' or 'zscore', got advantage={self.advantage!r}")
+        if self.failed_trials not in ("worst", "ignore"):
+            raise ValueError(f"failed_trials must be 'worst' or 'ignore', got failed_trials={self.failed_trials!r}")
+        if not self.truncation > 0:
+            raise ValueError(f"truncation must be > 0, got truncation={self.truncation}")
+
+
+class Learner:
+    """The policy of one search space under one update rule, and everything it learns from.
+
+    ``rng`` is the searcher's generator (one stream: the searcher draws queued points from it too).
+    ``candidates`` and ``min_tau_z`` are the rank model's knobs (ablations change them).
+    """
+
+    def __init__(self, space: Space, rule: str, options: Options, rng: np.random.Generator, *,
+                 several_metrics: bool, candidates: int = CANDIDATES, min_tau_z: float = surrogate.MIN_TAU_Z):
+        self.space, self.rule, self.options, self.rng = space, rule, options, rng
+        self.several_metrics, self.candidates, self.min_tau_z = several_metrics, candidates, min_tau_z
+        self.policy = self.new_policy(rule)
+        self.adam = Adam.zeros(self.policy.params.size)
+        self.batch: list[Finished] = []
+        # update="natural": the recent results; the update learns from the last batches of them, the
+        # rank model from all.
+        self.window: list[Finished] = []
+        self.rank_model: surrogate.RankModel | None = None
+        self.history: list[dict] = []
+        self.num_updates = self.num_failed = self.trials_used = 0
+        # The most training_iterations any completed trial reached.
+        self.full_iterations = 1.0
+
+    # ---- the two update rules: the policy class, what a sample keeps, the update
+    def new_policy(self, rule: str) -> Policy | NaturalPolicy:
+        if rule == "pg":
+            return Policy(self.space.columns())
+        bounded = {j: p for j, p in enumerate(self.space.params) if isinstance(p, BoundedParam)}
+        integers = {j: (p.low, p.high, p.log, p.first, p.last) for j, p in bounded.items() if p.integer}
+        return NaturalPolicy(self.space.columns(), integers, bounded, initial_scale=self.initial_scale())
+
+    def initial_scale(self) -> float | None:
+        """The initial sd of the natural policy's bounded numerics, relative to their column's (None: its
+        default)."""
+        return SEVERAL_METRICS_INITIAL_SCALE if self.several_metrics else None
+
+    def sample(self, policy: Policy | NaturalPolicy, raw: np.ndarray) -> Sample:
+        """``raw`` with its log-probability under ``policy``, the distribution that drew it: it keeps the
+        importance weights of later updates exact."""
+        if self.rule == "pg":
+            return Sample(raw, float(policy.log_prob(raw)[0]))
+        blocks = policy.block_log_prob(raw)[0]
+        return Sample(raw, float(np.nansum(blocks)), blocks)
+
+    def draw(self, policy: Policy | NaturalPolicy) -> np.ndarray:
+        """A sample of ``policy``; while a rank model is trusted, the best of ``candidates`` by it."""
+        if self.rank_model is None or policy is not self.policy:  # no model, or sharpened sampling
+            return policy.sample(self.rng)
+        candidates = np.array([self.space.mask_inactive(raw) for raw in policy.sample(self.rng, self.candidates)])
+        return candidates[int(np.argmax(self.rank_model.predict(candidates)))]
+
+    def sampling_policy(self, progress: float | None) -> Policy | NaturalPolicy:
+        """The policy, sharpened over the last part of the budget (``progress``: suggestions made of it,
+        None when the budget is unknown)."""
+        exploit_from = self.options.exploit_from
+        if exploit_from is None:
+            exploit_from = EXPLOIT_FROM if not self.several_metrics and self.rule == "pg" else 1.0
+        if progress is None or progress < exploit_from:
+            return self.policy
+        ramp = min(1.0, (progress - exploit_from) / max(1e-9, 1.0 - exploit_from))
+        return self.policy.tempered(1.0 - ramp * (1.0 - self.options.exploit_temperature))
+
+    # ---- finished trials
+    def add(self, entry: Finished, batch_size: int, metrics: list[str], modes: list[str]) -> None:
+        """Add a finished trial to the batch; update when the batch is full."""
+        if np.isnan(entry.rewards).any():
+            self.num_failed += 1
+            if self.options.failed_trials == "ignore":
+                logger.debug("PGSearcher drops failed trial %s (failed_trials='ignore')", entry.trial_id)
+                return
+        self.batch.append(entry)
+        if self.batch_weight() >= batch_size:
+            self.update(batch_size, metrics, modes)
+
+    def batch_weight(self) -> float:
+        """The batch in full trials: one cut short at iteration t, when the longest went T, counts t / T.
+
+        With an early-stopping scheduler most trials end at a low rung; counted
+        whole, they would trigger many updates on what early rungs reward.
+        """
+        # level <= T always: T takes every completed trial's iterations first.
+        return sum(1.0 if math.isinf(entry.level) else entry.level / self.full_iterations
+                   for entry in self.batch)
+
+    def update(self, batch_size: int, metrics: list[str], modes: list[str]) -> None:
+        rewards = np.array([entry.rewards for entry in self.batch])  # (n, metrics)
+        levels = np.array([entry.level for entry in self.batch])
+        if self.rule == "natural":  # it ranks its whole window
+            self.natural_update(batch_size)
+        else:
+            raw = np.array([entry.sample.raw for entry in self.batch])
+            old_log_prob = np.array([entry.sample.log_prob for entry in self.batch])
+            self.adam = update(self.policy, self.adam, raw, old_log_prob,
+                               advantages(batch_scores(rewards, levels), self.options.advantage),
+                               self.options.settings)
+        self.num_updates += 1
+        self.trials_used += len(self.batch)
+        failed = np.isnan(rewards).any(axis=1)
+        summary = batch_summary(rewards[~failed], metrics, modes)
+        row = {
+            "update": self.num_updates,
+            "trials_used": self.trials_used,
+            "batch_size": len(self.batch),
+            "failed": int(failed.sum()),
+            "stopped_early": int(np.isfinite(levels).sum()),
+            **summary,
+            "entropy": self.policy.entropy(),
+            # The rank model that picks the next suggestions (update="natural"), None while untrusted.
+            "rank_model": None if self.rank_model is None else self.rank_model.kind,
+            "rank_model_tau": None if self.rank_model is None else self.rank_model.tau,
+            **self.space.describe(self.policy.columns()),
+            "trial_ids": [entry.trial_id for entry in self.batch],
+        }
+        self.history.append(row)
+        logger.debug("PGSearcher update %d on %d trials (%d failed, %d cut short): %s",
+                     self.num_updates, row["batch_size"], row["failed"], row["stopped_early"], summary)
+        self.batch = []
+
+    def natural_update(self, batch_size: int) -> None:
+        """One natural-gradient step on the window: this batch and the ones before it, ranked together.
+        Then the rank model is refitted to the recent results."""
+        recent = self.window + self.batch
+        entries = recent[-max(len(self.batch), NATURAL_WINDOW * batch_size):]
+        scores = batch_scores(np.array([e.rewards for e in entries]), np.array([e.level for e in entries]))
+        old = np.array([np.full(1 + len(self.policy.sizes), np.nan) if e.sample.blocks is None
+                        else e.sample.blocks for e in entries])
+        settings = self.options.settings
+        natural_update(self.policy, np.array([e.sample.raw for e in entries]), old,
+                       advantages(scores, self.options.advantage), truncation=self.options.truncation,
+                       min_sd=settings.min_sd, max_sd=settings.max_sd, fresh=len(self.batch) / len(entries),
+                       rng=self.rng)
+        layout = surrogate.Layout.of(self.policy.columns())
+        self.window = recent[-max(len(entries), surrogate.memory_size(layout)):]
+        self.rank_model = self.fit_rank_model()
+
+    def fit_rank_model(self) -> surrogate.RankModel | None:
+        """The rank model of the recent results under the current policy, if it orders them (else None)."""
+        if self.rule != "natural" or not self.window or self.candidates < 2:
+            return None
+        scores = batch_scores(np.array([e.rewards for e in self.window]), np.array([e.level for e in self.window]))
+        layout = surrogate.Layout.of(self.policy.columns())
+        model = surrogate.fit(layout, np.array([e.sample.raw for e in self.window]), scores)
+        return model if model is not None and model.trusted(self.min_tau_z) else None
+
+
+def auto_batch_size(rule: str, in_flight: int) -> int:
+    """Completed trials per update when the user set none, for ``in_flight`` trials at once."""
+    if rule == "natural":
+        return max(NATURAL_MIN_BATCH, math.ceil(NATURAL_BATCH_FRACTION * in_flight))
+    return max(MIN_AUTO_BATCH, math.ceil(AUTO_BATCH_FRACTION * in_flight))
