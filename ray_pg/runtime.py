@@ -128,6 +128,31 @@ def discover(searcher: Any, *, scheduler: TrialScheduler | None, stopper: Stoppe
     return runtime
 
 
+def earlier_trials(source: Any, metric: str | list[str]) -> list[tuple[str, dict, Any, bool, int | None]]:
+    """(trial id, config, value, errored, iteration it was cut short at or None) of each ended trial of an
+    earlier experiment: a ``ResultGrid``, an ``ExperimentAnalysis``, an experiment's folder, a ``Trial``
+    or a list of them. ``value``: one per metric when ``metric`` is a list. Unfinished trials are left out;
+    a terminated trial whose last result is not ``done`` was cut short (by a scheduler)."""
+    from ray.tune import ExperimentAnalysis, ResultGrid
+    from ray.tune.experiment import Trial
+
+    if isinstance(source, ResultGrid):
+        source = source.experiment_path
+    if isinstance(source, (str, os.PathLike)):
+        source = ExperimentAnalysis(os.fspath(source))
+    trials = getattr(source, "trials", source)
+    ended = []
+    for trial in [trials] if isinstance(trials, Trial) else list(trials):
+        if trial.status not in (Trial.TERMINATED, Trial.ERROR):
+            continue
+        result = trial.last_result or {}
+        value = [result.get(key) for key in metric] if isinstance(metric, list) else result.get(metric)
+        iteration = result.get(TRAINING_ITERATION)
+        cut = trial.status == Trial.TERMINATED and not result.get("done", False) and finite(iteration)
+        ended.append((trial.trial_id, trial.config, value, trial.status == Trial.ERROR, int(iteration) if cut else None))
+    return ended
+
+
 def limiter_batches() -> bool:
     """Whether the ``ConcurrencyLimiter`` calling ``set_max_concurrency`` now hands results over a generation
     at a time (``batch=True``). Tune passes nothing else that says so."""

@@ -37,9 +37,6 @@ from ray_pg.state import CheckpointError
 __all__ = ["CheckpointError", "PGSearcher", "batch_scores"]
 
 logger = logging.getLogger(__name__)
-# The learner's attributes that a checkpoint holds (state.parse_state names them with a leading "_").
-_LEARNER_STATE = ("adam", "batch", "window", "history", "num_updates", "num_failed", "trials_used",
-                  "full_iterations")
 
 
 def _locked(method: Callable) -> Callable:
@@ -54,76 +51,42 @@ def _locked(method: Callable) -> Callable:
 class PGSearcher(Searcher):
     """Suggests configs from a policy over the search space, improved by natural policy gradients.
 
-    Each ``tune.choice`` gets a categorical actor and the numeric domains share
-    one Gaussian with full covariance; each branch of a conditional choice gets
-    actors of its own. Completed trials fill a batch; each full batch is ranked
-    with the batches before it (a window of 4) and takes one natural-gradient
-    step, as CatCMA with margin does, with truncated importance weights for
-    samples drawn under an older policy (``ray_pg/natural.py``). After each
-    update a linear-quadratic model of the recent results' ranks is refitted
-    (as in lq-CMA-ES); while it orders results it was not fitted to significantly, each
-    suggestion is the best of 16 samples of the policy by it
-    (``ray_pg/surrogate.py``). ``update="pg"``,
-    the default under ASHA, is REINFORCE: per-actor softmax and
-    Gaussians, ``passes`` PPO-clipped Adam steps per batch.
-
-    Trials are ranked by the metric; with several metrics, by IBEA's fitness
-    (``ray_pg/pareto.py``), which keeps Pareto dominance. A trial that a
-    scheduler (ASHA, HyperBand) or a stopper cut short ranks below every trial
-    of its batch that went further; trials that reached the scheduler's
-    ``max_t``, or ended on their own, are full length. Within one level the
-    metric decides.
+    Each ``tune.choice`` is a categorical and the numeric domains share one Gaussian (each branch of a
+    conditional choice has its own). Each full batch of finished trials, ranked with the batches before
+    it, takes one natural-gradient step as CatCMA with margin does, with truncated importance weights for
+    samples drawn under older policies; while a rank model of the recent results orders them, each
+    suggestion is the best of 16 policy samples by it (``learner.py``, ``natural.py``, ``surrogate.py``).
+    ``update="pg"``, the default under ASHA, is REINFORCE with PPO-clipped Adam steps (``policy.py``).
+    Trials rank by the metric (several metrics: IBEA's fitness, ``pareto.py``), below every trial that
+    went further when a scheduler or stopper may have cut them short (``runtime.py``).
 
     Args:
-        space: Tune search space. Leave None to take Tune's ``param_space``/``config``.
-        metric: Result key to optimise, or a list of keys for multi-objective
-            search. None: take Tune's. A metric given here wins over Tune's
-            (which may be there for a scheduler only); a warning says when they differ.
-        mode: "max" or "min", or a list of them, one per metric. None: take Tune's.
-        points_to_evaluate: Configs (possibly partial) to try first; missing
-            parameters are drawn from the policy; given values reach the trial
-            exactly. A conditional choice is named by the values of its branch.
-        evaluated_rewards: Metric values already known for ``points_to_evaluate``
-            (with several metrics, one list of values per point); those points
-            are then learnt from instead of suggested.
-        batch_size: Completed trials per update. None follows the concurrency:
-            ``max(5, an eighth of the trials in flight)`` (``update="pg"``:
-            ``max(8, a quarter)``), or one update per
-            generation under ``ConcurrencyLimiter(batch=True)``. A trial that
-            Tune cut short at iteration t counts t / T, T the most iterations any
-            trial reached, so updates follow the training spent.
-        learning_rate: ``update="pg"`` only: Adam step size on logits, means and log sds.
-        passes: ``update="pg"`` only: Adam steps per batch.
-        clip: ``update="pg"`` only: PPO clip range of the importance ratio.
-        entropy_coef: ``update="pg"`` only: weight of the policy entropy bonus.
+        space: Tune search space. None: Tune's ``param_space``/``config``.
+        metric: Result key to optimise, or a list of keys (multi-objective). None: Tune's. One given
+            here wins over Tune's (which may serve a scheduler only); a warning says when they differ.
+        mode: "max" or "min", or a list of them, one per metric. None: Tune's.
+        points_to_evaluate: Configs (possibly partial) to try first; missing parameters are drawn from
+            the policy. A conditional choice is named by the values of its branch.
+        evaluated_rewards: Metric values already known for ``points_to_evaluate`` (one list per point
+            with several metrics): those points are learnt from instead of suggested.
+        batch_size: Finished trials per update. None: ``max(5, in flight / 8)`` (``update="pg"``:
+            ``max(8, in flight / 4)``), or a generation under ``ConcurrencyLimiter(batch=True)``. A
+            trial cut short at iteration t counts t / T, T the most iterations any trial reached.
+        learning_rate, passes, clip, entropy_coef: ``update="pg"`` only: Adam's step size, Adam steps
+            per batch, PPO's clip range, the weight of the entropy bonus.
         min_sd: Floor on each Gaussian's sd, in units of its raw variable.
-        advantage: "nes" (log-rank utilities of natural evolution strategies),
-            "rank" (centred ranks) or "zscore" (of the metric; of the ranks when
-            there are several metrics or early-stopped trials).
-        failed_trials: "worst": errored trials and NaN/inf/missing metrics rank
-            below every other trial of their batch; "ignore": they are dropped.
-        exploit_from: Fraction of Tune's ``num_samples`` after which suggestions
-            come from a sharpened policy (1 disables it; no effect when the budget
-            is unknown). None: 1 (``update="pg"``: 0.7 with one metric, 1 with
-            several, as a Pareto front needs the spread that sharpening takes away).
-            The natural update adapts its own step size; sharpened samples only
-            mislead it (our suite, 8 workers, held-out mean rank at 200 trials
-            3.01 sharpened from 0.7 vs 2.61 not).
-        exploit_temperature: Temperature reached at the end of the budget: logits
-            are divided by it and every sd multiplied by it.
+        advantage: "nes" (log-rank utilities), "rank" (centred ranks) or "zscore".
+        failed_trials: "worst": errored trials and NaN/inf/missing metrics rank last; "ignore": dropped.
+        exploit_from: Fraction of Tune's ``num_samples`` after which suggestions come from a sharpened
+            policy (1: never). None: 1, or 0.7 for ``update="pg"`` with one metric (README, API table).
+        exploit_temperature: Temperature reached at the end of the budget: logits divided by it, sds
+            multiplied by it.
         seed: Seed of the searcher's own random generator (no global RNG is used).
-        update: "natural" (the natural-gradient update above), "pg" (REINFORCE with
-            PPO-clipped Adam steps) or None: "natural", with one metric or several, except
-            under Tune's ASHA scheduler (``AsyncHyperBandScheduler``), whose first rung ends most
-            trials: "pg" there (``runtime.default_rule``), wherever the space was given. The
-            rule is chosen when the run starts (``update_rule``, logged). A restored checkpoint
-            keeps the rule it was saved with.
-        truncation: ``update="natural"`` only: the bound ``c`` of each importance ratio
-            ``min(ratio, c)``.
-        scheduler: The run's trial scheduler, if you would rather name it than have it found in
-            ``tune.run`` (``ray_pg/runtime.py``). It tells which trials were cut short.
-        stopper: The run's ``Stopper``, likewise (a ``MaximumIterationStopper``'s cap is a full
-            length: trials that reach it ran their course).
+        update: "natural", "pg" or None: "natural", but "pg" under ASHA (``runtime.default_rule``),
+            chosen when the run starts (``update_rule``). A checkpoint keeps the rule it was saved with.
+        truncation: ``update="natural"`` only: the bound ``c`` of each importance ratio ``min(ratio, c)``.
+        scheduler, stopper: The run's trial scheduler and ``Stopper``, if you would rather name them than
+            have them found in ``tune.run`` (``runtime.py``): they tell which trials were cut short.
     """
 
     def __init__(
@@ -457,27 +420,13 @@ class PGSearcher(Searcher):
             metric: The result key whose values the trials reported; with several metrics, their
                 keys in this searcher's order.
         """
-        from ray.tune import ExperimentAnalysis, ResultGrid
-        from ray.tune.experiment import Trial
-
-        if isinstance(trials_or_analysis, ResultGrid):
-            trials_or_analysis = trials_or_analysis.experiment_path
-        if isinstance(trials_or_analysis, (str, Path)):
-            trials_or_analysis = ExperimentAnalysis(str(trials_or_analysis))
-        trials = getattr(trials_or_analysis, "trials", trials_or_analysis)
-        trials = [trials] if isinstance(trials, Trial) else list(trials)
         skipped = 0
-        for trial in trials:
-            if trial.status not in (Trial.TERMINATED, Trial.ERROR) or trial.trial_id in self._evaluated_ids:
-                skipped += trial.trial_id in self._evaluated_ids
-                continue
-            result = trial.last_result or {}
-            value = [result.get(key) for key in metric] if isinstance(metric, list) else result.get(metric)
-            iteration = result.get(TRAINING_ITERATION)
-            pruned = trial.status == Trial.TERMINATED and not result.get("done", False) and finite(iteration)
-            self._evaluated_ids.add(trial.trial_id)
-            self.add_evaluated_point(trial.config, value, error=trial.status == Trial.ERROR, pruned=pruned,
-                                     intermediate_values=[None] * int(iteration) if pruned else None)
+        for trial_id, config, value, error, pruned_at in rt.earlier_trials(trials_or_analysis, metric):
+            skipped += trial_id in self._evaluated_ids
+            if trial_id not in self._evaluated_ids:
+                self._evaluated_ids.add(trial_id)
+                self.add_evaluated_point(config, value, error=error, pruned=pruned_at is not None,
+                                         intermediate_values=[None] * (pruned_at or 0))
         if skipped:
             logger.warning("PGSearcher skipped %d trials it had already learnt from (add_evaluated_trials)", skipped)
 
@@ -500,120 +449,27 @@ class PGSearcher(Searcher):
     @_locked
     def get_state(self) -> dict:
         """The searcher's whole state as a versioned, JSON-safe dict."""
-        return {**self._state(), "history": st.to_json(self._learner.history if self._learner else [])}
-
-    def _state(self) -> dict:
-        """The state but its history (which ``save`` appends to a file of its own)."""
-        if self._space is None:
-            raise RuntimeError("PGSearcher has no search space yet, so it has no state to save")
-        learner = self._learner
-        return {
-            "version": st.STATE_VERSION,
-            "signature": self._space.signature(),
-            "space": self._space_json,
-            "run": self._run,
-            "metric": self._metric,
-            "mode": self._mode,
-            "max_concurrent": self._max_concurrent,
-            "synchronous": self._synchronous,
-            "num_samples": self._num_samples,
-            "stop": self._stop,
-            "policy": st.to_json(learner.policy.params),
-            "adam": {"m": st.to_json(learner.adam.m), "v": st.to_json(learner.adam.v), "t": learner.adam.t},
-            "pending": {tid: st.sample_json(sample) for tid, sample in self._pending.items()},
-            "last": st.to_json(self._last),
-            "full_iterations": learner.full_iterations,
-            "batch": [st.finished_json(entry) for entry in learner.batch],
-            "unscored": [{"trial_id": tid, **st.sample_json(sample), "value": st.to_json(value),
-                          "level": st.to_json(level)} for tid, sample, value, level in self._unscored],
-            "queue": [{"raw": st.to_json(raw), "given": st.to_json(given)} for raw, given in self._queue],
-            "num_updates": learner.num_updates,
-            "num_suggested": self._num_suggested,
-            "num_failed": learner.num_failed,
-            "trials_used": learner.trials_used,
-            "peak_in_flight": self._peak_in_flight,
-            "rng": self._rng.bit_generator.state,
-            "update": self._update_rule,
-            "evaluated_ids": sorted(self._evaluated_ids),
-            **({"window": [st.finished_json(e) for e in learner.window]} if self._update_rule == "natural" else {}),
-        }
+        return {**st.encode(self), "history": st.to_json(self._learner.history if self._learner else [])}
 
     @_locked
     def set_state(self, state: dict) -> None:
         """Restore :meth:`get_state`'s dict; it must come from the same search space.
 
-        The whole state is checked before any of it is assigned: a state that
-        cannot be restored raises ``CheckpointError`` and leaves the searcher as
-        it was. A searcher without a space takes the checkpoint's
-        (`Tuner.restore(path, trainable)` hands it none: Tune keeps no param_space).
+        The whole state is checked before any of it is assigned (``state.decode``): a state that
+        cannot be restored raises ``CheckpointError`` and leaves the searcher as it was. A searcher
+        without a space takes the checkpoint's (`Tuner.restore(path, trainable)` hands it none).
         """
-        if not isinstance(state, dict) or state.get("version") != st.STATE_VERSION:
-            found = state.get("version") if isinstance(state, dict) else type(state).__name__
-            raise CheckpointError(f"not a PGSearcher state of version {st.STATE_VERSION}: got version {found!r}")
-        try:
-            space = Space.from_json(state.get("space"), None if self._space is None else self._space.config)
-        except ValueError as exc:
-            raise CheckpointError(f"cannot restore the search space of this PGSearcher checkpoint: {exc}") from exc
-        if state.get("signature") != space.signature():
-            raise CheckpointError("this PGSearcher checkpoint was saved for a different search space: "
-                                  f"saved {state.get('signature')}, current {space.signature()}")
-        saved = state.get("update", "pg")
-        if saved not in ("pg", "natural"):
-            raise CheckpointError(f"checkpoint field 'update': expected 'pg' or 'natural', got {saved!r}")
-        rule = self._update_choice or saved  # a searcher left to its default takes the checkpoint's rule
-        if saved != rule:
-            raise CheckpointError(f"this PGSearcher checkpoint was saved with update={saved!r}, this searcher "
-                                  f"has update={rule!r}: restore it into PGSearcher(update={saved!r}) or "
-                                  "PGSearcher() (update=None takes the checkpoint's)")
-        learner = self._new_learner(space, rule)
-        policy = learner.policy
-        parsed = st.parse_state(state, width=len(space.params), size=policy.params.size)
-        parsed["_update_rule"] = rule
-        if rule == "natural":
-            window = st.expect(state.get("window"), list, "window")
-            parsed["_window"] = [st.finished_from_json(b, f"window[{i}]", len(space.params))
-                                 for i, b in enumerate(window)]
-        else:
-            parsed["_window"] = []
-        # Saved before Tune passed a metric or mode: keep the searcher's own.
-        for key in ("_metric", "_mode"):
-            parsed[key] = getattr(self, key) if parsed[key] is None else parsed[key]
-        try:
-            check_objectives(parsed["_metric"], parsed["_mode"])
-        except ValueError as exc:
-            raise CheckpointError(f"checkpoint fields 'metric'/'mode' do not fit this searcher's: {exc}") from exc
-        # The natural update keeps each marginal sd within max_sd, or at its prior's if that is wider.
-        max_sd = np.maximum(self._options.settings.max_sd, np.sqrt(np.diag(policy.cov))) if rule == "natural" else None
-        try:
-            policy.params = parsed.pop("policy")
-        except ValueError as exc:  # the natural policy checks its parameters
-            raise CheckpointError(f"checkpoint field 'policy': {exc}") from exc
-        if max_sd is not None and (policy.sigma * np.sqrt(np.diag(policy.cov)) > max_sd * (1 + 1e-9)).any():
-            raise CheckpointError(f"checkpoint field 'policy': natural policy parameter 'cov': marginal sds "
-                                  f"{policy.sigma * np.sqrt(np.diag(policy.cov))} above the update's bound {max_sd}")
-        evaluated_ids = st.expect(state.get("evaluated_ids", []), list, "evaluated_ids")  # absent before 0.1
-        rng = np.random.default_rng()
-        try:
-            rng.bit_generator.state = state["rng"]
-        except (KeyError, TypeError, ValueError) as exc:
-            raise CheckpointError(f"checkpoint field 'rng': not a PCG64 state: {exc!r}") from exc
+        space, attributes = st.decode(self, state)
         if self._space is None:
             self._space, self._space_json = space, space.to_json()
             self._space_digest = st.digest(self._space_json)
             self._space_from_checkpoint = True
-        for key in _LEARNER_STATE:
-            setattr(learner, key, parsed.pop(f"_{key}"))
-        self.__dict__.update(parsed)
-        self._rng = learner.rng = rng
-        self._evaluated_ids = {str(trial_id) for trial_id in evaluated_ids}
-        # As it was fitted after the checkpoint's last update.
-        learner.rank_model = learner.fit_rank_model()
-        self._learner = learner
+        self.__dict__.update(attributes)
 
     @_locked
     def save(self, checkpoint_path: str) -> None:
         """Write the state (atomically), the space once, and the new history rows beside it."""
-        st.write_checkpoint(checkpoint_path, self._state(), self._space_json, self._space_digest,
+        st.write_checkpoint(checkpoint_path, st.encode(self), self._space_json, self._space_digest,
                             self._history_log, self._learner.history)
 
     @_locked

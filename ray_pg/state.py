@@ -247,6 +247,101 @@ def finished_json(entry: Finished) -> dict:
             "level": to_json(entry.level)}
 
 
+def encode(searcher: Any) -> dict:
+    """A ``PGSearcher``'s state but its history (which ``save`` appends to a file of its own)."""
+    if searcher._space is None:
+        raise RuntimeError("PGSearcher has no search space yet, so it has no state to save")
+    learner = searcher._learner
+    return {
+        "version": STATE_VERSION,
+        "signature": searcher._space.signature(),
+        "space": searcher._space_json,
+        "run": searcher._run,
+        "metric": searcher._metric,
+        "mode": searcher._mode,
+        "max_concurrent": searcher._max_concurrent,
+        "synchronous": searcher._synchronous,
+        "num_samples": searcher._num_samples,
+        "stop": searcher._stop,
+        "policy": to_json(learner.policy.params),
+        "adam": {"m": to_json(learner.adam.m), "v": to_json(learner.adam.v), "t": learner.adam.t},
+        "pending": {tid: sample_json(sample) for tid, sample in searcher._pending.items()},
+        "last": to_json(searcher._last),
+        "full_iterations": learner.full_iterations,
+        "batch": [finished_json(entry) for entry in learner.batch],
+        "unscored": [{"trial_id": tid, **sample_json(sample), "value": to_json(value), "level": to_json(level)}
+                     for tid, sample, value, level in searcher._unscored],
+        "queue": [{"raw": to_json(raw), "given": to_json(given)} for raw, given in searcher._queue],
+        "num_updates": learner.num_updates,
+        "num_suggested": searcher._num_suggested,
+        "num_failed": learner.num_failed,
+        "trials_used": learner.trials_used,
+        "peak_in_flight": searcher._peak_in_flight,
+        "rng": searcher._rng.bit_generator.state,
+        "update": searcher._update_rule,
+        "evaluated_ids": sorted(searcher._evaluated_ids),
+        **({"window": [finished_json(e) for e in learner.window]} if searcher._update_rule == "natural" else {}),
+    }
+
+
+def decode(searcher: Any, state: Any) -> tuple[Any, dict]:
+    """The search space of ``state`` and the ``PGSearcher`` attributes it sets, every field checked
+    (``CheckpointError`` naming the first bad one); nothing is assigned here."""
+    from ray_pg.space import Space
+
+    if not isinstance(state, dict) or state.get("version") != STATE_VERSION:
+        found = state.get("version") if isinstance(state, dict) else type(state).__name__
+        raise CheckpointError(f"not a PGSearcher state of version {STATE_VERSION}: got version {found!r}")
+    try:
+        space = Space.from_json(state.get("space"), None if searcher._space is None else searcher._space.config)
+    except ValueError as exc:
+        raise CheckpointError(f"cannot restore the search space of this PGSearcher checkpoint: {exc}") from exc
+    if state.get("signature") != space.signature():
+        raise CheckpointError("this PGSearcher checkpoint was saved for a different search space: "
+                              f"saved {state.get('signature')}, current {space.signature()}")
+    saved = state.get("update", "pg")
+    if saved not in ("pg", "natural"):
+        raise CheckpointError(f"checkpoint field 'update': expected 'pg' or 'natural', got {saved!r}")
+    rule = searcher._update_choice or saved  # a searcher left to its default takes the checkpoint's rule
+    if saved != rule:
+        raise CheckpointError(f"this PGSearcher checkpoint was saved with update={saved!r}, this searcher "
+                              f"has update={rule!r}: restore it into PGSearcher(update={saved!r}) or "
+                              "PGSearcher() (update=None takes the checkpoint's)")
+    learner = searcher._new_learner(space, rule)
+    policy = learner.policy
+    parsed = parse_state(state, width=len(space.params), size=policy.params.size)
+    window = expect(state.get("window"), list, "window") if rule == "natural" else []
+    parsed["_window"] = [finished_from_json(b, f"window[{i}]", len(space.params)) for i, b in enumerate(window)]
+    # Saved before Tune passed a metric or mode: keep the searcher's own.
+    for key in ("_metric", "_mode"):
+        parsed[key] = getattr(searcher, key) if parsed[key] is None else parsed[key]
+    try:
+        check_objectives(parsed["_metric"], parsed["_mode"])
+    except ValueError as exc:
+        raise CheckpointError(f"checkpoint fields 'metric'/'mode' do not fit this searcher's: {exc}") from exc
+    # The natural update keeps each marginal sd within max_sd, or at its prior's if that is wider.
+    max_sd = np.maximum(learner.options.settings.max_sd, np.sqrt(np.diag(policy.cov))) if rule == "natural" else None
+    try:
+        policy.params = parsed.pop("policy")
+    except ValueError as exc:  # the natural policy checks its parameters
+        raise CheckpointError(f"checkpoint field 'policy': {exc}") from exc
+    if max_sd is not None and (policy.sigma * np.sqrt(np.diag(policy.cov)) > max_sd * (1 + 1e-9)).any():
+        raise CheckpointError(f"checkpoint field 'policy': natural policy parameter 'cov': marginal sds "
+                              f"{policy.sigma * np.sqrt(np.diag(policy.cov))} above the update's bound {max_sd}")
+    evaluated_ids = expect(state.get("evaluated_ids", []), list, "evaluated_ids")  # absent in older states
+    rng = np.random.default_rng()
+    try:
+        rng.bit_generator.state = state["rng"]
+    except (KeyError, TypeError, ValueError) as exc:
+        raise CheckpointError(f"checkpoint field 'rng': not a PCG64 state: {exc!r}") from exc
+    for key in ("adam", "batch", "window", "history", "num_updates", "num_failed", "trials_used", "full_iterations"):
+        setattr(learner, key, parsed.pop(f"_{key}"))
+    learner.rng = rng
+    learner.rank_model = learner.fit_rank_model()  # as it was fitted after the checkpoint's last update
+    return space, {**parsed, "_update_rule": rule, "_rng": rng, "_learner": learner,
+                   "_evaluated_ids": {str(trial_id) for trial_id in evaluated_ids}}
+
+
 def parse_state(state: dict, *, width: int, size: int) -> dict:
     """Every field of a state checked and decoded into the searcher's attributes (CheckpointError otherwise)."""
     try:
