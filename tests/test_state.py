@@ -338,3 +338,21 @@ def test_a_restored_searcher_continues_exactly_as_the_original(tmp_path, route):
             == drive(original, trainables.SPACE, 20, seed=2, score=trainables.score))
     assert json.dumps(restored.get_state()) == json.dumps(original.get_state())
     assert restored.history().equals(original.history())
+
+
+def test_a_two_metric_searcher_restored_into_a_bare_one_samples_as_the_original():
+    """The restored searcher takes the checkpoint's metrics, and with them the sampling that follows their
+    number (update="pg" sharpens the policy late in the budget with one metric, never with several)."""
+    original = PGSearcher(trainables.SPACE, metric=["loss", "latency"], mode=["min", "min"], seed=0, update="pg")
+    original.set_search_properties(None, None, {}, num_samples=40)
+
+    def run(searcher: PGSearcher, first: int, n: int) -> list[dict]:
+        configs = [searcher.suggest(f"t{i}") for i in range(first, first + n)]
+        for i, config in zip(range(first, first + n), configs):
+            searcher.on_trial_complete(f"t{i}", {"loss": trainables.score(config), "latency": config["layers"]})
+        return configs
+
+    run(original, 0, 30)
+    restored = PGSearcher(update="pg")
+    restored.set_state(json.loads(json.dumps(original.get_state())))
+    assert run(restored, 30, 10) == run(original, 30, 10)
