@@ -6,6 +6,10 @@ of the learner's policy (learner.py), finished trials into rewards and levels
 knows of the Tune run around it (scheduler, stopper, wrappers) comes from
 runtime.py. One lock guards the state: Tune calls from one thread, users
 driving a searcher themselves may call from several.
+
+Over 300 lines: Tune's Searcher interface is a dozen methods, each with the checks
+and messages a user meets; the learning is in learner.py, the checkpoint's fields
+in state.py, the run's scheduler and stopper in runtime.py.
 """
 
 from __future__ import annotations

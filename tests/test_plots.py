@@ -47,13 +47,13 @@ def test_pictures_of_a_real_run(pyplot, local_ray, tmp_path):
     assert len(history) == searcher.num_updates >= 3
     fig = plots.plot_policy(history)
     titles = {ax.get_title(): ax for ax in fig.axes if ax.get_visible()}
-    assert set(titles) == {"opt", "opt[0]/momentum", "opt[1]/beta1", "opt[1]/eps", "lr"}
+    assert set(titles) == {"opt", "opt=sgd/momentum", "opt=adam/beta1", "opt=adam/eps", "lr"}
     probabilities = titles["opt"].get_lines()
     assert len(probabilities) == 3
-    assert list(probabilities[1].get_ydata()) == pytest.approx(list(history["opt:p[branch 1]"]))
+    assert list(probabilities[1].get_ydata()) == pytest.approx(list(history["opt:p[adam]"]))
     assert titles["lr"].get_yscale() == "log"  # loguniform: drawn on a log axis
-    assert titles["opt[1]/eps"].get_yscale() == "log"
-    assert titles["opt[0]/momentum"].get_yscale() == "linear"
+    assert titles["opt=adam/eps"].get_yscale() == "log"
+    assert titles["opt=sgd/momentum"].get_yscale() == "linear"
     centre = titles["lr"].get_lines()[0]
     assert list(centre.get_ydata()) == pytest.approx(list(history["lr:mean"]))
     fig.savefig(tmp_path / "policy.png")

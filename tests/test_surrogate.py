@@ -113,7 +113,7 @@ def test_natural_searcher_picks_suggestions_with_a_trusted_model():
     space = SPACES["mixed"]
     default = PGSearcher(space, metric="loss", mode="min", seed=3, update="natural")
     plain = PGSearcher(space, metric="loss", mode="min", seed=3, update="natural")
-    plain._candidates = 1  # no pre-selection
+    plain._learner.candidates = 1  # no pre-selection
     configs = [drive(searcher, space, 150, seed=4, in_flight=4, bad=False) for searcher in (default, plain)]
     history = default.history()
     assert history.rank_model.notna().any() and (history.rank_model_tau.dropna() > 0).all()

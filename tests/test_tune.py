@@ -106,7 +106,7 @@ def test_conditional_space_through_tune_run(tmp_path):
     df = analysis.results_df
     assert len(df) == 18 and df["loss"].notna().all()  # no trial failed its branch check
     assert searcher.num_updates == 3 and searcher.num_failed == 0
-    assert {"opt[0]/momentum:mean", "opt[1]/beta1:mean"} <= set(searcher.history().columns)
+    assert {"opt=sgd/momentum:mean", "opt=adam/beta1:mean"} <= set(searcher.history().columns)
 
 
 def test_multi_objective_tuner_and_pareto_helpers(tmp_path):
