@@ -107,7 +107,7 @@ def main(args: Args) -> None:
             tune_config=tune.TuneConfig(search_alg=searcher, metric=METRIC, mode=MODE,
                                         num_samples=args.num_samples, reuse_actors=True,
                                         # Tune starts a searcher's trials one by one without a limit.
-                                        max_concurrent_trials=args.num_cpus),
+                                        max_concurrent_trials=cpus),
             run_config=tune.RunConfig(name="quickstart", storage_path=str(out / "ray_results"), verbose=0,
                                       callbacks=[ProgressBar(searcher)]),
         ).fit()

@@ -19,12 +19,13 @@ def test_quickstart_writes_its_files_on_one_screen(tmp_path):
     pytest.importorskip("matplotlib")
     pytest.importorskip("pyarrow")
     env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "PYTHONPATH": str(ROOT)}
-    run = subprocess.run([sys.executable, "-m", "experiments.quickstart", "--num-samples", "16", "--num-cpus", "2",
+    run = subprocess.run([sys.executable, "-m", "experiments.quickstart", "--num-samples", "16",
                           "--out", str(tmp_path)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr[-3000:]
     output = (run.stdout + run.stderr).replace("\r", "\n")
     lines = [line for line in output.splitlines() if line.strip() and not line.startswith("trials:")]
     assert len(lines) < 40, "\n".join(lines)
+    assert "one trial pending" not in output  # it sets max_concurrent_trials to the cores it uses
     assert "16/16" in run.stderr  # the progress bar
     assert "best accuracy" in run.stdout and "top 5 of 16 trials" in run.stdout
     parquet, csv = pd.read_parquet(tmp_path / "results.parquet"), pd.read_csv(tmp_path / "results.csv")
