@@ -84,7 +84,7 @@ def test_a_failed_fit_leaves_tunes_pending_limit_as_it_was(local_ray_for_module,
     analysis = run(tmp_path, trainables.one_shot, None, config=trainables.SPACE, num_samples=200,
                    callbacks=[counter])
     assert len(analysis.trials) == 200
-    assert counter.most_pending > 100  # random search keeps up to 200 pending
+    assert counter.most_pending >= 190, counter.most_pending  # random search keeps up to 200 pending (200 measured)
     assert searcher.metric == "loss"
 
 
