@@ -1,11 +1,14 @@
-"""Pictures of a search: the best result so far, and what the policy learnt.
+"""Pictures of a search: the best result so far, what the policy learnt, and which parameters matter.
 
 Needs matplotlib, an optional extra: ``pip install "ray_pg[plots]"``.
 
-    from ray_pg.plots import plot_best_so_far, plot_policy
+    from ray_pg.plots import plot_best_so_far, plot_contour, plot_importance, plot_policy, plot_slice
 
     ax = plot_best_so_far(result_grid, "loss", "min")      # or its get_dataframe()
     fig = plot_policy(searcher.history())                  # one panel per parameter
+    ax = plot_importance(searcher.history())               # how far the policy moved each parameter
+    fig = plot_slice(result_grid, "loss", "min")           # the metric against each parameter
+    ax = plot_contour(result_grid, "loss", "lr", "momentum")
 """
 
 from __future__ import annotations
@@ -157,7 +160,7 @@ def plot_policy(history: pd.DataFrame, *, params: Iterable[str] | None = None,
             ax.legend(fontsize="small", ncol=1 + len(entry["columns"]) // 5)
         else:
             mean, sd = history[entry["mean"]], history[entry["sd"]]
-            log = _looks_logarithmic(mean, sd) if logs is None else name in logs
+            log = _looks_logarithmic(mean, mean.iloc[0], sd.iloc[0]) if logs is None else name in logs
             _plot_gaussian(ax, update, mean.to_numpy(float), sd.to_numpy(float), log=log)
         ax.set_title(name)
         ax.set_xlabel("update")
@@ -167,9 +170,19 @@ def plot_policy(history: pd.DataFrame, *, params: Iterable[str] | None = None,
     return fig
 
 
-def _looks_logarithmic(mean: pd.Series, sd: pd.Series) -> bool:
-    """Positive values with a first spread wider than the centre: a log-scaled domain."""
-    return bool((mean > 0).all() and len(mean) and sd.iloc[0] > mean.iloc[0])
+def _looks_logarithmic(values: pd.Series, centre: float, spread: float) -> bool:
+    """Positive values spread wider than their centre: a log-scaled domain.
+
+    The policy's first spread exceeds its centre on a log-uniform domain; so does the sd of
+    log-uniform samples over more than about two decades, never that of uniform ones.
+    """
+    return bool(len(values) and (values > 0).all() and spread > centre)
+
+
+def _log_interval(mean: np.ndarray, sd: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The interval [lo, hi] the history describes on a log domain: lo * hi = centre^2, hi - lo = 2 * spread."""
+    high = sd + np.sqrt(sd**2 + mean**2)
+    return mean**2 / high, high
 
 
 def _plot_gaussian(ax: Axes, update: pd.Series, mean: np.ndarray, sd: np.ndarray, *, log: bool) -> None:
@@ -177,12 +190,67 @@ def _plot_gaussian(ax: Axes, update: pd.Series, mean: np.ndarray, sd: np.ndarray
     if log:
         if not (mean > 0).all():
             raise ValueError(f"a log axis needs positive values, got centres down to {mean.min()}")
-        # For a log domain the interval [lo, hi] has lo * hi = centre^2 and hi - lo = 2 * spread.
-        high = sd + np.sqrt(sd**2 + mean**2)
-        low = mean**2 / high
+        low, high = _log_interval(mean, sd)
         ax.set_yscale("log")
     else:
         low, high = mean - sd, mean + sd
     ax.plot(update, mean, color="tab:blue", marker=".", label="centre")
     ax.fill_between(update, low, high, color="tab:blue", alpha=0.2, label="spread")
     ax.set_ylabel("value")
+
+
+def importance(history: pd.DataFrame) -> pd.Series:
+    """How far the policy moved each parameter over the run: a Hellinger distance in [0, 1], largest first.
+
+    The distance is between the parameter's policy at the first update and at the last, both
+    read from ``PGSearcher.history()``; the history does not hold the policy before the first
+    update (uniform for a choice; for a numeric it depends on the update rule), so the first
+    update's own move, kept short by design, is not counted. A choice compares its category
+    probabilities; a numeric its Gaussian (centre, spread) in its own units, in log units on a
+    log domain (as :func:`plot_policy` draws it). A parameter of a branch never drawn scores 0.
+
+    Hellinger rather than KL: it is bounded, so choices and numerics rank on one scale, and
+    symmetric, while KL grows without bound as a policy merely sharpens (sd -> 0).
+
+    A large value says the policy moved, not that the metric depends on the parameter: a
+    policy may also settle parameters that do not matter (issue 21, tests/test_invariance.py).
+    """
+    described = policy_parameters(history)
+    if not described or history.empty:
+        raise ValueError("the history describes no parameter: pass PGSearcher.history() after at least one update")
+    first, last = history.iloc[0], history.iloc[-1]
+    distances = {}
+    for name, entry in described.items():
+        if entry["kind"] == "choice":
+            columns = list(entry["columns"].values())
+            p, q = first[columns].to_numpy(float), last[columns].to_numpy(float)
+            affinity = np.sqrt(p * q).sum()
+        else:
+            mean, sd = history[entry["mean"]].to_numpy(float), history[entry["sd"]].to_numpy(float)
+            if _looks_logarithmic(history[entry["mean"]], mean[0], sd[0]):
+                low, high = _log_interval(mean, sd)
+                mean, sd = np.log(mean), (np.log(high) - np.log(low)) / 2
+            affinity = _gaussian_affinity(mean[0], sd[0], mean[-1], sd[-1])
+        distances[name] = math.sqrt(max(0.0, 1.0 - affinity))
+    return pd.Series(distances, name="importance").sort_values(ascending=False, kind="stable")
+
+
+def _gaussian_affinity(mean1: float, sd1: float, mean2: float, sd2: float) -> float:
+    """The Bhattacharyya coefficient of two normals: Hellinger^2 = 1 - it."""
+    variance = sd1**2 + sd2**2
+    return math.sqrt(2 * sd1 * sd2 / variance) * math.exp(-((mean1 - mean2) ** 2) / (4 * variance))
+
+
+def plot_importance(history: pd.DataFrame, ax: Axes | None = None) -> Axes:
+    """:func:`importance` as horizontal bars, the largest at the top."""
+    scores = importance(history)
+    if ax is None:
+        _, ax = _pyplot().subplots(figsize=(6, 0.8 + 0.35 * len(scores)), constrained_layout=True)
+    else:
+        _pyplot()
+    ax.barh(list(scores.index)[::-1], scores.to_numpy()[::-1], color="tab:blue")
+    ax.set_xlim(0, 1)
+    ax.set_xlabel("Hellinger distance of the policy, first update to last")
+    ax.set_title("how far the policy moved each parameter")
+    ax.grid(axis="x", alpha=0.3)
+    return ax
