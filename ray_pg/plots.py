@@ -326,3 +326,128 @@ def trial_importance(results: Any, metric: str, mode: str, *, seed: int = 0) -> 
     finally:
         optuna.logging.set_verbosity(verbosity)
     return pd.Series(scores, name="importance", dtype=float).sort_values(ascending=False, kind="stable")
+
+
+def _chosen_parameters(df: pd.DataFrame, names: Iterable[str] | None) -> dict[str, str]:
+    known = trial_parameters(df)
+    if not known:
+        raise ValueError(f"no parameter in the results (no config/ column); columns: {sorted(map(str, df.columns))}")
+    names = list(known) if names is None else list(names)
+    unknown = [name for name in names if name not in known]
+    if unknown:
+        raise ValueError(f"no parameter {unknown} in the results; known: {list(known)}")
+    return {name: known[name] for name in names}
+
+
+def plot_slice(results: Any, metric: str, mode: str, params: Iterable[str] | None = None, *,
+               log_scale: Iterable[str] | None = None, ncols: int = 3) -> Figure:
+    """The metric of each trial against each parameter, one panel per parameter.
+
+    Points are coloured by completion order; a star marks the best trial. Choices sit on a
+    category axis; a parameter that a trial's branch lacks is left out of that panel.
+
+    Args:
+        results: a ``ResultGrid``, an ``ExperimentAnalysis`` or Tune's results dataframe.
+        metric: the result column to plot.
+        mode: ``"max"`` or ``"min"``: which values are better.
+        params: parameter paths as in :func:`trial_parameters` (``"svm/C"``); None: all.
+        log_scale: numeric parameters to draw on a log axis; None: those whose values look
+            log-uniform (positive, sd above the mean).
+        ncols: panels per row.
+    """
+    _check_mode(mode)
+    if ncols < 1:
+        raise ValueError(f"ncols must be >= 1, got {ncols=}")
+    df = _completion_order(results_dataframe(results))
+    values = _metric_values(df, metric)
+    chosen = _chosen_parameters(df, params)
+    plt = _pyplot()
+    rows, cols = math.ceil(len(chosen) / ncols), min(ncols, len(chosen))
+    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.2 * rows), squeeze=False, constrained_layout=True)
+    order = np.arange(1, len(df) + 1)
+    logs = None if log_scale is None else set(log_scale)
+    for ax, (name, column) in zip(axes.flat, chosen.items()):
+        keep = df[column].notna().to_numpy() & np.isfinite(values)
+        x, y = df[column][keep], values[keep]
+        if _is_categorical(x):
+            x = x.astype(str)
+        elif logs is None and _looks_logarithmic_sample(x) or logs is not None and name in logs:
+            ax.set_xscale("log")
+        points = ax.scatter(x, y, c=order[keep], cmap="viridis", vmin=1, vmax=len(df), s=14, alpha=0.8)
+        if len(y):
+            best = int(np.argmax(y) if mode == "max" else np.argmin(y))
+            ax.scatter([x.iloc[best]], [y[best]], marker="*", s=160, color="tab:red", edgecolor="black",
+                       zorder=3, label="best")
+        ax.set_title(name)
+        ax.set_xlabel(name)
+        ax.set_ylabel(metric)
+        ax.grid(alpha=0.3)
+    for ax in list(axes.flat)[len(chosen):]:
+        ax.set_visible(False)
+    fig.colorbar(points, ax=axes, label="trial (completion order)")
+    return fig
+
+
+def plot_contour(results: Any, metric: str, x: str, y: str, ax: Axes | None = None) -> Axes:
+    """The metric over two parameters: the trials coloured by it over a surface of it.
+
+    Two numeric parameters: a surface interpolated between the trials (``tricontourf``) in
+    the coordinates drawn (log10 where the values look log-uniform). With a choice on an axis,
+    or trials on one line: the mean metric per cell, one cell per category and up to 10 bins
+    per numeric axis. Trials lacking either parameter (another branch) are left out.
+
+    Args:
+        results: a ``ResultGrid``, an ``ExperimentAnalysis`` or Tune's results dataframe.
+        metric: the result column to plot.
+        x, y: parameter paths as in :func:`trial_parameters` (``"svm/C"``).
+        ax: the axes to draw on; None: a new figure.
+    """
+    df = results_dataframe(results)
+    values = _metric_values(df, metric)
+    columns = _chosen_parameters(df, [x, y])
+    keep = df[columns[x]].notna().to_numpy() & df[columns[y]].notna().to_numpy() & np.isfinite(values)
+    if not keep.any():
+        raise ValueError(f"no trial has {x!r}, {y!r} and a finite {metric!r}")
+    plt = _pyplot()
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6, 4.8), constrained_layout=True)
+    z = values[keep]
+    (cx, x_edges), (cy, y_edges) = (_coordinates(df[columns[name]][keep], axis, name)
+                                    for name, axis in ((x, ax.xaxis), (y, ax.yaxis)))
+    norm = plt.Normalize(z.min(), z.max())
+    spread = np.column_stack([cx, cy])
+    if x_edges is None and y_edges is None and np.linalg.matrix_rank(spread - spread.mean(axis=0)) == 2:
+        ax.tricontourf(cx, cy, z, levels=12, cmap="viridis", norm=norm, alpha=0.8)
+    else:  # a category axis or a line of trials: the mean per cell
+        x_edges, y_edges = (_bins(c) if e is None else e for c, e in ((cx, x_edges), (cy, y_edges)))
+        count, _, _ = np.histogram2d(cx, cy, bins=[x_edges, y_edges])
+        total, _, _ = np.histogram2d(cx, cy, bins=[x_edges, y_edges], weights=z)
+        mean = np.ma.masked_where(count == 0, total / np.maximum(count, 1))
+        ax.pcolormesh(x_edges, y_edges, mean.T, cmap="viridis", norm=norm, alpha=0.8)
+    points = ax.scatter(cx, cy, c=z, cmap="viridis", norm=norm, s=24, edgecolor="black", linewidth=0.5)
+    ax.figure.colorbar(points, ax=ax, label=metric)
+    ax.set_title(f"{metric} over {x} and {y}")
+    return ax
+
+
+def _coordinates(values: pd.Series, axis: Any, name: str) -> tuple[np.ndarray, np.ndarray | None]:
+    """Where the values are drawn, labelling ``axis``; a category axis also gives its cell edges."""
+    if _is_categorical(values):
+        codes = pd.Categorical(values.astype(str))
+        axis.set_ticks(range(len(codes.categories)), labels=list(codes.categories))
+        axis.set_label_text(name)
+        return codes.codes.astype(float), np.arange(len(codes.categories) + 1) - 0.5
+    numbers = values.to_numpy(float)
+    if _looks_logarithmic_sample(values):
+        axis.set_label_text(f"log10 {name}")
+        return np.log10(numbers), None
+    axis.set_label_text(name)
+    return numbers, None
+
+
+def _bins(coordinates: np.ndarray) -> np.ndarray:
+    """Up to 10 equal bins over the values, about sqrt(n) of them; one bin of width 1 around a single value."""
+    low, high = coordinates.min(), coordinates.max()
+    if low == high:
+        return np.array([low - 0.5, high + 0.5])
+    return np.linspace(low, high, min(10, math.ceil(math.sqrt(len(coordinates)))) + 1)
