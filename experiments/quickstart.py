@@ -7,8 +7,10 @@ rbf: C, gamma; poly: C, gamma, degree), so a trial sees only its kernel's keys
 and each kernel's parameters are learnt from that kernel's trials. Trials run on
 all local cores with one progress line; the script then prints the best config
 and the top 5, and writes to ``--out``: Tune's results (parquet and CSV), the
-policy's history (CSV) and two pictures (the best accuracy so far, and the
-policy after each update).
+policy's history (CSV) and five pictures: the best accuracy so far, the
+policy after each update, how far the policy moved each parameter, the accuracy
+against each parameter, and a contour of the two parameters that moved most
+under the best trial's kernel.
 """
 
 from __future__ import annotations
@@ -24,10 +26,11 @@ from typing import Any
 import pandas as pd
 import ray
 from ray import tune
+from ray.tune.search.sample import Domain
 
 from experiments.cli import parse
 from ray_pg import PGSearcher, ProgressBar
-from ray_pg.plots import plot_best_so_far, plot_policy
+from ray_pg.plots import importance, plot_best_so_far, plot_contour, plot_importance, plot_policy, plot_slice
 
 KERNELS = ("linear", "rbf", "poly")
 SPACE = {
@@ -88,6 +91,15 @@ def top_trials(df: pd.DataFrame, n: int) -> pd.DataFrame:
     return top.astype(object).where(top.notna(), "")
 
 
+def contour_pair(scores: pd.Series, kernel: str) -> list[str]:
+    """The two numeric parameters of ``kernel``'s trials whose policy moved most, as result paths (``svm/C``)."""
+    branch = next(c for c in SPACE["svm"].categories if c["kernel"] == kernel)
+    # importance names a branch's parameter by its kernel (svm=rbf/C); the results by its key (svm/C).
+    paths = {f"svm={kernel}/{key}": f"svm/{key}" for key, value in branch.items() if isinstance(value, Domain)}
+    paths["pca_components"] = "pca_components"
+    return [paths[name] for name in scores.index if name in paths][:2]
+
+
 def main(args: Args) -> None:
     out = args.out.resolve()
     out.mkdir(parents=True, exist_ok=True)
@@ -123,8 +135,16 @@ def main(args: Args) -> None:
     ax = plot_best_so_far(grid, METRIC, MODE)
     ax.figure.savefig(out / "best_so_far.png", dpi=100)
     plot_policy(history).savefig(out / "policy.png", dpi=80)
-
+    plot_slice(df, METRIC, MODE).savefig(out / "slice.png", dpi=80)
     best = grid.get_best_result()
+    if len(history):
+        plot_importance(history).figure.savefig(out / "importance.png", dpi=100)
+        kernel = best.config["svm"]["kernel"]
+        x, y = contour_pair(importance(history), kernel)
+        ax = plot_contour(df[df["config/svm/kernel"] == kernel], METRIC, x, y)
+        ax.set_title(f"{METRIC}, {kernel} kernel")
+        ax.figure.savefig(out / "contour.png", dpi=100)
+
     print(f"best {METRIC} {best.metrics[METRIC]:.4f} with {rounded(best.config)}")
     print(f"top 5 of {len(df)} trials ({len(grid.errors)} errors):")
     print(top_trials(df, 5).to_string(index=False, float_format=lambda v: f"{v:.4g}"))
@@ -136,6 +156,8 @@ def main(args: Args) -> None:
     print("  results.parquet, results.csv  Tune's results, one row per trial")
     print("  policy_history.csv            the policy after each update (PGSearcher.history())")
     print("  best_so_far.png, policy.png   the best accuracy so far; the policy's evolution")
+    print("  importance.png, slice.png     how far the policy moved each parameter; accuracy per parameter")
+    print("  contour.png                   accuracy over the best kernel's two parameters that moved most")
 
 
 if __name__ == "__main__":

@@ -1,11 +1,14 @@
-"""Pictures of a search: the best result so far, and what the policy learnt.
+"""Pictures of a search: the best result so far, what the policy learnt, and which parameters matter.
 
 Needs matplotlib, an optional extra: ``pip install "ray_pg[plots]"``.
 
-    from ray_pg.plots import plot_best_so_far, plot_policy
+    from ray_pg.plots import plot_best_so_far, plot_contour, plot_importance, plot_policy, plot_slice
 
     ax = plot_best_so_far(result_grid, "loss", "min")      # or its get_dataframe()
     fig = plot_policy(searcher.history())                  # one panel per parameter
+    ax = plot_importance(searcher.history())               # how far the policy moved each parameter
+    fig = plot_slice(result_grid, "loss", "min")           # the metric against each parameter
+    ax = plot_contour(result_grid, "loss", "lr", "momentum")
 """
 
 from __future__ import annotations
@@ -57,20 +60,32 @@ def best_so_far(results: Any, metric: str, mode: str) -> pd.DataFrame:
     Returns:
         Columns ``trial`` (1, 2, ...), ``trial_id``, ``value`` and ``best_so_far``.
     """
-    if mode not in ("max", "min"):
-        raise ValueError(f"mode must be 'max' or 'min', got {mode=}")
-    df = results_dataframe(results)
-    if metric not in df.columns:
-        raise ValueError(f"no column {metric!r} in the results; columns: {sorted(map(str, df.columns))}")
-    if "timestamp" in df.columns:
-        df = df.sort_values("timestamp", kind="stable")
-    values = pd.to_numeric(df[metric], errors="coerce").to_numpy(dtype=float)
+    _check_mode(mode)
+    df = _completion_order(results_dataframe(results))
+    values = _metric_values(df, metric)
     keep = np.isfinite(values)
     values = values[keep]
     ids = df["trial_id"].to_numpy()[keep] if "trial_id" in df.columns else np.arange(len(df))[keep]
     best = np.maximum.accumulate(values) if mode == "max" else np.minimum.accumulate(values)
     return pd.DataFrame({"trial": np.arange(1, len(values) + 1), "trial_id": ids, "value": values,
                          "best_so_far": best})
+
+
+def _check_mode(mode: str) -> None:
+    if mode not in ("max", "min"):
+        raise ValueError(f"mode must be 'max' or 'min', got {mode=}")
+
+
+def _completion_order(df: pd.DataFrame) -> pd.DataFrame:
+    """Trials by the ``timestamp`` of their last result (whole seconds; ties keep Tune's trial order)."""
+    return df.sort_values("timestamp", kind="stable") if "timestamp" in df.columns else df
+
+
+def _metric_values(df: pd.DataFrame, metric: str) -> np.ndarray:
+    """The metric per row, NaN where a trial has none (errored)."""
+    if metric not in df.columns:
+        raise ValueError(f"no column {metric!r} in the results; columns: {sorted(map(str, df.columns))}")
+    return pd.to_numeric(df[metric], errors="coerce").to_numpy(dtype=float)
 
 
 def plot_best_so_far(results: Any, metric: str, mode: str, ax: Axes | None = None) -> Axes:
@@ -157,7 +172,7 @@ def plot_policy(history: pd.DataFrame, *, params: Iterable[str] | None = None,
             ax.legend(fontsize="small", ncol=1 + len(entry["columns"]) // 5)
         else:
             mean, sd = history[entry["mean"]], history[entry["sd"]]
-            log = _looks_logarithmic(mean, sd) if logs is None else name in logs
+            log = _looks_logarithmic(mean, mean.iloc[0], sd.iloc[0]) if logs is None else name in logs
             _plot_gaussian(ax, update, mean.to_numpy(float), sd.to_numpy(float), log=log)
         ax.set_title(name)
         ax.set_xlabel("update")
@@ -167,9 +182,19 @@ def plot_policy(history: pd.DataFrame, *, params: Iterable[str] | None = None,
     return fig
 
 
-def _looks_logarithmic(mean: pd.Series, sd: pd.Series) -> bool:
-    """Positive values with a first spread wider than the centre: a log-scaled domain."""
-    return bool((mean > 0).all() and len(mean) and sd.iloc[0] > mean.iloc[0])
+def _looks_logarithmic(values: pd.Series, centre: float, spread: float) -> bool:
+    """Positive values spread wider than their centre: a log-scaled domain.
+
+    The policy's first spread exceeds its centre on a log-uniform domain; so does the sd of
+    log-uniform samples over more than about two decades, never that of uniform ones.
+    """
+    return bool(len(values) and (values > 0).all() and spread > centre)
+
+
+def _log_interval(mean: np.ndarray, sd: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The interval [lo, hi] the history describes on a log domain: lo * hi = centre^2, hi - lo = 2 * spread."""
+    high = sd + np.sqrt(sd**2 + mean**2)
+    return mean**2 / high, high
 
 
 def _plot_gaussian(ax: Axes, update: pd.Series, mean: np.ndarray, sd: np.ndarray, *, log: bool) -> None:
@@ -177,12 +202,252 @@ def _plot_gaussian(ax: Axes, update: pd.Series, mean: np.ndarray, sd: np.ndarray
     if log:
         if not (mean > 0).all():
             raise ValueError(f"a log axis needs positive values, got centres down to {mean.min()}")
-        # For a log domain the interval [lo, hi] has lo * hi = centre^2 and hi - lo = 2 * spread.
-        high = sd + np.sqrt(sd**2 + mean**2)
-        low = mean**2 / high
+        low, high = _log_interval(mean, sd)
         ax.set_yscale("log")
     else:
         low, high = mean - sd, mean + sd
     ax.plot(update, mean, color="tab:blue", marker=".", label="centre")
     ax.fill_between(update, low, high, color="tab:blue", alpha=0.2, label="spread")
     ax.set_ylabel("value")
+
+
+def importance(history: pd.DataFrame) -> pd.Series:
+    """How far the policy moved each parameter over the run: a Hellinger distance in [0, 1], largest first.
+
+    The distance is between the parameter's policy at the first update and at the last, both
+    read from ``PGSearcher.history()``; the history does not hold the policy before the first
+    update (uniform for a choice; for a numeric it depends on the update rule), so the first
+    update's own move, kept short by design, is not counted. A choice compares its category
+    probabilities; a numeric its Gaussian (centre, spread) in its own units, in log units on a
+    log domain (as :func:`plot_policy` draws it). A parameter of a branch never drawn scores 0.
+
+    Hellinger rather than KL: it is bounded, so choices and numerics rank on one scale, and
+    symmetric, while KL grows without bound as a policy merely sharpens (sd -> 0).
+
+    A large value says the policy moved, not that the metric depends on the parameter: a
+    policy may also settle parameters that do not matter (issue 21, tests/test_invariance.py).
+    """
+    described = policy_parameters(history)
+    if not described or history.empty:
+        raise ValueError("the history describes no parameter: pass PGSearcher.history() after at least one update")
+    first, last = history.iloc[0], history.iloc[-1]
+    distances = {}
+    for name, entry in described.items():
+        if entry["kind"] == "choice":
+            columns = list(entry["columns"].values())
+            p, q = first[columns].to_numpy(float), last[columns].to_numpy(float)
+            affinity = np.sqrt(p * q).sum()
+        else:
+            mean, sd = history[entry["mean"]].to_numpy(float), history[entry["sd"]].to_numpy(float)
+            if _looks_logarithmic(history[entry["mean"]], mean[0], sd[0]):
+                low, high = _log_interval(mean, sd)
+                mean, sd = np.log(mean), (np.log(high) - np.log(low)) / 2
+            affinity = _gaussian_affinity(mean[0], sd[0], mean[-1], sd[-1])
+        distances[name] = math.sqrt(max(0.0, 1.0 - affinity))
+    return pd.Series(distances, name="importance").sort_values(ascending=False, kind="stable")
+
+
+def _gaussian_affinity(mean1: float, sd1: float, mean2: float, sd2: float) -> float:
+    """The Bhattacharyya coefficient of two normals: Hellinger^2 = 1 - it."""
+    variance = sd1**2 + sd2**2
+    return math.sqrt(2 * sd1 * sd2 / variance) * math.exp(-((mean1 - mean2) ** 2) / (4 * variance))
+
+
+def plot_importance(history: pd.DataFrame, ax: Axes | None = None) -> Axes:
+    """:func:`importance` as horizontal bars, the largest at the top."""
+    scores = importance(history)
+    if ax is None:
+        _, ax = _pyplot().subplots(figsize=(6, 0.8 + 0.35 * len(scores)), constrained_layout=True)
+    else:
+        _pyplot()
+    ax.barh(list(scores.index)[::-1], scores.to_numpy()[::-1], color="tab:blue")
+    ax.set_xlim(0, 1)
+    ax.set_xlabel("Hellinger distance of the policy, first update to last")
+    ax.set_title("how far the policy moved each parameter")
+    ax.grid(axis="x", alpha=0.3)
+    return ax
+
+
+def trial_parameters(results: Any) -> dict[str, str]:
+    """The parameters in Tune's results: ``{path: column}``, e.g. ``{"svm/C": "config/svm/C"}``."""
+    return {str(column).removeprefix("config/"): column for column in results_dataframe(results).columns
+            if str(column).startswith("config/")}
+
+
+def _is_categorical(values: pd.Series) -> bool:
+    return pd.api.types.is_bool_dtype(values) or not pd.api.types.is_numeric_dtype(values)
+
+
+def _looks_logarithmic_sample(values: pd.Series) -> bool:
+    return _looks_logarithmic(values, values.mean(), values.std())
+
+
+def trial_importance(results: Any, metric: str, mode: str, *, seed: int = 0) -> pd.Series:
+    """Optuna's fANOVA importance of each parameter, from the trials alone; largest first.
+
+    A check on :func:`importance` that knows nothing of the policy. Like Optuna, it ranks the
+    parameters that every trial with a finite metric has: those of a conditional branch are left
+    out unless every trial drew it. Needs optuna and scikit-learn.
+    """
+    try:
+        import optuna
+    except ImportError as error:
+        raise ImportError("trial_importance needs optuna and scikit-learn: pip install optuna scikit-learn") \
+            from error
+    _check_mode(mode)
+    df = results_dataframe(results)
+    values = _metric_values(df, metric)
+    df, values = df[np.isfinite(values)], values[np.isfinite(values)]
+    distributions = {}
+    for name, column in trial_parameters(df).items():
+        present = df[column].dropna()
+        if present.empty:
+            continue
+        if _is_categorical(present):
+            distributions[name] = optuna.distributions.CategoricalDistribution(sorted(set(map(str, present))))
+        else:
+            distributions[name] = optuna.distributions.FloatDistribution(
+                float(present.min()), float(present.max()), log=_looks_logarithmic_sample(present))
+    if len(values) < 2 or not distributions:
+        raise ValueError(f"trial_importance needs two trials with a finite {metric!r} and parameters "
+                         f"(config/ columns); got {len(values)} trials and {list(distributions)}")
+    verbosity = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # not one "study created" line per call
+    try:
+        study = optuna.create_study(direction="maximize" if mode == "max" else "minimize")
+        for (_, row), value in zip(df.iterrows(), values):
+            params = {name: str(row[trial_parameters(df)[name]]) if isinstance(distribution,
+                      optuna.distributions.CategoricalDistribution) else float(row[trial_parameters(df)[name]])
+                      for name, distribution in distributions.items() if pd.notna(row[trial_parameters(df)[name]])}
+            study.add_trial(optuna.trial.create_trial(
+                params=params, distributions={name: distributions[name] for name in params}, value=value))
+        scores = optuna.importance.get_param_importances(
+            study, evaluator=optuna.importance.FanovaImportanceEvaluator(seed=seed))
+    finally:
+        optuna.logging.set_verbosity(verbosity)
+    return pd.Series(scores, name="importance", dtype=float).sort_values(ascending=False, kind="stable")
+
+
+def _chosen_parameters(df: pd.DataFrame, names: Iterable[str] | None) -> dict[str, str]:
+    known = trial_parameters(df)
+    if not known:
+        raise ValueError(f"no parameter in the results (no config/ column); columns: {sorted(map(str, df.columns))}")
+    names = list(known) if names is None else list(names)
+    unknown = [name for name in names if name not in known]
+    if unknown:
+        raise ValueError(f"no parameter {unknown} in the results; known: {list(known)}")
+    return {name: known[name] for name in names}
+
+
+def plot_slice(results: Any, metric: str, mode: str, params: Iterable[str] | None = None, *,
+               log_scale: Iterable[str] | None = None, ncols: int = 3) -> Figure:
+    """The metric of each trial against each parameter, one panel per parameter.
+
+    Points are coloured by completion order; a star marks the best trial. Choices sit on a
+    category axis; a parameter that a trial's branch lacks is left out of that panel.
+
+    Args:
+        results: a ``ResultGrid``, an ``ExperimentAnalysis`` or Tune's results dataframe.
+        metric: the result column to plot.
+        mode: ``"max"`` or ``"min"``: which values are better.
+        params: parameter paths as in :func:`trial_parameters` (``"svm/C"``); None: all.
+        log_scale: numeric parameters to draw on a log axis; None: those whose values look
+            log-uniform (positive, sd above the mean).
+        ncols: panels per row.
+    """
+    _check_mode(mode)
+    if ncols < 1:
+        raise ValueError(f"ncols must be >= 1, got {ncols=}")
+    df = _completion_order(results_dataframe(results))
+    values = _metric_values(df, metric)
+    chosen = _chosen_parameters(df, params)
+    plt = _pyplot()
+    rows, cols = math.ceil(len(chosen) / ncols), min(ncols, len(chosen))
+    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.2 * rows), squeeze=False, constrained_layout=True)
+    order = np.arange(1, len(df) + 1)
+    logs = None if log_scale is None else set(log_scale)
+    for ax, (name, column) in zip(axes.flat, chosen.items()):
+        keep = df[column].notna().to_numpy() & np.isfinite(values)
+        x, y = df[column][keep], values[keep]
+        if _is_categorical(x):
+            x = x.astype(str)
+        elif logs is None and _looks_logarithmic_sample(x) or logs is not None and name in logs:
+            ax.set_xscale("log")
+        points = ax.scatter(x, y, c=order[keep], cmap="viridis", vmin=1, vmax=len(df), s=14, alpha=0.8)
+        if len(y):
+            best = int(np.argmax(y) if mode == "max" else np.argmin(y))
+            ax.scatter([x.iloc[best]], [y[best]], marker="*", s=160, color="tab:red", edgecolor="black",
+                       zorder=3, label="best")
+        ax.set_title(name)
+        ax.set_xlabel(name)
+        ax.set_ylabel(metric)
+        ax.grid(alpha=0.3)
+    for ax in list(axes.flat)[len(chosen):]:
+        ax.set_visible(False)
+    fig.colorbar(points, ax=axes, label="trial (completion order)")
+    return fig
+
+
+def plot_contour(results: Any, metric: str, x: str, y: str, ax: Axes | None = None) -> Axes:
+    """The metric over two parameters: the trials coloured by it over a surface of it.
+
+    Two numeric parameters: a surface interpolated between the trials (``tricontourf``) in
+    the coordinates drawn (log10 where the values look log-uniform). With a choice on an axis,
+    or trials on one line: the mean metric per cell, one cell per category and up to 10 bins
+    per numeric axis. Trials lacking either parameter (another branch) are left out.
+
+    Args:
+        results: a ``ResultGrid``, an ``ExperimentAnalysis`` or Tune's results dataframe.
+        metric: the result column to plot.
+        x, y: parameter paths as in :func:`trial_parameters` (``"svm/C"``).
+        ax: the axes to draw on; None: a new figure.
+    """
+    df = results_dataframe(results)
+    values = _metric_values(df, metric)
+    columns = _chosen_parameters(df, [x, y])
+    keep = df[columns[x]].notna().to_numpy() & df[columns[y]].notna().to_numpy() & np.isfinite(values)
+    if not keep.any():
+        raise ValueError(f"no trial has {x!r}, {y!r} and a finite {metric!r}")
+    plt = _pyplot()
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6, 4.8), constrained_layout=True)
+    z = values[keep]
+    (cx, x_edges), (cy, y_edges) = (_coordinates(df[columns[name]][keep], axis, name)
+                                    for name, axis in ((x, ax.xaxis), (y, ax.yaxis)))
+    norm = plt.Normalize(z.min(), z.max())
+    spread = np.column_stack([cx, cy])
+    if x_edges is None and y_edges is None and np.linalg.matrix_rank(spread - spread.mean(axis=0)) == 2:
+        ax.tricontourf(cx, cy, z, levels=12, cmap="viridis", norm=norm, alpha=0.8)
+    else:  # a category axis or a line of trials: the mean per cell
+        x_edges, y_edges = (_bins(c) if e is None else e for c, e in ((cx, x_edges), (cy, y_edges)))
+        count, _, _ = np.histogram2d(cx, cy, bins=[x_edges, y_edges])
+        total, _, _ = np.histogram2d(cx, cy, bins=[x_edges, y_edges], weights=z)
+        mean = np.ma.masked_where(count == 0, total / np.maximum(count, 1))
+        ax.pcolormesh(x_edges, y_edges, mean.T, cmap="viridis", norm=norm, alpha=0.8)
+    points = ax.scatter(cx, cy, c=z, cmap="viridis", norm=norm, s=24, edgecolor="black", linewidth=0.5)
+    ax.figure.colorbar(points, ax=ax, label=metric)
+    ax.set_title(f"{metric} over {x} and {y}")
+    return ax
+
+
+def _coordinates(values: pd.Series, axis: Any, name: str) -> tuple[np.ndarray, np.ndarray | None]:
+    """Where the values are drawn, labelling ``axis``; a category axis also gives its cell edges."""
+    if _is_categorical(values):
+        codes = pd.Categorical(values.astype(str))
+        axis.set_ticks(range(len(codes.categories)), labels=list(codes.categories))
+        axis.set_label_text(name)
+        return codes.codes.astype(float), np.arange(len(codes.categories) + 1) - 0.5
+    numbers = values.to_numpy(float)
+    if _looks_logarithmic_sample(values):
+        axis.set_label_text(f"log10 {name}")
+        return np.log10(numbers), None
+    axis.set_label_text(name)
+    return numbers, None
+
+
+def _bins(coordinates: np.ndarray) -> np.ndarray:
+    """Up to 10 equal bins over the values, about sqrt(n) of them; one bin of width 1 around a single value."""
+    low, high = coordinates.min(), coordinates.max()
+    if low == high:
+        return np.array([low - 0.5, high + 0.5])
+    return np.linspace(low, high, min(10, math.ceil(math.sqrt(len(coordinates)))) + 1)

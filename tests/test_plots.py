@@ -104,3 +104,128 @@ def test_best_so_far_of_tune_runs_analysis_names_real_trial_ids(local_ray, tmp_p
                         mode="min", num_samples=6, reuse_actors=True, storage_path=str(tmp_path), verbose=0)
     data = plots.best_so_far(analysis, "loss", "min")
     assert sorted(data["trial_id"]) == sorted(trial.trial_id for trial in analysis.trials)
+
+
+# A benchmark with known irrelevant parameters: the loss depends on lr, width and act, never on unused_x or
+# unused_c.
+IGNORED = {"unused_x", "unused_c"}
+BENCHMARK = {"lr": tune.loguniform(1e-5, 1e-1), "width": tune.uniform(0.0, 1.0), "act": tune.choice(["relu", "tanh", "gelu"]),
+             "unused_x": tune.uniform(-5.0, 5.0), "unused_c": tune.choice(["a", "b", "c"])}
+
+
+def benchmark_loss(config: dict) -> float:
+    return ((np.log10(config["lr"]) + 3) ** 2 + 4 * (config["width"] - 0.8) ** 2
+            + {"relu": 0.0, "tanh": 0.5, "gelu": 1.0}[config["act"]])
+
+
+@pytest.fixture(scope="module")
+def benchmark_run() -> tuple[pd.DataFrame, pd.DataFrame]:
+    """250 trials of PGSearcher without Ray, one at a time: its history and Tune-like results."""
+    searcher = PGSearcher(BENCHMARK, metric="loss", mode="min", seed=1)
+    rows = []
+    for i in range(250):
+        config = searcher.suggest(str(i))
+        loss = benchmark_loss(config)
+        searcher.on_trial_complete(str(i), {"loss": loss})
+        rows.append({"trial_id": str(i), "loss": loss, **{f"config/{key}": value for key, value in config.items()}})
+    return searcher.history(), pd.DataFrame(rows)
+
+
+def test_trial_importance_ranks_the_ignored_parameters_last(benchmark_run):
+    pytest.importorskip("optuna")
+    pytest.importorskip("sklearn")
+    _, results = benchmark_run
+    scores = plots.trial_importance(results, "loss", "min")
+    assert set(scores.index) == set(BENCHMARK)
+    # With seed 0 the ignored numeric ranks third: the policy settles lr early, so its trials barely vary it.
+    assert set(scores.index[-2:]) == IGNORED, scores
+
+
+@pytest.mark.xfail(strict=True, reason="issue 21: on an objective that ignores a parameter the policy still settles "
+                   "it (tests/test_invariance.py, KNOWN_BIAS), so it moves as far as a relevant one")
+def test_policy_importance_agrees_with_fanova_on_the_ignored_parameters(benchmark_run):
+    pytest.importorskip("optuna")
+    history, results = benchmark_run
+    policy = plots.importance(history)
+    assert set(policy.index[-2:]) == IGNORED == set(plots.trial_importance(results, "loss", "min").index[-2:]), policy
+
+
+def test_importance_is_the_hellinger_distance_from_the_first_update_to_the_last(pyplot):
+    # lr: a log domain (first spread > centre) whose interval scales by 10: its log sd stays s, its centre
+    # moves by ln 10. In linear units the spread would change too, and the distance with it.
+    low, high = plots._log_interval(np.array([1e-3]), np.array([2e-3]))
+    s = np.log(high[0] / 1e-3)
+    history = pd.DataFrame({"update": [1, 2, 3], "opt:p[sgd]": [0.5, 0.7, 0.9], "opt:p[adam]": [0.5, 0.3, 0.1],
+                            "lr:mean": [1e-3, 5e-3, 1e-2], "lr:sd": [2e-3, 1e-2, 2e-2],
+                            "x:mean": [0.5, 0.2, 0.5], "x:sd": [0.1, 0.05, 0.1]})
+    scores = plots.importance(history)
+    assert list(scores.index) == ["lr", "opt", "x"]
+    assert scores["opt"] == pytest.approx(np.sqrt(1 - np.sqrt(0.45) - np.sqrt(0.05)))
+    assert scores["lr"] == pytest.approx(np.sqrt(1 - np.exp(-np.log(10) ** 2 / (8 * s**2))))
+    assert scores["x"] == 0  # back where it started
+    ax = plots.plot_importance(history)
+    assert [label.get_text() for label in ax.get_yticklabels()] == ["x", "opt", "lr"]  # the largest at the top
+    assert [bar.get_width() for bar in ax.patches] == pytest.approx(list(scores)[::-1])
+
+
+def test_slice_has_a_panel_per_parameter(pyplot, benchmark_run):
+    _, results = benchmark_run
+    fig = plots.plot_slice(results, "loss", "min", log_scale=["lr"])
+    panels = {ax.get_title(): ax for ax in fig.axes if ax.get_visible() and ax.get_title()}
+    assert list(panels) == list(BENCHMARK)
+    assert panels["lr"].get_xscale() == "log" and panels["width"].get_xscale() == "linear"
+    assert sorted(label.get_text() for label in panels["act"].get_xticklabels()) == ["gelu", "relu", "tanh"]
+    trials, best = panels["width"].collections
+    assert len(trials.get_offsets()) == len(results)
+    assert best.get_offsets()[0][1] == pytest.approx(results["loss"].min())
+    # A conditional parameter: the panel holds only the trials that have it.
+    results = results.assign(**{"config/momentum": np.where(results["config/act"] == "relu", 0.9, np.nan)})
+    fig = plots.plot_slice(results, "loss", "max", params=["momentum"])
+    assert len(fig.axes[0].collections[0].get_offsets()) == (results["config/act"] == "relu").sum()
+    assert fig.axes[0].collections[1].get_offsets()[0][1] == pytest.approx(
+        results.loc[results["config/act"] == "relu", "loss"].max())
+
+
+def test_contour_of_two_numerics_and_of_a_choice(pyplot, benchmark_run):
+    from matplotlib.collections import QuadMesh
+    from matplotlib.contour import ContourSet
+
+    _, results = benchmark_run
+    ax = plots.plot_contour(results, "loss", "width", "unused_x")
+    assert any(isinstance(artist, ContourSet) for artist in ax.get_children())
+    assert ax.get_xlabel() == "width"
+    ax = plots.plot_contour(results, "loss", "act", "width")
+    assert any(isinstance(artist, QuadMesh) for artist in ax.collections)
+    assert [label.get_text() for label in ax.get_xticklabels()] == ["gelu", "relu", "tanh"]
+    for few in (results.iloc[:1], results.iloc[:2]):  # too few trials for a surface: cells instead
+        ax = plots.plot_contour(few, "loss", "width", "unused_x")
+        assert any(isinstance(artist, QuadMesh) for artist in ax.collections)
+        assert len(ax.collections[-1].get_offsets()) == len(few)
+
+
+def test_clear_errors_of_the_analysis_plots(pyplot):
+    df = pd.DataFrame({"loss": [1.0, 0.5], "config/lr": [0.1, 0.01], "config/momentum": [np.nan, 0.9]})
+    with pytest.raises(ValueError, match=r"no parameter \['beta'\]"):
+        plots.plot_slice(df, "loss", "min", params=["beta"])
+    with pytest.raises(ValueError, match="'accuracy'"):
+        plots.plot_slice(df, "accuracy", "max")
+    with pytest.raises(ValueError, match="best"):
+        plots.plot_slice(df, "loss", "best")
+    with pytest.raises(ValueError, match=r"no parameter \['beta'\]"):
+        plots.plot_contour(df, "loss", "lr", "beta")
+    with pytest.raises(ValueError, match="'accuracy'"):
+        plots.plot_contour(df, "accuracy", "lr", "momentum")
+    with pytest.raises(ValueError, match="no trial has 'lr', 'momentum'"):
+        plots.plot_contour(df.iloc[:1], "loss", "lr", "momentum")
+    with pytest.raises(ValueError, match="no config/ column"):
+        plots.plot_slice(df[["loss"]], "loss", "min")
+    with pytest.raises(ValueError, match="'accuracy'"):
+        plots.trial_importance(df, "accuracy", "max")
+    with pytest.raises(ValueError, match="at least one update"):
+        plots.importance(pd.DataFrame())
+
+
+def test_trial_importance_without_optuna_says_what_to_install(monkeypatch):
+    monkeypatch.setitem(sys.modules, "optuna", None)
+    with pytest.raises(ImportError, match="pip install optuna"):
+        plots.trial_importance(pd.DataFrame({"loss": [1.0], "config/lr": [0.1]}), "loss", "min")

@@ -1,4 +1,4 @@
-"""The README's main job runs end to end: one screen of output, the results and both pictures written."""
+"""The README's main job runs end to end: one screen of output, the results and its five pictures written."""
 
 from __future__ import annotations
 
@@ -41,5 +41,5 @@ def test_quickstart_writes_its_files_on_one_screen(tmp_path):
     assert has("config/svm/C").all()
     history = pd.read_csv(tmp_path / "policy_history.csv")
     assert len(history) >= 1 and "svm:p[rbf]" in history.columns and "svm=poly/degree:mean" in history.columns
-    for picture in ("best_so_far.png", "policy.png"):
+    for picture in ("best_so_far.png", "policy.png", "importance.png", "slice.png", "contour.png"):
         assert (tmp_path / picture).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
