@@ -122,6 +122,7 @@ def test_cost_windows_and_plot(tmp_path):
     assert set(table["method"]) == {"random", "pg"}
     assert table.groupby("method")["trials"].max().tolist() == [60, 60]
     assert (table["ms_per_trial"] > 0).all()
+    assert (table["worst_ms"] >= table["ms_per_trial"]).all()
     assert (tmp_path / "cost.png").stat().st_size > 0
 
 

@@ -5,8 +5,9 @@ for up to ``max_trials`` trials; methods in ``capped`` stop once the searcher
 has used ``time_cap_s`` seconds of CPU (TPE's and HyperOpt's cost per trial
 grows with the history, so they cannot reach 10,000 trials in reasonable time).
 The searcher's CPU time (set_search_properties + suggest + on_trial_complete)
-is averaged over windows of trials with log-spaced edges and written as rows
-(method, problem, workers, seed, window_start, trials, ms_per_trial) to
+is averaged over windows of trials with log-spaced edges, with the most spent between two completions
+in each window (``worst_ms``: a slow update blocks Tune), and written as rows
+(method, problem, workers, seed, window_start, trials, ms_per_trial, worst_ms) to
 ``<results>/cost/cost.parquet``, then drawn to ``<out>/cost.png``.
 
 Example:
@@ -37,7 +38,7 @@ class Args:
     """Measure searcher CPU time per trial in windows of trials."""
 
     methods: tuple[str, ...] = ("random", "pg", "tpe", "hyperopt")  # methods to time
-    problem: str = "train_net"  # problem the searchers run on (the suite's, or wide70: 70 parameters)
+    problem: str = "train_net"  # problem the searchers run on (the suite's, or wide10/70/200/500: that many parameters)
     workers: int = 8  # trials in flight
     max_trials: int = 10_000  # trials per method at most
     capped: tuple[str, ...] = ("tpe", "hyperopt")  # methods stopped by the time cap
@@ -51,12 +52,15 @@ class Args:
 def windows(frame: pd.DataFrame) -> pd.DataFrame:
     """Mean searcher ms per trial in each window of completed trials of one run."""
     cpu = np.concatenate([[0.0], frame["wall_time"].to_numpy()])
+    # Between two completions: one on_trial_complete (with any update it triggers) and the next suggest.
+    per_trial = np.diff(cpu)
     n = len(frame)
     rows = []
     edges = [e for e in WINDOW_EDGES if e < n] + [n]
     for start, end in zip(edges[:-1], edges[1:]):
         if end > start:
-            rows.append({"window_start": start, "trials": end, "ms_per_trial": 1000 * (cpu[end] - cpu[start]) / (end - start)})
+            rows.append({"window_start": start, "trials": end, "ms_per_trial": 1000 * (cpu[end] - cpu[start]) / (end - start),
+                         "worst_ms": 1000 * per_trial[start:end].max()})
     return pd.DataFrame(rows)
 
 

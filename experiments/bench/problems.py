@@ -452,12 +452,16 @@ _WIDE_NUMERIC = (
 )
 
 
-def wide70() -> Problem:
-    """70 parameters: the cost benchmark's wide space (not in the suite: too wide to rank on 200 trials)."""
-    numeric = {f"{kind}_{i}": (make(), target) for i in range(5) for kind, (make, target)
-               in zip(("u", "qu", "lu", "qlu", "n", "qn", "i", "qi", "li", "qli"), _WIDE_NUMERIC)}
+def wide(n: int) -> Problem:
+    """``n`` parameters for the cost benchmark (not in the suite: too wide to rank on 200 trials): five in
+    seven numeric, cycling through every numeric kind, the rest choices of 2-8 values. ``wide(70)``: 50
+    numeric (five of each kind) and 20 choices."""
+    kinds = ("u", "qu", "lu", "qlu", "n", "qn", "i", "qi", "li", "qli")
+    slots = [(kind, i) for i in range(n) for kind in kinds][:round(n * 5 / 7)]
+    numeric = {f"{kind}_{i}": (_WIDE_NUMERIC[kinds.index(kind)][0](), _WIDE_NUMERIC[kinds.index(kind)][1])
+               for kind, i in slots}
     choices = {f"c{i}": (tune.choice([f"v{j}" for j in range(2 + i % 7)]), f"v{(i * 3) % (2 + i % 7)}")
-               for i in range(20)}
+               for i in range(n - len(numeric))}
     space = {name: domain for name, (domain, _) in {**numeric, **choices}.items()}
     best = {name: target for name, (_, target) in {**numeric, **choices}.items()}
 
@@ -466,8 +470,9 @@ def wide70() -> Problem:
                       for k, (_, t) in numeric.items())
         return numbers + 0.1 * sum(c[k] != t for k, (_, t) in choices.items())
 
-    return Problem(name="wide70", space=space, objective=objective, optimum=0.0, optimal_config=best,
-                   description="50 numeric parameters of every kind and 20 choices: the cost benchmark's space")
+    return Problem(name=f"wide{n}", space=space, objective=objective, optimum=0.0, optimal_config=best,
+                   description=f"{len(numeric)} numeric parameters of every kind and {len(choices)} choices: "
+                               "a space of the cost benchmark")
 
 
 # ------------------------------------------------------------------------- registry
@@ -492,7 +497,7 @@ def _build() -> dict[str, Problem]:
 #: name -> Problem, in presentation order.
 PROBLEMS: dict[str, Problem] = _build()
 #: Problems timed by the cost benchmark only (``experiments.bench.cost``).
-COST_PROBLEMS: dict[str, Problem] = {"wide70": wide70()}
+COST_PROBLEMS: dict[str, Problem] = {f"wide{n}": wide(n) for n in (10, 70, 200, 500)}
 
 
 def get_problem(name: str) -> Problem:
