@@ -84,7 +84,7 @@ class PGSearcher(Searcher):
         advantage: "nes" (log-rank utilities), "rank" (centred ranks) or "zscore".
         failed_trials: "worst": errored trials and NaN/inf/missing metrics rank last; "ignore": dropped.
         exploit_from: Fraction of Tune's ``num_samples`` after which suggestions come from a sharpened
-            policy (1: never). None: 1, or 0.7 for ``update="pg"`` with one metric (README, API table).
+            policy (1: never). None: 1, or 0.7 for ``update="pg"`` with one metric (docs/api.md).
         exploit_temperature: Temperature reached at the end of the budget: logits divided by it, sds
             multiplied by it.
         seed: Seed of the searcher's own random generator (no global RNG is used).
