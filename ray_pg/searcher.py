@@ -76,21 +76,24 @@ class PGSearcher(Searcher):
         batch_size: Finished trials per update. None: ``max(5, in flight / 8)`` (``update="pg"``:
             ``max(8, in flight / 4)``), or a generation under ``ConcurrencyLimiter(batch=True)``. A
             trial cut short at iteration t counts t / T, T the most iterations any trial reached.
-        learning_rate, passes, clip, entropy_coef: ``update="pg"`` only: Adam's step size, Adam steps
-            per batch, PPO's clip range, the weight of the entropy bonus.
+        learning_rate: ``update="pg"`` only: Adam's step size.
+        passes: ``update="pg"`` only: Adam steps per batch.
+        clip: ``update="pg"`` only: PPO's clip range.
+        entropy_coef: ``update="pg"`` only: the weight of the entropy bonus.
         min_sd: Floor on each Gaussian's sd, in units of its raw variable.
         advantage: "nes" (log-rank utilities), "rank" (centred ranks) or "zscore".
         failed_trials: "worst": errored trials and NaN/inf/missing metrics rank last; "ignore": dropped.
         exploit_from: Fraction of Tune's ``num_samples`` after which suggestions come from a sharpened
-            policy (1: never). None: 1, or 0.7 for ``update="pg"`` with one metric (README, API table).
+            policy (1: never). None: 1, or 0.7 for ``update="pg"`` with one metric (docs/api.md).
         exploit_temperature: Temperature reached at the end of the budget: logits divided by it, sds
             multiplied by it.
         seed: Seed of the searcher's own random generator (no global RNG is used).
         update: "natural", "pg" or None: "natural", but "pg" under ASHA (``runtime.default_rule``),
             chosen when the run starts (``update_rule``). A checkpoint keeps the rule it was saved with.
         truncation: ``update="natural"`` only: the bound ``c`` of each importance ratio ``min(ratio, c)``.
-        scheduler, stopper: The run's trial scheduler and ``Stopper``, if you would rather name them than
-            have them found in ``tune.run`` (``runtime.py``): they tell which trials were cut short.
+        scheduler: The run's trial scheduler, if you would rather name it than have it found in
+            ``tune.run`` (``runtime.py``): it tells which trials were cut short.
+        stopper: The run's ``Stopper``, likewise.
     """
 
     def __init__(
