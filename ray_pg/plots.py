@@ -399,7 +399,8 @@ def plot_contour(results: Any, metric: str, x: str, y: str, ax: Axes | None = No
     Args:
         results: a ``ResultGrid``, an ``ExperimentAnalysis`` or Tune's results dataframe.
         metric: the result column to plot.
-        x, y: parameter paths as in :func:`trial_parameters` (``"svm/C"``).
+        x: the parameter on the horizontal axis, a path as in :func:`trial_parameters` (``"svm/C"``).
+        y: the parameter on the vertical axis, likewise.
         ax: the axes to draw on; None: a new figure.
     """
     df = results_dataframe(results)
