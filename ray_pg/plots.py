@@ -9,6 +9,9 @@ Needs matplotlib, an optional extra: ``pip install "ray_pg[plots]"``.
     ax = plot_importance(searcher.history())               # how far the policy moved each parameter
     fig = plot_slice(result_grid, "loss", "min")           # the metric against each parameter
     ax = plot_contour(result_grid, "loss", "lr", "momentum")
+
+Over 300 lines: six pictures, each reading Tune's dataframe or the policy's history columns and
+checking its arguments with errors that name what is missing.
 """
 
 from __future__ import annotations
