@@ -12,7 +12,7 @@ attributes (``Experiment.stopper``, each wrapper's ``searcher``, ``repeat``,
 ``batch``). It logs once what it found and what it assumed. The private
 attributes it reads (a cap's value: ``_max_t``, ``_max_t_attr``,
 ``_time_attr``, ``_max_iter``, ``CombinedStopper._stoppers``) are all read
-in ``Runtime.cap`` and ``_parts`` below.
+in ``Runtime.caps`` and ``_parts`` below.
 
 Nothing here sets process-wide state: Tune keeps the pending-trial limit it
 chooses (``max_concurrent_trials``, or one pending trial for a custom
@@ -59,42 +59,42 @@ class Runtime:
         """Whether something can end one trial before it ends itself on its results."""
         return type(self.scheduler) not in (FIFOScheduler, type(None)) or _judges_trials(self.stopper)
 
-    def level(self, result: dict, stopped: bool, stop: dict | None) -> float:
+    def level(self, result: dict, stopped: bool, stop: dict | None, longest: float) -> float:
         """How far a trial went, if it may have been cut short, else inf (it ran its full length).
 
-        Under a scheduler or stopper that cuts trials, every trial is placed by how far it went
-        unless it reached the cap or Tune's stop dict: a trial that ended on its own early never
-        outranks a longer one that the stopper ended (it was not "better" for ending). Without one,
-        every trial ran its course. Outside Tune (nothing known), a trial whose last result was
-        withheld from ``on_trial_result`` was stopped there. ``stop``: Tune's stop dict (Tune stops at
-        ``result[key] >= value``).
+        Under a scheduler or stopper that cuts trials, a trial is placed by how far it went unless it
+        reached a cap, Tune's stop dict, or (ending itself) ``longest``, the most iterations any trial
+        has reached: a trial that ended on its own before the longest ones never outranks them for
+        having ended. Without one, every trial ran its course. Outside Tune (nothing known), a trial
+        whose last result was withheld from ``on_trial_result`` was stopped there. ``stop``: Tune's
+        stop dict (Tune stops at ``result[key] >= value``).
         """
         iteration = result.get(TRAINING_ITERATION)
         if not finite(iteration) or any(finite(result.get(key)) and result[key] >= value
                                         for key, value in (stop or {}).items()):
             return math.inf
-        if self.origin != "none" and not self.cuts_trials():
+        if self.origin == "none":
+            return float(iteration) if stopped else math.inf
+        if not self.cuts_trials() or (not stopped and iteration >= longest):
             return math.inf
-        cap = self.cap()
-        if cap is not None and finite(result.get(cap[0])) and result[cap[0]] >= cap[1]:
+        if any(finite(result.get(key)) and result[key] >= cap for key, cap in self.caps()):
             return math.inf
-        return float(iteration) if stopped or self.origin != "none" else math.inf
+        return float(iteration)
 
-    def cap(self) -> tuple[str, float] | None:
-        """The result key and value at which the scheduler or stopper ends every trial: its full length."""
+    def caps(self) -> list[tuple[str, float]]:
+        """The result keys and values at which the scheduler or a stopper ends every trial: its full length."""
+        caps = []
         if isinstance(self.scheduler, (AsyncHyperBandScheduler, HyperBandScheduler)):
             max_t = getattr(self.scheduler, "_max_t", getattr(self.scheduler, "_max_t_attr", None))
             if finite(max_t):
-                return getattr(self.scheduler, "_time_attr", TRAINING_ITERATION), float(max_t)
-        caps = [getattr(s, "_max_iter", None) for s in _parts(self.stopper) if isinstance(s, MaximumIterationStopper)]
-        if caps and all(finite(c) for c in caps):
-            return TRAINING_ITERATION, float(min(caps))
-        return None
+                caps.append((getattr(self.scheduler, "_time_attr", TRAINING_ITERATION), float(max_t)))
+        return caps + [(TRAINING_ITERATION, float(part._max_iter)) for part in _parts(self.stopper)
+                       if isinstance(part, MaximumIterationStopper) and finite(getattr(part, "_max_iter", None))]
 
     def describe(self) -> str:
-        cap = self.cap()
+        caps = " or ".join(f"{key} >= {value:g}" for key, value in self.caps()) or "not known"
         return (f"scheduler {type(self.scheduler).__name__}, stopper {type(self.stopper).__name__}, "
-                f"full length: {'not known' if cap is None else f'{cap[0]} >= {cap[1]:g}'}, repeat {self.repeat}")
+                f"full length: {caps}, repeat {self.repeat}")
 
 
 def discover(searcher: Any, *, scheduler: TrialScheduler | None, stopper: Stopper | None,
@@ -132,7 +132,7 @@ def earlier_trials(source: Any, metric: str | list[str]) -> list[tuple[str, dict
     """(trial id, config, value, errored, iteration it was cut short at or None) of each ended trial of an
     earlier experiment: a ``ResultGrid``, an ``ExperimentAnalysis``, an experiment's folder, a ``Trial``
     or a list of them. ``value``: one per metric when ``metric`` is a list. Unfinished trials are left out;
-    a terminated trial whose last result is not ``done`` was cut short (by a scheduler)."""
+    a terminated trial that stopped short of the longest one was cut short (by a scheduler or stopper)."""
     from ray.tune import ExperimentAnalysis, ResultGrid
     from ray.tune.experiment import Trial
 
@@ -141,14 +141,16 @@ def earlier_trials(source: Any, metric: str | list[str]) -> list[tuple[str, dict
     if isinstance(source, (str, os.PathLike)):
         source = ExperimentAnalysis(os.fspath(source))
     trials = getattr(source, "trials", source)
+    trials = [trial for trial in ([trials] if isinstance(trials, Trial) else list(trials))
+              if trial.status in (Trial.TERMINATED, Trial.ERROR)]
+    # Tune marks every trial it stops done=True: one that stopped short of the longest was cut.
+    iterations = [(trial.last_result or {}).get(TRAINING_ITERATION) for trial in trials]
+    longest = max((i for i in iterations if finite(i)), default=math.inf)
     ended = []
-    for trial in [trials] if isinstance(trials, Trial) else list(trials):
-        if trial.status not in (Trial.TERMINATED, Trial.ERROR):
-            continue
+    for trial, iteration in zip(trials, iterations):
         result = trial.last_result or {}
         value = [result.get(key) for key in metric] if isinstance(metric, list) else result.get(metric)
-        iteration = result.get(TRAINING_ITERATION)
-        cut = trial.status == Trial.TERMINATED and not result.get("done", False) and finite(iteration)
+        cut = trial.status == Trial.TERMINATED and finite(iteration) and iteration < longest
         ended.append((trial.trial_id, trial.config, value, trial.status == Trial.ERROR, int(iteration) if cut else None))
     return ended
 

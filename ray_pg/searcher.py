@@ -169,6 +169,10 @@ class PGSearcher(Searcher):
         return {key: value for key, value in self.__dict__.items() if key != "_lock"}
 
     def __setstate__(self, state: dict) -> None:
+        if "_learner" not in state:  # a tuner.pkl from before learner.py: its attributes are another layout
+            raise CheckpointError("this PGSearcher was pickled by an older ray_pg, whose searcher object this "
+                                  "version cannot take over; its checkpoint (searcher-state-*.pkl) still loads "
+                                  "into a new PGSearcher() with restore()")
         self.__dict__.update(state, _lock=threading.RLock())
 
     # ----------------------------------------------------------------- set-up
@@ -240,8 +244,9 @@ class PGSearcher(Searcher):
         self._update_rule = rule
         if self._space is None:
             return
-        batch, learner = self._learner.batch, self._new_learner(self._space, rule)
-        learner.batch = [entry._replace(sample=learner.sample(learner.policy, entry.sample.raw)) for entry in batch]
+        old, learner = self._learner, self._new_learner(self._space, rule)
+        learner.batch = [entry._replace(sample=learner.sample(learner.policy, entry.sample.raw)) for entry in old.batch]
+        learner.num_failed, learner.full_iterations = old.num_failed, old.full_iterations
         self._unscored = [(tid, learner.sample(learner.policy, sample.raw), value, level)
                           for tid, sample, value, level in self._unscored]
         self._learner = learner
@@ -342,7 +347,7 @@ class PGSearcher(Searcher):
         if not finite(iteration):
             return math.inf
         self._learner.full_iterations = max(self._learner.full_iterations, float(iteration))
-        return (self._runtime or self._start_run()).level(result, stopped, self._stop)
+        return (self._runtime or self._start_run()).level(result, stopped, self._stop, self._learner.full_iterations)
 
     def _complete(self, trial_id: str | None, sample: Sample, rewards: np.ndarray, level: float) -> None:
         self._learner.add(Finished(trial_id, sample, rewards, level), self.batch_size, as_list(self._metric),
@@ -431,15 +436,17 @@ class PGSearcher(Searcher):
         for trial_id, config, value, error, pruned_at in rt.earlier_trials(trials_or_analysis, metric):
             skipped += trial_id in self._evaluated_ids
             if trial_id not in self._evaluated_ids:
-                self._evaluated_ids.add(trial_id)
                 self.add_evaluated_point(config, value, error=error, pruned=pruned_at is not None,
                                          intermediate_values=[None] * (pruned_at or 0))
+                self._evaluated_ids.add(trial_id)
         if skipped:
             logger.warning("PGSearcher skipped %d trials it had already learnt from (add_evaluated_trials)", skipped)
 
     def _add_known(self, trial_id: str | None, raw: np.ndarray, value: Any, level: float) -> None:
         """A result known without a trial: scored now, or once the mode is known."""
         raw = np.where(self._space.active(raw), raw, np.nan)
+        if math.isfinite(level):  # a known pruned result counts t / T in a batch, as a trial cut at t
+            self._learner.full_iterations = max(self._learner.full_iterations, level)
         sample = self._learner.sample(self._learner.policy, raw)
         self._unscored.append((trial_id, sample, value, level))
         self._score_unscored()

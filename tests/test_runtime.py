@@ -161,3 +161,75 @@ def test_threads_share_one_searcher_without_losing_a_trial():
         assert not errors, (repetition, errors)
         assert state["trials_used"] + len(state["batch"]) == 2000 and state["num_suggested"] == 2000
         assert np.isfinite(np.array(state["policy"], dtype=float)).all()
+
+
+def test_a_trial_that_ran_its_own_length_ranks_with_known_results_under_a_loose_cap():
+    """ASHA's max_t (100) above every trial's own length (10): trials that ended themselves at the longest
+    length ran their course, so a known result of loss 5 does not outrank them."""
+    searcher = PGSearcher(trainables.SPACE, metric="loss", mode="min", seed=0, batch_size=100,
+                          scheduler=ASHAScheduler(metric="loss", mode="min", max_t=100))
+    searcher.add_evaluated_point({"opt": "adam", "lr": 1e-2, "layers": 3, "dropout": 0.1}, 5.0)
+    for k in range(4):
+        config = searcher.suggest(str(k))
+        for it in range(1, 10):
+            searcher.on_trial_result(str(k), {"loss": 1.0, "training_iteration": it})
+        searcher.on_trial_result(str(k), {"loss": 0.1 * k, "training_iteration": 10})
+        searcher.on_trial_complete(str(k), {"loss": 0.1 * k, "training_iteration": 10})
+    batch = searcher.get_state()["batch"]
+    levels = np.array([np.inf if e["level"] in (None, "inf") else e["level"] for e in batch], dtype=float)
+    scores = batch_scores(np.array([e["rewards"] for e in batch], dtype=float), levels)
+    assert np.isinf(levels).all() and scores.argmin() == 0  # the known loss of 5 ranks last
+
+
+def test_earlier_trials_cut_short_are_known_by_their_length_and_learnt_at_it():
+    from types import SimpleNamespace
+
+    from ray.tune.experiment import Trial
+
+    from ray_pg.runtime import earlier_trials
+
+    config = {"opt": "adam", "lr": 1e-2, "layers": 3, "dropout": 0.1, "epochs": 3}
+    trials = [SimpleNamespace(trial_id=f"t{i}", config=config, status=Trial.TERMINATED,
+                              last_result={"loss": 0.5, "training_iteration": it, "done": True})
+              for i, it in enumerate((12, 1, 3, 12))]  # Tune marks every trial it stops done
+    assert [cut for *_, cut in earlier_trials(trials, "loss")] == [None, 1, 3, None]
+    searcher = PGSearcher(trainables.SPACE, metric="loss", mode="min", seed=0)
+    searcher.add_evaluated_trials(trials[1:3], "loss")  # two trials cut early: far less than a batch of 5
+    assert searcher.num_updates == 0 and len(searcher.get_state()["batch"]) == 2
+
+
+def test_a_trial_that_failed_to_be_learnt_is_learnt_when_given_again():
+    from types import SimpleNamespace
+
+    from ray.tune.experiment import Trial
+
+    trial = SimpleNamespace(trial_id="t0", config={"opt": "adam"}, status=Trial.TERMINATED,
+                            last_result={"loss": 0.5, "training_iteration": 1})
+    searcher = PGSearcher(trainables.SPACE, metric="loss", mode="min", seed=0)
+    with pytest.raises(ValueError, match="every parameter"):
+        searcher.add_evaluated_trials([trial], "loss")
+    trial.config = {"opt": "adam", "lr": 1e-2, "layers": 3, "dropout": 0.1}
+    searcher.add_evaluated_trials([trial], "loss")
+    assert len(searcher.get_state()["batch"]) == 1
+
+
+@pytest.mark.slow
+def test_a_switch_of_rule_at_the_start_of_a_run_keeps_what_was_counted(local_ray_for_module, tmp_path):
+    searcher = PGSearcher(trainables.SPACE, metric="loss", mode="min", seed=0)
+    for value in (None, None, 0.3):
+        searcher.add_evaluated_point({"opt": "adam", "lr": 1e-2, "layers": 3, "dropout": 0.1}, value)
+    run(tmp_path, trainables.iterative, searcher, metric=None, mode=None, num_samples=2,
+        scheduler=ASHAScheduler(metric="loss", mode="min", max_t=9, grace_period=1))
+    assert searcher.update_rule == "pg" and searcher.num_failed == 2
+
+
+def test_a_searcher_pickled_by_an_older_release_is_refused_by_name():
+    import pickle
+
+    from ray_pg.state import CheckpointError
+
+    searcher = PGSearcher(trainables.SPACE, metric="loss", mode="min", seed=0)
+    assert pickle.loads(pickle.dumps(searcher)).suggest("a") == searcher.suggest("a")  # this release's own
+    older = {key: value for key, value in searcher.__getstate__().items() if key != "_learner"}
+    with pytest.raises(CheckpointError, match="older ray_pg"):
+        PGSearcher.__new__(PGSearcher).__setstate__(older)
