@@ -272,7 +272,9 @@ def test_a_history_file_older_than_the_state_restores_the_state_with_a_warning(t
     with caplog.at_level("WARNING", logger="ray_pg"):
         restored.restore(str(path))
     assert f"holds {len(older)} of the {searcher.num_updates} rows" in caplog.text
-    assert restored.history().equals(searcher.history().iloc[:len(older)])
+    # As records: a column all None in the rows kept (a rank model not yet trusted) is another dtype there.
+    assert (restored.history().to_json(orient="records")
+            == searcher.history().iloc[:len(older)].to_json(orient="records"))
     state, expected = restored.get_state(), searcher.get_state()
     assert {k: v for k, v in state.items() if k != "history"} == {k: v for k, v in expected.items() if k != "history"}
     history_file.unlink()  # not synced at all yet
