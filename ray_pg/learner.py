@@ -132,12 +132,12 @@ class Learner:
         candidates = np.array([self.space.mask_inactive(raw) for raw in policy.sample(self.rng, self.candidates)])
         return candidates[int(np.argmax(self.rank_model.predict(candidates)))]
 
-    def sampling_policy(self, progress: float | None) -> Policy | NaturalPolicy:
+    def sampling_policy(self, progress: float | None, several_metrics: bool) -> Policy | NaturalPolicy:
         """The policy, sharpened over the last part of the budget (``progress``: suggestions made of it,
-        None when the budget is unknown)."""
+        None when the budget is unknown; ``several_metrics``: the searcher's, now)."""
         exploit_from = self.options.exploit_from
         if exploit_from is None:
-            exploit_from = EXPLOIT_FROM if not self.several_metrics and self.rule == "pg" else 1.0
+            exploit_from = EXPLOIT_FROM if not several_metrics and self.rule == "pg" else 1.0
         if progress is None or progress < exploit_from:
             return self.policy
         ramp = min(1.0, (progress - exploit_from) / max(1e-9, 1.0 - exploit_from))

@@ -41,6 +41,12 @@ def _pyplot() -> Any:
     return plt
 
 
+def _axes(ax: Axes | None, figsize: tuple[float, float]) -> Axes:
+    """``ax``, or the axes of a new figure of ``figsize``; without matplotlib, the same clear error."""
+    plt = _pyplot()
+    return plt.subplots(figsize=figsize, constrained_layout=True)[1] if ax is None else ax
+
+
 def results_dataframe(results: Any) -> pd.DataFrame:
     """One row per trial from a ``ResultGrid``, an ``ExperimentAnalysis`` or a dataframe."""
     if isinstance(results, pd.DataFrame):
@@ -101,10 +107,7 @@ def plot_best_so_far(results: Any, metric: str, mode: str, ax: Axes | None = Non
         ax: the axes to draw on; None: a new figure.
     """
     data = best_so_far(results, metric, mode)
-    if ax is None:
-        _, ax = _pyplot().subplots(figsize=(6, 4), constrained_layout=True)
-    else:
-        _pyplot()  # the same clear error without matplotlib
+    ax = _axes(ax, (6, 4))
     ax.scatter(data["trial"], data["value"], s=12, alpha=0.45, color="tab:gray", label="trial")
     ax.step(data["trial"], data["best_so_far"], where="post", color="tab:blue", linewidth=2,
             label="best so far")
@@ -259,10 +262,7 @@ def _gaussian_affinity(mean1: float, sd1: float, mean2: float, sd2: float) -> fl
 def plot_importance(history: pd.DataFrame, ax: Axes | None = None) -> Axes:
     """:func:`importance` as horizontal bars, the largest at the top."""
     scores = importance(history)
-    if ax is None:
-        _, ax = _pyplot().subplots(figsize=(6, 0.8 + 0.35 * len(scores)), constrained_layout=True)
-    else:
-        _pyplot()
+    ax = _axes(ax, (6, 0.8 + 0.35 * len(scores)))
     ax.barh(list(scores.index)[::-1], scores.to_numpy()[::-1], color="tab:blue")
     ax.set_xlim(0, 1)
     ax.set_xlabel("Hellinger distance of the policy, first update to last")
@@ -412,13 +412,11 @@ def plot_contour(results: Any, metric: str, x: str, y: str, ax: Axes | None = No
     keep = df[columns[x]].notna().to_numpy() & df[columns[y]].notna().to_numpy() & np.isfinite(values)
     if not keep.any():
         raise ValueError(f"no trial has {x!r}, {y!r} and a finite {metric!r}")
-    plt = _pyplot()
-    if ax is None:
-        _, ax = plt.subplots(figsize=(6, 4.8), constrained_layout=True)
+    ax = _axes(ax, (6, 4.8))
     z = values[keep]
     (cx, x_edges), (cy, y_edges) = (_coordinates(df[columns[name]][keep], axis, name)
                                     for name, axis in ((x, ax.xaxis), (y, ax.yaxis)))
-    norm = plt.Normalize(z.min(), z.max())
+    norm = _pyplot().Normalize(z.min(), z.max())
     spread = np.column_stack([cx, cy])
     if x_edges is None and y_edges is None and np.linalg.matrix_rank(spread - spread.mean(axis=0)) == 2:
         ax.tricontourf(cx, cy, z, levels=12, cmap="viridis", norm=norm, alpha=0.8)

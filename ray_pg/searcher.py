@@ -177,8 +177,11 @@ class PGSearcher(Searcher):
 
     # ----------------------------------------------------------------- set-up
 
-    def _new_learner(self, space: Space, rule: str) -> Learner:
-        return Learner(space, rule, self._options, self._rng, several_metrics=len(as_list(self._metric)) > 1)
+    def _new_learner(self, space: Space, rule: str, metric: Any = None) -> Learner:
+        """A learner of ``space`` under ``rule``, its prior set by the number of metrics (``metric``: the
+        searcher's when None)."""
+        several = len(as_list(self._metric if metric is None else metric)) > 1
+        return Learner(space, rule, self._options, self._rng, several_metrics=several)
 
     def _setup(self, config: dict) -> None:
         space = Space(config)
@@ -265,8 +268,6 @@ class PGSearcher(Searcher):
         new_mode = self._mode if self._mode is not None else mode
         check_objectives(new_metric, new_mode)
         self._metric, self._mode = new_metric, new_mode
-        if self._learner is not None:
-            self._learner.several_metrics = len(as_list(new_metric)) > 1
 
     @_locked
     def set_max_concurrency(self, max_concurrent: int) -> bool:
@@ -297,7 +298,8 @@ class PGSearcher(Searcher):
             logger.info("PGSearcher got no num_samples from Tune (Tune passes it only with a non-empty "
                         "param_space): the sharpened sampling at the end of the budget is off")
         learner = self._learner
-        policy = learner.sampling_policy(self._num_suggested / self._num_samples if self._num_samples else None)
+        policy = learner.sampling_policy(self._num_suggested / self._num_samples if self._num_samples else None,
+                                         len(as_list(self._metric)) > 1)
         given: dict = {}
         if self._queue:
             point, given = self._queue.pop(0)
@@ -343,10 +345,8 @@ class PGSearcher(Searcher):
 
     def _level(self, result: dict, stopped: bool) -> float:
         """How far a trial went if Tune cut it short, else inf (it ran its course)."""
-        iteration = result.get(TRAINING_ITERATION)
-        if not finite(iteration):
-            return math.inf
-        self._learner.full_iterations = max(self._learner.full_iterations, float(iteration))
+        if finite(result.get(TRAINING_ITERATION)):
+            self._learner.full_iterations = max(self._learner.full_iterations, float(result[TRAINING_ITERATION]))
         return (self._runtime or self._start_run()).level(result, stopped, self._stop, self._learner.full_iterations)
 
     def _complete(self, trial_id: str | None, sample: Sample, rewards: np.ndarray, level: float) -> None:
@@ -423,8 +423,8 @@ class PGSearcher(Searcher):
     def add_evaluated_trials(self, trials_or_analysis: Any, metric: str | list[str]) -> None:
         """Learn from the trials of an earlier experiment; a trial given again is skipped (by its id).
 
-        Terminated trials count (cut short by a scheduler when their last result is not ``done``: they
-        rank by how far they went), errored ones count as failed, unfinished ones are skipped.
+        Terminated trials count (one that stopped short of the experiment's longest was cut short: it
+        ranks by how far it went), errored ones count as failed, unfinished ones are skipped.
 
         Args:
             trials_or_analysis: A ``ResultGrid``, an ``ExperimentAnalysis``, a path to

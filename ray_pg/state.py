@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 
 from ray_pg.policy import Adam
-from ray_pg.results import Finished, Sample, as_list, check_objectives, finite
+from ray_pg.results import Finished, Sample, check_objectives, finite
 
 STATE_VERSION = 3
 SPACE_FILE = "ray_pg-space-{digest}.json"
@@ -307,7 +307,9 @@ def decode(searcher: Any, state: Any) -> tuple[Any, dict]:
         raise CheckpointError(f"this PGSearcher checkpoint was saved with update={saved!r}, this searcher "
                               f"has update={rule!r}: restore it into PGSearcher(update={saved!r}) or "
                               "PGSearcher() (update=None takes the checkpoint's)")
-    learner = searcher._new_learner(space, rule)
+    # A searcher given no metric takes the checkpoint's; the prior's sds follow its number of metrics
+    # (checked with the rest by parse_state below).
+    learner = searcher._new_learner(space, rule, state.get("metric"))
     policy = learner.policy
     parsed = parse_state(state, width=len(space.params), size=policy.params.size)
     window = expect(state.get("window"), list, "window") if rule == "natural" else []
@@ -319,9 +321,6 @@ def decode(searcher: Any, state: Any) -> tuple[Any, dict]:
         check_objectives(parsed["_metric"], parsed["_mode"])
     except ValueError as exc:
         raise CheckpointError(f"checkpoint fields 'metric'/'mode' do not fit this searcher's: {exc}") from exc
-    # A searcher given no metric takes the checkpoint's; the prior's sds follow its number of metrics.
-    learner.several_metrics = len(as_list(parsed["_metric"])) > 1
-    policy = learner.policy = learner.new_policy(rule)
     # The natural update keeps each marginal sd within max_sd, or at its prior's if that is wider.
     max_sd = np.maximum(learner.options.settings.max_sd, np.sqrt(np.diag(policy.cov))) if rule == "natural" else None
     try:

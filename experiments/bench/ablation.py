@@ -79,9 +79,9 @@ class AblatedSearcher(PGSearcher):
                        "min_tau_z": min_tau_z}
         super().__init__(update="natural", **kwargs)
 
-    def _new_learner(self, space: Space, rule: str) -> AblatedLearner:
-        return AblatedLearner(space, rule, self._options, self._rng, several_metrics=len(as_list(self.metric)) > 1,
-                              **self._knobs)
+    def _new_learner(self, space: Space, rule: str, metric: Any = None) -> AblatedLearner:
+        several = len(as_list(self.metric if metric is None else metric)) > 1
+        return AblatedLearner(space, rule, self._options, self._rng, several_metrics=several, **self._knobs)
 
 
 def make_ablation(space: dict, metric: str, mode: str, seed: int, **kwargs: Any) -> AblatedSearcher:
