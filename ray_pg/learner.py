@@ -41,6 +41,12 @@ NATURAL_MIN_BATCH, NATURAL_BATCH_FRACTION, NATURAL_WINDOW = 5, 0.125, 4
 # each suggestion is the best of this many samples of the policy by the model. 4, 8, 16 and 32
 # were measured (8 and 64 workers, our suite and bbob-mixint: natural_ablation.md).
 CANDIDATES = 16
+# update="natural": beyond this many numeric columns the Gaussian is separable (a diagonal covariance
+# with sep-CMA-ES's rates): O(d) per sample and update instead of O(d^2) and O(d^3). Separable against
+# full, mean rank of 2 at 25 / 50 / 100 / 200 (/ 400) trials: bbob-mixint d20, 8 workers, 3 seeds: 1.50 /
+# 1.51 / 1.51 / 1.46 (even); d40, 64 workers, 3 seeds: 2.22 / 2.22 / 2.15 / 1.85 / 1.69 against full's
+# 2.34 / 2.36 / 2.12 / 1.92 / 1.82 of 4 with CatCMA and random (experiments/results/bbob_mixint_large.md).
+SEPARABLE_ABOVE = 20
 # With several metrics, bounded numerics start at their column's full sd (the first batches are
 # random search) instead of leaning towards the middle of each range: a Pareto front spreads over
 # some parameters. Multi-objective benchmark (4 problems, 20 seeds), mean rank of 5 at 25 / 50 / 100 /
@@ -85,13 +91,16 @@ class Learner:
     """The policy of one search space under one update rule, and everything it learns from.
 
     ``rng`` is the searcher's generator (one stream: the searcher draws queued points from it too).
-    ``candidates`` and ``min_tau_z`` are the rank model's knobs (ablations change them).
+    ``candidates`` and ``min_tau_z`` are the rank model's knobs, ``separable_above`` the natural policy's
+    (ablations change them).
     """
 
     def __init__(self, space: Space, rule: str, options: Options, rng: np.random.Generator, *,
-                 several_metrics: bool, candidates: int = CANDIDATES, min_tau_z: float = surrogate.MIN_TAU_Z):
+                 several_metrics: bool, candidates: int = CANDIDATES, min_tau_z: float = surrogate.MIN_TAU_Z,
+                 separable_above: int = SEPARABLE_ABOVE):
         self.space, self.rule, self.options, self.rng = space, rule, options, rng
         self.several_metrics, self.candidates, self.min_tau_z = several_metrics, candidates, min_tau_z
+        self.separable_above = separable_above
         self.policy = self.new_policy(rule)
         self.adam = Adam.zeros(self.policy.params.size)
         self.batch: list[Finished] = []
@@ -110,7 +119,9 @@ class Learner:
             return Policy(self.space.columns())
         bounded = {j: p for j, p in enumerate(self.space.params) if isinstance(p, BoundedParam)}
         integers = {j: (p.low, p.high, p.log, p.first, p.last) for j, p in bounded.items() if p.integer}
-        return NaturalPolicy(self.space.columns(), integers, bounded, initial_scale=self.initial_scale())
+        numerics = sum(not isinstance(column, int) for column in self.space.columns())
+        return NaturalPolicy(self.space.columns(), integers, bounded, initial_scale=self.initial_scale(),
+                             separable=numerics > self.separable_above)
 
     def initial_scale(self) -> float | None:
         """The initial sd of the natural policy's bounded numerics, relative to their column's (None: its

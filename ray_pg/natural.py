@@ -2,7 +2,9 @@
 
 The policy over a space is one joint Gaussian with full covariance over every
 numeric raw variable (the ``z`` of bounded numerics, the value of ``randn``)
-and one categorical distribution per ``tune.choice``. Its update is the natural
+and one categorical distribution per ``tune.choice``. A separable policy keeps
+only the covariance's diagonal, with sep-CMA-ES's faster covariance rates (Ros
+and Hansen 2008): every sample and update then costs O(d), not O(d^2) and O(d^3). Its update is the natural
 gradient of the expected rank utility, as in CatCMA with margin (Hamano et
 al. 2025, the ``cmaes`` package's ``CatCMAwM``):
 
@@ -103,11 +105,12 @@ class NaturalPolicy:
         bounded: The raw columns of bounded numerics (a squashed ``z``): their
             initial sd is scaled by ``initial_scale``.
         initial_scale: None: ``_BOUNDED_INITIAL_SCALE``; 1: the column's own sd.
+        separable: Keep the covariance diagonal (``cov`` holds the variances, a vector).
     """
 
     def __init__(self, columns: Sequence[int | tuple[float, float]],
                  integers: Mapping[int, tuple[float, float, bool, float, float]] | None = None,
-                 bounded: Collection[int] = (), initial_scale: float | None = None):
+                 bounded: Collection[int] = (), initial_scale: float | None = None, separable: bool = False):
         self._width = len(columns)
         self._cat_cols = np.array([j for j, c in enumerate(columns) if isinstance(c, int)], dtype=int)
         self._gauss_cols = np.array([j for j, c in enumerate(columns) if not isinstance(c, int)], dtype=int)
@@ -134,7 +137,9 @@ class NaturalPolicy:
         self.sigma = 1.0
         initial_scale = _BOUNDED_INITIAL_SCALE if initial_scale is None else initial_scale
         scale = np.array([initial_scale if j in bounded else 1.0 for j in self._gauss_cols])
-        self.cov = np.diag((scale * np.exp(np.array([columns[j][1] for j in self._gauss_cols], dtype=float))) ** 2)
+        variances = (scale * np.exp(np.array([columns[j][1] for j in self._gauss_cols], dtype=float))) ** 2
+        self.separable = separable
+        self.cov = variances if separable else np.diag(variances)
         self.path_sigma = np.zeros(d)
         self.path_c = np.zeros(d)
         self.margin = np.ones(d)  # CatCMAwM's A: per-coordinate scale of the sampled deviation
@@ -167,8 +172,8 @@ class NaturalPolicy:
         if flat.shape != self.params.shape:
             raise ValueError(f"expected {self.params.size} parameters, got shape {flat.shape}")
         d, k, f = self.dim, len(self.q), len(self.cat_path)
-        parts = [p.copy() for p in np.split(flat, np.cumsum([k, d, 1, d * d, d, d, d, 1, f, 1]))]
-        q, sigma, cov, margin, trust = parts[0], parts[2][0], parts[3].reshape(d, d), parts[6], parts[10][0]
+        parts = [p.copy() for p in np.split(flat, np.cumsum([k, d, 1, self.cov.size, d, d, d, 1, f, 1]))]
+        q, sigma, cov, margin, trust = parts[0], parts[2][0], parts[3].reshape(self.cov.shape), parts[6], parts[10][0]
         integer = np.zeros(d, dtype=bool)
         integer[self._int_pos] = True
         sums = np.add.reduceat(q, self.offsets) if k else np.zeros(0)
@@ -177,9 +182,9 @@ class NaturalPolicy:
             ("q", (q >= self._q_min - 1e-12).all() and np.allclose(sums, 1.0, rtol=0.0, atol=1e-9),
              "a distribution per categorical, each probability at or above its margin"),
             ("sigma", _SIGMA_RANGE[0] <= sigma <= _SIGMA_RANGE[1], f"a step size within {_SIGMA_RANGE}"),
-            ("cov", d == 0 or np.isfinite(cov).all() and np.allclose(cov, cov.T, rtol=1e-12, atol=0.0)
-             and np.linalg.eigvalsh(cov)[0] > 0,
-             "a symmetric positive definite matrix"),
+            ("cov", (cov > 0).all() if self.separable else d == 0 or np.isfinite(cov).all()
+             and np.allclose(cov, cov.T, rtol=1e-12, atol=0.0) and np.linalg.eigvalsh(cov)[0] > 0,
+             "positive variances" if self.separable else "a symmetric positive definite matrix"),
             ("margin", (margin >= 1).all() and (margin[~integer] == 1).all(),
              ">= 1 on integer columns, 1 on the others"),
             ("cat_trust", trust >= 1, ">= 1"),
@@ -201,8 +206,16 @@ class NaturalPolicy:
         return self._chol[1]
 
     def sampling_cov(self) -> np.ndarray:
-        """The covariance samples are drawn with: sigma^2 A C A."""
-        return self.sigma**2 * self.cov * np.outer(self.margin, self.margin)
+        """The covariance samples are drawn with: sigma^2 A C A (its diagonal when separable)."""
+        return self.sigma**2 * self.cov * (self.margin**2 if self.separable else np.outer(self.margin, self.margin))
+
+    def variances(self) -> np.ndarray:
+        """The diagonal of C."""
+        return self.cov if self.separable else np.diag(self.cov)
+
+    def marginal_sd(self) -> np.ndarray:
+        """Each numeric column's sd as sampled: sigma A sqrt(C_jj)."""
+        return self.sigma * self.margin * np.sqrt(self.variances())
 
     # -------------------------------------------------------------- policy API
 
@@ -229,7 +242,8 @@ class NaturalPolicy:
             raw[:, self._cat_cols] = np.minimum(np.add.reduceat(below, self.offsets, axis=1), self.sizes - 1)
         if self.dim:
             normal = rng.standard_normal((rows, self.dim))
-            raw[:, self._gauss_cols] = self.mean + self.sigma * self.margin * (normal @ self.cholesky().T)
+            deviation = normal * np.sqrt(self.cov) if self.separable else normal @ self.cholesky().T
+            raw[:, self._gauss_cols] = self.mean + self.sigma * self.margin * deviation
         return raw[0] if size is None else raw
 
     def block_log_prob(self, raw: np.ndarray) -> np.ndarray:
@@ -245,6 +259,11 @@ class NaturalPolicy:
         if self.dim:
             z = raw[:, self._gauss_cols]
             drawn = ~np.isnan(z)
+            if self.separable:  # independent columns: the marginal of the drawn ones is their densities' product
+                sd = self.marginal_sd()
+                density = -0.5 * ((z - self.mean) / sd) ** 2 - np.log(sd) - 0.5 * _LOG_2PI
+                out[:, 0] = np.where(drawn.any(axis=1), np.nansum(density, axis=1), np.nan)
+                return out
             full = self.sigma * self.margin[:, None] * self.cholesky()  # the factor of sampling_cov()
             if drawn.all():  # the common case (no branch left out): one density, no grouping
                 out[:, 0] = _gauss_log_density(z, self.mean, full)
@@ -266,6 +285,8 @@ class NaturalPolicy:
         cat = -float(np.sum(self.q * np.log(np.maximum(self.q, 1e-300))))
         if not self.dim:
             return cat
+        if self.separable:
+            return cat + 0.5 * self.dim * (1.0 + _LOG_2PI) + float(np.log(self.marginal_sd()).sum())
         sign, logdet = np.linalg.slogdet(self.sampling_cov())
         return cat + 0.5 * (self.dim * (1.0 + _LOG_2PI) + (logdet if sign > 0 else -np.inf))
 
@@ -274,7 +295,7 @@ class NaturalPolicy:
         views: list = [None] * self._width
         for row, j in enumerate(self._cat_cols):
             views[j] = self.q[self.offsets[row]:self.offsets[row] + self.sizes[row]].copy()
-        sd = np.sqrt(np.diag(self.sampling_cov()))
+        sd = self.marginal_sd()
         for i, j in enumerate(self._gauss_cols):
             views[j] = (float(self.mean[i]), float(sd[i]))
         return views
@@ -314,7 +335,7 @@ class NaturalPolicy:
         distance = np.minimum(z - lower, upper - z)
         distance = np.where(np.isfinite(distance), np.maximum(distance, 0.0), 0.0)
         needed = distance / NormalDist().inv_cdf(1.0 - self._int_alpha / 2.0)
-        sd = self.sigma * np.sqrt(np.diag(self.cov))[self._int_pos]
+        sd = self.sigma * np.sqrt(self.variances())[self._int_pos]
         self.margin[self._int_pos] = np.maximum(1.0, needed / np.maximum(sd, 1e-300))
 
     def apply_category_margin(self) -> None:
@@ -349,10 +370,13 @@ def _gauss_log_density(x: np.ndarray, mean: np.ndarray, chol: np.ndarray) -> np.
     return -0.5 * np.sum(solved**2, axis=0) - np.log(np.diag(chol)).sum() - 0.5 * len(mean) * _LOG_2PI
 
 
-def cma_rates(dim: int, mu_eff: float) -> dict[str, float]:
-    """CMA-ES's default learning rates (Hansen 2016) for dimension ``dim`` and the weights' ``mu_eff``."""
-    c1 = 2.0 / ((dim + 1.3) ** 2 + mu_eff)
-    cmu = min(1.0 - c1, 2.0 * (mu_eff - 2.0 + 1.0 / mu_eff) / ((dim + 2.0) ** 2 + mu_eff))
+def cma_rates(dim: int, mu_eff: float, separable: bool = False) -> dict[str, float]:
+    """CMA-ES's default learning rates (Hansen 2016) for dimension ``dim`` and the weights' ``mu_eff``;
+    ``separable``: sep-CMA-ES's, the covariance rates times (dim + 2) / 3 (Ros and Hansen 2008: a
+    diagonal has dim parameters to learn, not dim^2 / 2)."""
+    speed = (dim + 2.0) / 3.0 if separable else 1.0
+    c1 = min(1.0, speed * 2.0 / ((dim + 1.3) ** 2 + mu_eff))
+    cmu = min(1.0 - c1, speed * 2.0 * (mu_eff - 2.0 + 1.0 / mu_eff) / ((dim + 2.0) ** 2 + mu_eff))
     cs = (mu_eff + 2.0) / (dim + mu_eff + 5.0)
     ds = 1.0 + 2.0 * max(0.0, math.sqrt((mu_eff - 1.0) / (dim + 1.0)) - 1.0) + cs
     cc = (4.0 + mu_eff / dim) / (dim + 4.0 + 2.0 * mu_eff / dim)
@@ -431,50 +455,54 @@ def _update_gaussian(policy: NaturalPolicy, raw: np.ndarray, w: np.ndarray, nomi
         return result
     w_nominal = nominal / nominal.sum()
     mu_eff = 1.0 / float(np.sum(w_nominal**2))
-    rates = cma_rates(dim, mu_eff)
+    separable = policy.separable
+    rates = cma_rates(dim, mu_eff, separable)
     z = raw[:, policy._gauss_cols]
     y = (z - policy.mean) / (policy.sigma * policy.margin)
     y_full = _fill_undrawn(y, policy.cov, rng)
     undrawn = np.isnan(z).all(axis=0)
-    old_sd = policy.sigma * np.sqrt(np.diag(policy.cov))
+    old_sd = policy.sigma * np.sqrt(policy.variances())
     w = w / nominal.sum()  # the nominal weights sum to 1; truncation only lowers them
     y_w = w @ np.nan_to_num(y)
-    chol = policy.cholesky()
     mu_eff_is = float(w.sum() ** 2 / np.sum(w**2))
     result["ess"] = mu_eff_is
     step = (w @ y_full) / w.sum()  # the self-normalised step: distributed as N(0, C / mu_eff_is) under random selection
     cs, ds, cc, chi_n = rates["cs"], rates["ds"], rates["cc"], rates["chi_n"]
     policy.mean = policy.mean + rates["cm"] * policy.sigma * policy.margin * y_w
-    whitened = np.linalg.solve(chol, step)
+    whitened = step / np.sqrt(policy.cov) if separable else np.linalg.solve(policy.cholesky(), step)
     result["csa_step"] = math.sqrt(mu_eff_is) * float(np.linalg.norm(whitened)) / chi_n
     policy.path_sigma = (1 - cs) * policy.path_sigma + math.sqrt(cs * (2 - cs) * mu_eff_is) * whitened
     norm = float(np.linalg.norm(policy.path_sigma))
     h_sigma = norm / math.sqrt(1 - (1 - cs) ** (2 * max(1.0, policy.generation))) < (1.4 + 2 / (dim + 1)) * chi_n
     policy.path_c = (1 - cc) * policy.path_c + h_sigma * math.sqrt(cc * (2 - cc) * mu_eff_is) * step
-    rank_mu = (y_full * w[:, None]).T @ y_full
+    rank_mu = w @ y_full**2 if separable else (y_full * w[:, None]).T @ y_full
+    rank_one = policy.path_c**2 if separable else np.outer(policy.path_c, policy.path_c)
     c1, cmu = fresh * rates["c1"], fresh * rates["cmu"]
     delta_h = (1 - h_sigma) * cc * (2 - cc)
-    cov = ((1 + c1 * delta_h - c1 - cmu * w.sum()) * policy.cov + c1 * np.outer(policy.path_c, policy.path_c)
-           + cmu * rank_mu)
+    cov = (1 + c1 * delta_h - c1 - cmu * w.sum()) * policy.cov + c1 * rank_one + cmu * rank_mu
     # CSA, its growth capped at e per update (a window of stale results must not blow sigma up).
     policy.sigma = float(np.clip(policy.sigma * math.exp(min(1.0, (cs / ds) * (norm / chi_n - 1))), *_SIGMA_RANGE))
     cov = _bounded(cov, policy.sigma, min_sd, max_sd)
     if undrawn.any():  # back to the marginal sd it had, whatever sigma did
-        keep = np.where(undrawn, old_sd / (policy.sigma * np.sqrt(np.diag(cov))), 1.0)
-        cov = cov * np.outer(keep, keep)
+        keep = np.where(undrawn, old_sd / (policy.sigma * np.sqrt(cov if separable else np.diag(cov))), 1.0)
+        cov = cov * (keep**2 if separable else np.outer(keep, keep))
     policy.cov = cov
     policy.apply_integer_margin()
     return result
 
 
 def _fill_undrawn(y: np.ndarray, cov: np.ndarray, rng: np.random.Generator | None) -> np.ndarray:
-    """``y`` with each row's NaN coordinates drawn from N(0, cov) conditional on its drawn ones."""
+    """``y`` with each row's NaN coordinates drawn from N(0, cov) conditional on its drawn ones (``cov``
+    a vector: the variances of independent coordinates)."""
     missing = np.isnan(y)
     if not missing.any():
         return y
     if rng is None:
         raise ValueError("natural_update needs rng= for samples that did not draw every numeric column")
     full = y.copy()
+    if cov.ndim == 1:
+        full[missing] = (rng.standard_normal(y.shape) * np.sqrt(cov))[missing]
+        return full
     for mask in np.unique(missing[missing.any(axis=1)], axis=0):
         rows = (missing == mask).all(axis=1)
         drawn = ~mask
@@ -487,12 +515,17 @@ def _fill_undrawn(y: np.ndarray, cov: np.ndarray, rng: np.random.Generator | Non
 
 
 def _bounded(cov: np.ndarray, sigma: float, min_sd: float, max_sd: float) -> np.ndarray:
-    """``cov`` symmetric, its condition bounded, each marginal sd ``sigma * sqrt(C_jj)`` within [min_sd, max_sd].
+    """``cov`` symmetric, its condition bounded, each marginal sd ``sigma * sqrt(C_jj)`` within [min_sd, max_sd]
+    (``cov`` a vector: the variances of a separable policy).
 
     The update adds positive semi-definite terms to a positive multiple of the
     old covariance, so it stays positive definite; a ridge of 1/_MAX_CONDITION
     of the largest variance keeps it so under rounding.
     """
+    if cov.ndim == 1:
+        cov = cov + float(np.max(cov)) / _MAX_CONDITION
+        sd = sigma * np.sqrt(cov)
+        return cov * (np.clip(sd, min_sd, max_sd) / sd) ** 2
     cov = (cov + cov.T) / 2
     cov = cov + np.eye(len(cov)) * (float(np.max(np.diag(cov))) / _MAX_CONDITION)
     sd = sigma * np.sqrt(np.diag(cov))

@@ -322,14 +322,14 @@ def decode(searcher: Any, state: Any) -> tuple[Any, dict]:
     except ValueError as exc:
         raise CheckpointError(f"checkpoint fields 'metric'/'mode' do not fit this searcher's: {exc}") from exc
     # The natural update keeps each marginal sd within max_sd, or at its prior's if that is wider.
-    max_sd = np.maximum(learner.options.settings.max_sd, np.sqrt(np.diag(policy.cov))) if rule == "natural" else None
+    max_sd = np.maximum(learner.options.settings.max_sd, np.sqrt(policy.variances())) if rule == "natural" else None
     try:
         policy.params = parsed.pop("policy")
     except ValueError as exc:  # the natural policy checks its parameters
         raise CheckpointError(f"checkpoint field 'policy': {exc}") from exc
-    if max_sd is not None and (policy.sigma * np.sqrt(np.diag(policy.cov)) > max_sd * (1 + 1e-9)).any():
+    if max_sd is not None and (policy.sigma * np.sqrt(policy.variances()) > max_sd * (1 + 1e-9)).any():
         raise CheckpointError(f"checkpoint field 'policy': natural policy parameter 'cov': marginal sds "
-                              f"{policy.sigma * np.sqrt(np.diag(policy.cov))} above the update's bound {max_sd}")
+                              f"{policy.sigma * np.sqrt(policy.variances())} above the update's bound {max_sd}")
     evaluated_ids = expect(state.get("evaluated_ids", []), list, "evaluated_ids")  # absent in older states
     rng = np.random.default_rng()
     try:

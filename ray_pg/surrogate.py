@@ -10,7 +10,8 @@ optimum a local quadratic describes), the weights falling linearly from 20 to
 1 down the ranks. As in rank-lq-CMA-ES, ranks rather than metric values: the
 model is invariant to monotone transformations of the metric. Ours: a ridge
 lets the linear model start from half as many results, the tau is taken
-leave-one-out in closed form, and the full quadratic stops at 10 numerics.
+leave-one-out in closed form, the full quadratic stops at 10 numerics, and no
+model has more than 256 coefficients (its fit would hold Tune up).
 
 lq-CMA-ES ranks a whole generation with the model and evaluates only its best;
 a Tune searcher hands out one config at a time, so here the model pre-selects
@@ -41,6 +42,10 @@ _MAX_WEIGHT = 20.0  # the best result's regression weight; the worst fitted one'
 # Beyond this many numeric columns the full quadratic (d^2 / 2 coefficients) costs more than it
 # can be fitted from at the budgets of a tuning run; the diagonal one is used instead.
 _MAX_FULL_DIM = 10
+# The most coefficients a model may have: a fit to the 2p results it keeps costs O(p^3), 16 ms at 256
+# (24 ms at 321, 64 ms at 500 on our 2-core machine), and Tune waits on it. Beyond, no model: the
+# linear one needs too many results to help within the budgets of such spaces anyway.
+_MAX_COEFFICIENTS = 256
 # A model is used only when its leave-one-out Kendall tau is this many of tau's sds under no signal above
 # 0: a model of noise is rarely trusted (leave-one-out taus of noise sit below 0). The gate tau >= 0
 # trusted models of pure noise in 35% of updates (tests/test_invariance.py); 2 sds switched real models
@@ -106,10 +111,16 @@ def num_coefficients(kind: str, dim: int, num_onehot: int) -> int:
     return 1 + dim + quadratic + num_onehot
 
 
+def model_kinds(layout: Layout) -> tuple[str, ...]:
+    """The model types this layout affords, the most complex first (none: too many coefficients)."""
+    kinds = ("full", "diagonal", "linear") if layout.dim <= _MAX_FULL_DIM else ("diagonal", "linear")
+    return tuple(k for k in kinds if num_coefficients(k, layout.dim, layout.num_onehot) <= _MAX_COEFFICIENTS)
+
+
 def memory_size(layout: Layout) -> int:
     """How many recent results the largest model type for this layout needs (2x its coefficients)."""
-    kind = "full" if layout.dim <= _MAX_FULL_DIM else "diagonal"
-    return 2 * num_coefficients(kind, layout.dim, layout.num_onehot)
+    kinds = model_kinds(layout)
+    return 2 * num_coefficients(kinds[0], layout.dim, layout.num_onehot) if kinds else 0
 
 
 def features(layout: Layout, raw: np.ndarray, kind: str) -> np.ndarray:
@@ -130,17 +141,20 @@ def features(layout: Layout, raw: np.ndarray, kind: str) -> np.ndarray:
 
 
 def fit(layout: Layout, raw: np.ndarray, scores: np.ndarray) -> RankModel | None:
-    """The most complex model the results support; None when there are too few for even the linear one.
+    """The most complex model the results support; None when there are too few for even the linear one, or
+    when even it has more than ``_MAX_COEFFICIENTS``.
 
     Args:
         layout: The policy's layout, standardised by its current distribution.
         raw: Recent results' raw samples (n, num_columns), NaN where an actor was not drawn.
         scores: Their scores, higher is better, NaN for failed trials (ranked last).
     """
+    kinds = model_kinds(layout)
+    if not kinds:
+        return None
     ranks = advantages(np.asarray(scores, dtype=float), "rank")  # in [-0.5, 0.5], failures last
     order = np.argsort(-ranks, kind="stable")
     kept = order[:int(_TRUNCATION * len(raw))]
-    kinds = ("full", "diagonal", "linear") if layout.dim <= _MAX_FULL_DIM else ("diagonal", "linear")
     size = {k: num_coefficients(k, layout.dim, layout.num_onehot) for k in kinds}
     usable = [k for k in kinds if len(kept) >= _MIN_RELATIVE_SIZE * size[k]]
     if not usable and len(kept) < _MIN_LINEAR_SIZE * size["linear"]:

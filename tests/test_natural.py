@@ -178,6 +178,59 @@ def test_block_log_prob_is_the_marginal_density():
     np.testing.assert_allclose(np.cov(draws[:, [0, 2]].T), policy.cov, atol=0.06)
 
 
+
+def test_a_separable_policy_samples_and_scores_its_diagonal_gaussian():
+    rng = np.random.default_rng(7)
+    policy = NaturalPolicy([(0.0, 0.0), 2, (1.0, np.log(2.0)), (-1.0, 0.0)], separable=True)
+    # q 2, mean 3, sigma, cov 3 (not 9), two paths and the margin 3 each, generation, ASNG's path 1, gamma, trust
+    assert policy.cov.shape == (3,) and policy.params.size == 2 + 3 + 1 + 3 + 3 * 3 + 1 + 1 + 2
+    raw = np.array([[0.3, 1.0, np.nan, 0.0], [0.3, np.nan, 2.0, np.nan], [np.nan, 0.0, np.nan, np.nan]])
+    blocks = policy.block_log_prob(raw)
+    assert blocks[0, 0] == pytest.approx(math.log(NormalDist(0, 1).pdf(0.3) * NormalDist(-1, 1).pdf(0.0)))
+    assert blocks[1, 0] == pytest.approx(math.log(NormalDist(0, 1).pdf(0.3) * NormalDist(1, 2).pdf(2.0)))
+    assert np.isnan(blocks[2, 0]) and blocks[2, 1] == pytest.approx(math.log(0.5))
+    draws = policy.sample(rng, 20000)[:, [0, 2, 3]]
+    np.testing.assert_allclose(draws.mean(axis=0), [0.0, 1.0, -1.0], atol=0.05)
+    np.testing.assert_allclose(np.cov(draws.T), np.diag([1.0, 4.0, 1.0]), atol=0.1)
+    full = NaturalPolicy([(0.0, 0.0), 2, (1.0, np.log(2.0)), (-1.0, 0.0)])
+    assert policy.entropy() == pytest.approx(full.entropy())
+    assert policy.columns()[2] == full.columns()[2] == (1.0, 2.0)
+
+
+def test_a_separable_update_is_the_full_updates_diagonal_at_sep_cmas_rates(monkeypatch):
+    """From a diagonal covariance, the full update with sep-CMA-ES's rates has the separable update's
+    mean, step size and paths, and its diagonal is the separable covariance; undrawn columns included."""
+    from ray_pg import natural
+
+    columns = [(0.5, 0.0), (-0.2, np.log(0.7)), 3, (1.0, np.log(1.3)), (0.0, 0.0)]
+    rng = np.random.default_rng(3)
+    separable, full = NaturalPolicy(columns, separable=True), NaturalPolicy(columns)
+    raw = separable.sample(rng, 12)
+    raw[:4, 4] = np.nan  # a column some samples did not draw
+    adv = -np.nansum(raw**2, axis=1)
+    natural_update(separable, raw, None, adv, rng=np.random.default_rng(0), fresh=0.5)
+    sep_rates, fill = natural.cma_rates, natural._fill_undrawn
+    monkeypatch.setattr(natural, "cma_rates", lambda dim, mu_eff, separable=False: sep_rates(dim, mu_eff, True))
+    # A diagonal covariance's conditional is its marginal: the same draws for the undrawn column.
+    monkeypatch.setattr(natural, "_fill_undrawn", lambda y, cov, rng_: fill(y, np.diag(cov), rng_))
+    natural_update(full, raw, None, adv, rng=np.random.default_rng(0), fresh=0.5)
+    for name in ("mean", "sigma", "path_sigma", "path_c", "q"):
+        np.testing.assert_allclose(getattr(separable, name), getattr(full, name), rtol=1e-12, err_msg=name)
+    np.testing.assert_allclose(separable.cov, np.diag(full.cov), rtol=1e-12)
+    rates = sep_rates(4, 3.0, True)
+    assert rates["cmu"] == pytest.approx(min(1 - rates["c1"], 2 * cma_rates(4, 3.0)["cmu"]))  # (4 + 2) / 3
+
+
+@pytest.mark.parametrize("case, value", [("a zero variance", 0.0), ("a negative variance", -1.0),
+                                         ("an infinite variance", np.inf)])
+def test_a_separable_checkpoint_needs_positive_variances(case, value):
+    policy = NaturalPolicy([(0.0, 0.0), 2, (1.0, 0.0)], separable=True)
+    params = policy.params
+    params[len(policy.q) + 2 + 1] = value  # cov[0]
+    with pytest.raises(ValueError, match="'cov'.*positive variances" if np.isfinite(value) else "'cov'"):
+        policy.params = params
+
+
 def test_seeds_reproduce():
     def run(seed):
         rng = np.random.default_rng(seed)

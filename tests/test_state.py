@@ -358,3 +358,26 @@ def test_a_two_metric_searcher_restored_into_a_bare_one_samples_as_the_original(
     restored = PGSearcher(update="pg")
     restored.set_state(json.loads(json.dumps(original.get_state())))
     assert run(restored, 30, 10) == run(original, 30, 10)
+
+
+def test_a_wide_space_gets_a_separable_policy_that_restores_and_continues_exactly(tmp_path):
+    """Beyond SEPARABLE_ABOVE numerics the Gaussian is diagonal: its checkpoint holds d variances, not d^2
+    entries, and a restored searcher suggests what the original does."""
+    from ray_pg.learner import SEPARABLE_ABOVE
+
+    space = {f"x{i}": tune.uniform(-1.0, 1.0) for i in range(SEPARABLE_ABOVE + 1)} | {"c": tune.choice(["a", "b"])}
+
+    def score(config: dict) -> float:
+        return sum((config[f"x{i}"] - 0.3) ** 2 for i in range(SEPARABLE_ABOVE + 1)) + (config["c"] == "b")
+
+    narrow = {f"x{i}": space[f"x{i}"] for i in range(SEPARABLE_ABOVE)}
+    assert not PGSearcher(narrow, metric="loss", mode="min")._learner.policy.separable
+    original = PGSearcher(space, metric="loss", mode="min", seed=0)
+    drive(original, space, 60, seed=1, score=score)
+    policy = original._learner.policy
+    assert policy.separable and policy.cov.shape == (SEPARABLE_ABOVE + 1,) and original.num_updates >= 8
+    assert len(original.get_state()["policy"]) < 8 * (SEPARABLE_ABOVE + 1)
+    original.save(str(tmp_path / "s.json"))
+    restored = PGSearcher()
+    restored.restore(str(tmp_path / "s.json"))
+    assert drive(restored, space, 20, seed=2, score=score) == drive(original, space, 20, seed=2, score=score)

@@ -69,6 +69,19 @@ def test_the_model_grows_with_the_results(results, kind):
     assert (model and model.kind) == kind
 
 
+
+@pytest.mark.parametrize(("dim", "kind"), [(127, "diagonal"), (128, "linear"), (255, "linear"), (256, None)])
+def test_no_model_has_more_coefficients_than_a_fit_can_afford(dim, kind):
+    """A diagonal quadratic in 128 numerics has 257 coefficients: the linear model is used instead, from as many
+    results as it needs; in 256 numerics even the linear one has 257: no model, and no results kept for one."""
+    layout = Layout.of(NaturalPolicy([(0.0, 0.0)] * dim, separable=True).columns())
+    raw = np.random.default_rng(2).normal(size=(4 * dim, dim))
+    model = fit(layout, raw, -np.sum(raw**2, axis=1))
+    assert (model and model.kind) == kind
+    assert memory_size(layout) == (0 if kind is None else 2 * num_coefficients(kind, dim, 0))
+    assert model is None or len(model.coef) <= 256
+
+
 def test_a_quadratic_is_ranked_and_its_best_candidate_is_near_the_optimum():
     rng = np.random.default_rng(3)
     policy = NaturalPolicy([(0.0, 0.0)] * 4 + [3])

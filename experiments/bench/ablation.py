@@ -17,7 +17,9 @@
 - ``candidates=k``: each suggestion is the best of k policy samples by the rank
   model (1: no surrogate; the default is ``learner.CANDIDATES``);
 - ``min_tau_z=z``: the rank model is used once its leave-one-out Kendall tau
-  is z null sds above 0 (the default is ``surrogate.MIN_TAU_Z``).
+  is z null sds above 0 (the default is ``surrogate.MIN_TAU_Z``);
+- ``separable_above=d``: the Gaussian is separable (diagonal, sep-CMA-ES's
+  rates) beyond d numeric columns (the default is ``learner.SEPARABLE_ABOVE``).
 
 Other keyword arguments go to ``PGSearcher``. The update's cadence (batch and
 window) and its rate scaling are constants of ``ray_pg``; their ablations are
@@ -31,7 +33,7 @@ from typing import Any
 import numpy as np
 
 from ray_pg import PGSearcher
-from ray_pg.learner import CANDIDATES, Learner
+from ray_pg.learner import CANDIDATES, SEPARABLE_ABOVE, Learner
 from ray_pg.natural import NaturalPolicy
 from ray_pg.results import Sample, as_list
 from ray_pg.space import Space
@@ -64,7 +66,7 @@ class AblatedLearner(Learner):
 
     def natural_update(self, batch_size: int) -> None:
         super().natural_update(batch_size)
-        if not self._covariance:
+        if not self._covariance and not self.policy.separable:
             self.policy.cov = np.diag(np.diag(self.policy.cov))
 
 
@@ -73,10 +75,10 @@ class AblatedSearcher(PGSearcher):
 
     def __init__(self, *, covariance: bool = True, margin: bool = True, category_margin: float = 1.0,
                  weights: bool = True, initial_scale: float | None = None, candidates: int = CANDIDATES,
-                 min_tau_z: float = MIN_TAU_Z, **kwargs: Any) -> None:
+                 min_tau_z: float = MIN_TAU_Z, separable_above: int = SEPARABLE_ABOVE, **kwargs: Any) -> None:
         self._knobs = {"covariance": covariance, "margin": margin, "category_margin": category_margin,
                        "weights": weights, "initial_scale": initial_scale, "candidates": candidates,
-                       "min_tau_z": min_tau_z}
+                       "min_tau_z": min_tau_z, "separable_above": separable_above}
         super().__init__(update="natural", **kwargs)
 
     def _new_learner(self, space: Space, rule: str, metric: Any = None) -> AblatedLearner:

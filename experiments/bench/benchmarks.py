@@ -10,6 +10,7 @@ Adding a suite is one entry in ``BENCHMARKS``. Kinds of benchmark:
 - ``multiobjective``: ZDT1-3 and DTLZ2 (two and three objectives, fronts known) over a mixed space
   (``zdt.py``, ``zdt_report.py``);
 - ``sklearn``: a real scikit-learn task through Tune (``sklearn_task.py``);
+- ``bbob-mixint-large``: bbob-mixint in 40, 80 and 160 dimensions (``coco.py``);
 - ``suite-noisy``: our suite at two observation-noise levels (``noisy.py``);
 - ``real``: twelve real scikit-learn tuning problems, real fits under
   simulated workers (``real.py``, ``real_problems.py``).
@@ -135,6 +136,14 @@ BENCHMARKS: dict[str, Benchmark] = {
                              report=SuiteReport("bbob_mixint.md", "COCO bbob-mixint", coco.problem_names,
                                                 coco.is_tuning, "Tuning half: instances 1-5; held out: 6-15."),
                              default_problems=lambda: coco.problem_names(instances=(1, 6))),
+    # Budget 10 x dimension: run each dimension with its own (--problems "*_d80" --budget 800).
+    "bbob-mixint-large": Benchmark(Simulated(coco.get_problem), coco.large_problem_names,
+                                   methods=("random", "tpe", "catcma", "pg"), workers=(64,), budget=400, seeds=3,
+                                   files=("bbob_mixint_large.md",),
+                                   report=SuiteReport("bbob_mixint_large.md", "COCO bbob-mixint in 40, 80 and 160 "
+                                                      "dimensions", coco.large_problem_names, coco.is_tuning,
+                                                      "Tuning instances 1-5 only, so both halves are the same."),
+                                   default_problems=lambda: coco.problem_names((1,), coco.LARGE_DIMENSIONS)),
     "asha": Benchmark(curves.run_task, lambda: curves.PROBLEMS,
                       methods=("pg", "pg_asha", "random_asha", "random", "pg_hyperband", "random_hyperband"),
                       workers=(4,), budget=27 * 60, seeds=10, report=_curves_report,

@@ -31,6 +31,8 @@ from experiments.bench.problems import Problem
 SUITE = "bbob-mixint"
 FUNCTIONS = range(1, 25)
 DIMENSIONS = (10, 20)
+# Large spaces (the ``bbob-mixint-large`` benchmark): tuning instances only, a budget of 10 x dimension.
+LARGE_DIMENSIONS = (40, 80, 160)
 INSTANCES = range(1, 16)
 TUNING_INSTANCES = range(1, 6)
 
@@ -39,9 +41,15 @@ def name(function: int, instance: int, dimension: int) -> str:
     return f"{SUITE}_f{function:03d}_i{instance:02d}_d{dimension:02d}"
 
 
-def problem_names(instances: range | tuple[int, ...] = INSTANCES) -> tuple[str, ...]:
+def problem_names(instances: range | tuple[int, ...] = INSTANCES,
+                  dimensions: tuple[int, ...] = DIMENSIONS) -> tuple[str, ...]:
     """Every problem name, by dimension, function, then instance."""
-    return tuple(name(f, i, d) for d in DIMENSIONS for f in FUNCTIONS for i in instances)
+    return tuple(name(f, i, d) for d in dimensions for f in FUNCTIONS for i in instances)
+
+
+def large_problem_names() -> tuple[str, ...]:
+    """The ``bbob-mixint-large`` problems: dimensions 40, 80 and 160, tuning instances 1-5."""
+    return problem_names(TUNING_INSTANCES, LARGE_DIMENSIONS)
 
 
 def parse(problem: str) -> tuple[int, int, int]:
