@@ -225,14 +225,15 @@ class Learner:
                        rng=self.rng)
         layout = surrogate.Layout.of(self.policy.columns())
         self.window = recent[-max(len(entries), surrogate.memory_size(layout)):]
-        self.rank_model = self.fit_rank_model()
+        self.rank_model = self.fit_rank_model(layout)
 
-    def fit_rank_model(self) -> surrogate.RankModel | None:
-        """The rank model of the recent results under the current policy, if it orders them (else None)."""
+    def fit_rank_model(self, layout: surrogate.Layout | None = None) -> surrogate.RankModel | None:
+        """The rank model of the recent results under the current policy (its ``layout``, if known), if it
+        orders them (else None)."""
         if self.rule != "natural" or not self.window or self.candidates < 2:
             return None
         scores = batch_scores(np.array([e.rewards for e in self.window]), np.array([e.level for e in self.window]))
-        layout = surrogate.Layout.of(self.policy.columns())
+        layout = surrogate.Layout.of(self.policy.columns()) if layout is None else layout
         model = surrogate.fit(layout, np.array([e.sample.raw for e in self.window]), scores)
         return model if model is not None and model.trusted(self.min_tau_z) else None
 

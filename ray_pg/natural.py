@@ -215,7 +215,7 @@ class NaturalPolicy:
 
     def marginal_sd(self) -> np.ndarray:
         """Each numeric column's sd as sampled: sigma A sqrt(C_jj)."""
-        return self.sigma * self.margin * np.sqrt(self.variances())
+        return self.sigma * self.margin * np.sqrt(self.cov) if self.separable else np.sqrt(np.diag(self.sampling_cov()))
 
     # -------------------------------------------------------------- policy API
 

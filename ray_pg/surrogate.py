@@ -194,7 +194,6 @@ def kendall_tau(a: np.ndarray, b: np.ndarray) -> float:
     """Kendall's tau-a of two sequences (0 when they have fewer than two elements)."""
     if len(a) < 2:
         return 0.0
-    upper = np.triu_indices(len(a), 1)
-    concordance = np.sign(a[:, None] - a[None, :]) * np.sign(b[:, None] - b[None, :])
-    return float(concordance[upper].mean())
+    first, second = np.triu_indices(len(a), 1)  # each pair once
+    return float((np.sign(a[first] - a[second]) * np.sign(b[first] - b[second])).mean())
 
