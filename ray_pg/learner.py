@@ -8,11 +8,16 @@ to draw, finished trials with their rewards and levels, the batch size Tune's co
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
+import threading
+from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Iterator
 
 import numpy as np
+from threadpoolctl import ThreadpoolController
 
 from ray_pg import surrogate
 from ray_pg.natural import NaturalPolicy, natural_update
@@ -53,6 +58,29 @@ SEPARABLE_ABOVE = 20
 # 200 trials, 8 workers: 2.76 / 2.33 / 2.38 / 2.51 against 3.57 / 3.77 / 3.23 / 2.99 leaning (0.4; 0.7
 # between), and 2.26 against 3.64 at 64 workers and 400 trials (natural_ablation.md).
 SEVERAL_METRICS_INITIAL_SCALE = 1.0
+
+
+# One searcher's update at a time per process holds BLAS to one thread (see one_blas_thread).
+_BLAS_LOCK = threading.Lock()
+
+
+@functools.cache
+def _blas() -> ThreadpoolController:
+    return ThreadpoolController()  # finds the BLAS libraries loaded; 1 ms, so once
+
+
+@contextmanager
+def one_blas_thread() -> Iterator[None]:
+    """BLAS limited to one thread inside, for every thread of the process, restored after.
+
+    An update's linear algebra is small (the rank model's fit: a few hundred rows and columns), and
+    Tune's driver shares its machine with the trials: there OpenBLAS's second thread waits for a busy
+    core. With one core busy, the fit on 70 parameters took 7.5 ms (median) and up to 162 ms with two
+    threads, 2.8 ms and up to 10 ms with one (``experiments/results/cost_width.md``). The lock keeps
+    two searchers' updates from restoring each other's limit.
+    """
+    with _BLAS_LOCK, _blas().limit(limits=1, user_api="blas"):
+        yield
 
 
 @dataclass(frozen=True)
@@ -180,7 +208,8 @@ class Learner:
         rewards = np.array([entry.rewards for entry in self.batch])  # (n, metrics)
         levels = np.array([entry.level for entry in self.batch])
         if self.rule == "natural":  # it ranks its whole window
-            self.natural_update(batch_size)
+            with one_blas_thread():
+                self.natural_update(batch_size)
         else:
             raw = np.array([entry.sample.raw for entry in self.batch])
             old_log_prob = np.array([entry.sample.log_prob for entry in self.batch])

@@ -401,3 +401,38 @@ def test_evaluated_rewards_that_do_not_fit_the_points_are_refused(metric, mode, 
         searcher = PGSearcher(SPACES["mixed"], metric=metric, mode=mode, points_to_evaluate=points,
                               evaluated_rewards=rewards, batch_size=2)
         assert searcher.num_updates == 1 and searcher.num_failed == 0
+
+
+def test_updates_hold_blas_to_one_thread_and_restore_it_even_from_four_threads(monkeypatch):
+    """The update's small linear algebra runs on one BLAS thread (a second one waits for a busy core when
+    trials share the machine); what the process had is back after every update, whichever thread ran it."""
+    import threading
+
+    from threadpoolctl import threadpool_info
+
+    from ray_pg import learner
+
+    def blas_threads() -> set[int]:
+        return {lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"}
+
+    before = blas_threads()
+    if not before or min(before) < 2:
+        pytest.skip(f"BLAS runs {before} threads here: one thread is all it has")
+    seen: list[set[int]] = []
+    update = learner.Learner.natural_update
+
+    def spy(self, batch_size):
+        seen.append(blas_threads())
+        update(self, batch_size)
+
+    monkeypatch.setattr(learner.Learner, "natural_update", spy)
+    drive(PGSearcher(SPACES["mixed"], metric="loss", mode="min", seed=0), SPACES["mixed"], 60, 0)
+    assert blas_threads() == before
+    searchers = [PGSearcher(SPACES["mixed"], metric="loss", mode="min", seed=seed) for seed in range(4)]
+    threads = [threading.Thread(target=drive, args=(s, SPACES["mixed"], 120, 0)) for s in searchers]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert blas_threads() == before
+    assert len(seen) >= 5 * 8 and all(threads == {1} for threads in seen), seen
