@@ -52,6 +52,10 @@ CANDIDATES = 16
 # 1.51 / 1.51 / 1.46 (even); d40, 64 workers, 3 seeds: 2.22 / 2.22 / 2.15 / 1.85 / 1.69 against full's
 # 2.34 / 2.36 / 2.12 / 1.92 / 1.82 of 4 with CatCMA and random (experiments/results/bbob_mixint_large.md).
 SEPARABLE_ABOVE = 20
+# update="natural": suggestions are drawn this many at a time (and the rank model picks each), until the
+# next update: one vectorised draw costs about what one suggestion's did (experiments/results/
+# cost_width.md). A constant, not the batch size, so that what a searcher suggests does not depend on it.
+DRAWN_AHEAD = 8
 # With several metrics, bounded numerics start at their column's full sd (the first batches are
 # random search) instead of leaning towards the middle of each range: a Pareto front spreads over
 # some parameters. Multi-objective benchmark (4 problems, 20 seeds), mean rank of 5 at 25 / 50 / 100 /
@@ -136,6 +140,8 @@ class Learner:
         # rank model from all.
         self.window: list[Finished] = []
         self.rank_model: surrogate.RankModel | None = None
+        # Suggestions drawn ahead from the policy (and picked by the rank model), until the next update.
+        self.pool: list[Sample] = []
         self.history: list[dict] = []
         self.num_updates = self.num_failed = self.trials_used = 0
         # The most training_iterations any completed trial reached.
@@ -159,17 +165,33 @@ class Learner:
     def sample(self, policy: Policy | NaturalPolicy, raw: np.ndarray) -> Sample:
         """``raw`` with its log-probability under ``policy``, the distribution that drew it: it keeps the
         importance weights of later updates exact."""
-        if self.rule == "pg":
-            return Sample(raw, float(policy.log_prob(raw)[0]))
-        blocks = policy.block_log_prob(raw)[0]
-        return Sample(raw, float(np.nansum(blocks)), blocks)
+        return self.samples(policy, raw[None])[0]
 
-    def draw(self, policy: Policy | NaturalPolicy) -> np.ndarray:
-        """A sample of ``policy``; while a rank model is trusted, the best of ``candidates`` by it."""
-        if self.rank_model is None or policy is not self.policy:  # no model, or sharpened sampling
-            return policy.sample(self.rng)
-        candidates = np.array([self.space.mask_inactive(raw) for raw in policy.sample(self.rng, self.candidates)])
-        return candidates[int(np.argmax(self.rank_model.predict(candidates)))]
+    def samples(self, policy: Policy | NaturalPolicy, raw: np.ndarray) -> list[Sample]:
+        """``sample`` of each row of ``raw``."""
+        if self.rule == "pg":
+            return [Sample(row, float(log_prob)) for row, log_prob in zip(raw, policy.log_prob(raw))]
+        blocks = policy.block_log_prob(raw)
+        return [Sample(row, float(total), row_blocks)
+                for row, total, row_blocks in zip(raw, np.nansum(blocks, axis=1), blocks)]
+
+    def next_sample(self, policy: Policy | NaturalPolicy) -> Sample:
+        """A sample of ``policy`` to suggest, its untaken branches masked. The natural policy's come
+        ``DRAWN_AHEAD`` at a time, drawn and scored at once, until the next update."""
+        if policy is not self.policy or self.rule == "pg":  # sharpened sampling: a new policy each suggestion
+            return self.sample(policy, self.space.mask_inactive(policy.sample(self.rng)))
+        if not self.pool:
+            self.pool = self.draw(DRAWN_AHEAD)
+        return self.pool.pop(0)
+
+    def draw(self, size: int) -> list[Sample]:
+        """``size`` samples of the policy; while a rank model is trusted, each the best of ``candidates``
+        by it."""
+        if self.rank_model is None:
+            return self.samples(self.policy, self.space.mask_inactive(self.policy.sample(self.rng, size)))
+        candidates = self.space.mask_inactive(self.policy.sample(self.rng, size * self.candidates))
+        best = self.rank_model.predict(candidates).reshape(size, self.candidates).argmax(axis=1)
+        return self.samples(self.policy, candidates.reshape(size, self.candidates, -1)[np.arange(size), best])
 
     def sampling_policy(self, progress: float | None, several_metrics: bool) -> Policy | NaturalPolicy:
         """The policy, sharpened over the last part of the budget (``progress``: suggestions made of it,
@@ -216,6 +238,7 @@ class Learner:
             self.adam = update(self.policy, self.adam, raw, old_log_prob,
                                advantages(batch_scores(rewards, levels), self.options.advantage),
                                self.options.settings)
+        self.pool = []  # drawn from the policy before this update
         self.num_updates += 1
         self.trials_used += len(self.batch)
         failed = np.isnan(rewards).any(axis=1)

@@ -303,14 +303,14 @@ class PGSearcher(Searcher):
         given: dict = {}
         if self._queue:
             point, given = self._queue.pop(0)
-            raw = np.where(np.isnan(point), policy.sample(self._rng), point)
+            sample = learner.sample(policy, self._space.mask_inactive(
+                np.where(np.isnan(point), policy.sample(self._rng), point)))
         else:
-            raw = learner.draw(policy)
-        raw = self._space.mask_inactive(raw)
+            sample = learner.next_sample(policy)
         self._num_suggested += 1
-        self._pending[trial_id] = learner.sample(policy, raw)
+        self._pending[trial_id] = sample
         self._peak_in_flight = max(self._peak_in_flight, len(self._pending))
-        return self._space.decode(raw, given)
+        return self._space.decode(sample.raw, given)
 
     @_locked
     def on_trial_result(self, trial_id: str, result: dict) -> None:

@@ -190,14 +190,16 @@ class Space:
         return [param.column() for param in self.params]
 
     def active(self, raw: np.ndarray) -> np.ndarray:
-        """Which parameters ``raw`` uses: all but those of the branches it did not choose."""
-        active = np.ones(len(self.params), dtype=bool)
+        """Which parameters ``raw`` uses (one sample, or one per row): all but those of the branches it did
+        not choose."""
+        active = np.ones(np.shape(raw), dtype=bool)
         for index, choice, branch in self._conditions:  # parents first
-            active[index] = active[choice] and raw[choice] == branch
+            active[..., index] = active[..., choice] & (raw[..., choice] == branch)
         return active
 
     def mask_inactive(self, raw: np.ndarray) -> np.ndarray:
-        """``raw`` with NaN for the parameters of every branch that was not chosen."""
+        """``raw`` (one sample, or one per row) with NaN for the parameters of every branch that was not
+        chosen."""
         return np.where(self.active(raw), raw, np.nan) if self._conditions else raw
 
     def decode(self, raw: np.ndarray, given: dict[int, int | float] | None = None) -> dict:

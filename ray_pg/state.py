@@ -266,6 +266,7 @@ def encode(searcher: Any) -> dict:
         "policy": to_json(learner.policy.params),
         "adam": {"m": to_json(learner.adam.m), "v": to_json(learner.adam.v), "t": learner.adam.t},
         "pending": {tid: sample_json(sample) for tid, sample in searcher._pending.items()},
+        "pool": [sample_json(sample) for sample in learner.pool],
         "last": to_json(searcher._last),
         "full_iterations": learner.full_iterations,
         "batch": [finished_json(entry) for entry in learner.batch],
@@ -331,6 +332,8 @@ def decode(searcher: Any, state: Any) -> tuple[Any, dict]:
         raise CheckpointError(f"checkpoint field 'policy': natural policy parameter 'cov': marginal sds "
                               f"{policy.sigma * np.sqrt(policy.variances())} above the update's bound {max_sd}")
     evaluated_ids = expect(state.get("evaluated_ids", []), list, "evaluated_ids")  # absent in older states
+    pool = expect(state.get("pool", []), list, "pool")  # absent in older states
+    learner.pool = [sample_from_json(p, f"pool[{i}]", len(space.params)) for i, p in enumerate(pool)]
     rng = np.random.default_rng()
     try:
         rng.bit_generator.state = state["rng"]

@@ -60,9 +60,9 @@ class AblatedLearner(Learner):
     def initial_scale(self) -> float | None:
         return super().initial_scale() if self._initial_scale_knob is None else self._initial_scale_knob
 
-    def sample(self, policy: NaturalPolicy, raw: np.ndarray) -> Sample:
-        sample = super().sample(policy, raw)
-        return sample if self._weights else Sample(sample.raw, sample.log_prob, None)
+    def samples(self, policy: NaturalPolicy, raw: np.ndarray) -> list[Sample]:
+        samples = super().samples(policy, raw)
+        return samples if self._weights else [Sample(s.raw, s.log_prob, None) for s in samples]
 
     def natural_update(self, batch_size: int) -> None:
         super().natural_update(batch_size)
