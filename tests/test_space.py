@@ -117,6 +117,14 @@ def conditional_draws(space: Space, n: int, seed: int = 0) -> list[np.ndarray]:
     return [space.mask_inactive(raw) for raw in policy_samples(space, n, seed=seed)]
 
 
+
+def test_masking_rows_at_once_masks_each_row_as_alone():
+    space = Space(SPACES["conditional"])
+    rows = policy_samples(space, 200, seed=3)
+    np.testing.assert_array_equal(space.mask_inactive(rows), conditional_draws(space, 200, seed=3))
+    assert np.isnan(space.mask_inactive(rows)).any(axis=0).sum() >= 4  # branches left out, some of each
+
+
 def test_conditional_branches_get_their_own_parameters():
     space = Space(SPACES["conditional"])
     names = [path_name(p.path) for p in space.params]
