@@ -39,6 +39,7 @@ from typing import Collection, Mapping, Sequence
 import numpy as np
 
 from ray_pg.actors import onehot, segment_offsets
+from ray_pg.policy import average_ranks
 
 _LOG_2PI = math.log(2.0 * math.pi)
 _EPS = 1e-8
@@ -77,14 +78,7 @@ def rank_weights(adv: np.ndarray) -> np.ndarray:
     n = len(adv)
     if n == 0:
         return np.zeros(0)
-    order = np.argsort(-adv, kind="stable")
-    sorted_adv = adv[order]
-    rank = np.empty(n)
-    start = 0
-    for end in range(1, n + 1):  # ties: mean of their 1-based ranks
-        if end == n or sorted_adv[end] != sorted_adv[start]:
-            rank[order[start:end]] = (start + end + 1) / 2.0
-            start = end
+    rank = average_ranks(-adv) + 1.0  # 1 = the best; ties: the mean of their ranks
     raw = np.maximum(0.0, math.log((n + 1) / 2.0) - np.log(rank))
     total = raw.sum()
     return raw / total if total > 0 else np.zeros(n)

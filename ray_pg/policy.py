@@ -165,12 +165,11 @@ def average_ranks(values: np.ndarray) -> np.ndarray:
     """0-based ranks, ties given their average rank (like scipy's rankdata - 1)."""
     order = np.argsort(values, kind="stable")
     sorted_values = values[order]
+    first = np.r_[True, sorted_values[1:] != sorted_values[:-1]]  # where each run of ties starts
+    starts = np.flatnonzero(first)
+    ends = np.r_[starts[1:], len(values)]
     ranks = np.empty(len(values))
-    start = 0
-    for end in range(1, len(values) + 1):
-        if end == len(values) or sorted_values[end] != sorted_values[start]:
-            ranks[order[start:end]] = (start + end - 1) / 2.0
-            start = end
+    ranks[order] = ((starts + ends - 1) / 2.0)[np.cumsum(first) - 1]
     return ranks
 
 
