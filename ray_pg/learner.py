@@ -50,7 +50,7 @@ CANDIDATES = 16
 # with sep-CMA-ES's rates): O(d) per sample and update instead of O(d^2) and O(d^3). Separable against
 # full, mean rank of 2 at 25 / 50 / 100 / 200 (/ 400) trials: bbob-mixint d20, 8 workers, 3 seeds: 1.50 /
 # 1.51 / 1.51 / 1.46 (even); d40, 64 workers, 3 seeds: 2.22 / 2.22 / 2.15 / 1.85 / 1.69 against full's
-# 2.34 / 2.36 / 2.12 / 1.92 / 1.82 of 4 with CatCMA and random (experiments/results/bbob_mixint_large.md).
+# 2.34 / 2.36 / 2.12 / 1.92 / 1.82 of 4 with CatCMA and random (natural_ablation.md, section 6).
 SEPARABLE_ABOVE = 20
 # update="natural": suggestions are drawn this many at a time (and the rank model picks each), until the
 # next update: one vectorised draw costs about what one suggestion's did (experiments/results/
@@ -178,7 +178,7 @@ class Learner:
     def next_sample(self, policy: Policy | NaturalPolicy) -> Sample:
         """A sample of ``policy`` to suggest, its untaken branches masked. The natural policy's come
         ``DRAWN_AHEAD`` at a time, drawn and scored at once, until the next update."""
-        if policy is not self.policy or self.rule == "pg":  # sharpened sampling: a new policy each suggestion
+        if policy is not self.policy or self.rule == "pg":  # sharpened (a new policy each time), or one by one
             return self.sample(policy, self.space.mask_inactive(policy.sample(self.rng)))
         if not self.pool:
             self.pool = self.draw(DRAWN_AHEAD)
