@@ -4,9 +4,9 @@ The policy over a space is one joint Gaussian with full covariance over every
 numeric raw variable (the ``z`` of bounded numerics, the value of ``randn``)
 and one categorical distribution per ``tune.choice``. A separable policy keeps
 only the covariance's diagonal, with sep-CMA-ES's faster covariance rates (Ros
-and Hansen 2008): every sample and update then costs O(d), not O(d^2) and O(d^3). Its update is the natural
-gradient of the expected rank utility, as in CatCMA with margin (Hamano et
-al. 2025, the ``cmaes`` package's ``CatCMAwM``):
+and Hansen 2008): every sample and update then costs O(d), not O(d^2) and
+O(d^3). Its update is the natural gradient of the expected rank utility, as in
+CatCMA with margin (Hamano et al. 2025, the ``cmaes`` package's ``CatCMAwM``):
 
 - Gaussian: CMA-ES's weighted recombination of the mean, rank-one and rank-mu
   covariance updates and cumulative step-size adaptation (CSA), with the CMA-ES
