@@ -151,10 +151,11 @@ class Learner:
     def new_policy(self, rule: str) -> Policy | NaturalPolicy:
         if rule == "pg":
             return Policy(self.space.columns())
+        columns = self.space.columns()
         bounded = {j: p for j, p in enumerate(self.space.params) if isinstance(p, BoundedParam)}
         integers = {j: (p.low, p.high, p.log, p.first, p.last) for j, p in bounded.items() if p.integer}
-        numerics = sum(not isinstance(column, int) for column in self.space.columns())
-        return NaturalPolicy(self.space.columns(), integers, bounded, initial_scale=self.initial_scale(),
+        numerics = sum(not isinstance(column, int) for column in columns)
+        return NaturalPolicy(columns, integers, bounded, initial_scale=self.initial_scale(),
                              separable=numerics > self.separable_above)
 
     def initial_scale(self) -> float | None:

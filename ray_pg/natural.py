@@ -200,8 +200,9 @@ class NaturalPolicy:
         return self._chol[1]
 
     def sampling_cov(self) -> np.ndarray:
-        """The covariance samples are drawn with: sigma^2 A C A (its diagonal when separable)."""
-        return self.sigma**2 * self.cov * (self.margin**2 if self.separable else np.outer(self.margin, self.margin))
+        """The covariance samples are drawn with: sigma^2 A C A (a full policy's; a separable one has
+        ``marginal_sd``)."""
+        return self.sigma**2 * self.cov * np.outer(self.margin, self.margin)
 
     def variances(self) -> np.ndarray:
         """The diagonal of C."""

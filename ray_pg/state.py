@@ -332,14 +332,13 @@ def decode(searcher: Any, state: Any) -> tuple[Any, dict]:
         raise CheckpointError(f"checkpoint field 'policy': natural policy parameter 'cov': marginal sds "
                               f"{policy.sigma * np.sqrt(policy.variances())} above the update's bound {max_sd}")
     evaluated_ids = expect(state.get("evaluated_ids", []), list, "evaluated_ids")  # absent in older states
-    pool = expect(state.get("pool", []), list, "pool")  # absent in older states
-    learner.pool = [sample_from_json(p, f"pool[{i}]", len(space.params)) for i, p in enumerate(pool)]
     rng = np.random.default_rng()
     try:
         rng.bit_generator.state = state["rng"]
     except (KeyError, TypeError, ValueError) as exc:
         raise CheckpointError(f"checkpoint field 'rng': not a PCG64 state: {exc!r}") from exc
-    for key in ("adam", "batch", "window", "history", "num_updates", "num_failed", "trials_used", "full_iterations"):
+    for key in ("adam", "batch", "window", "pool", "history", "num_updates", "num_failed", "trials_used",
+                "full_iterations"):
         setattr(learner, key, parsed.pop(f"_{key}"))
     learner.rng = rng
     learner.rank_model = learner.fit_rank_model()  # as it was fitted after the checkpoint's last update
@@ -360,6 +359,7 @@ def parse_state(state: dict, *, width: int, size: int) -> dict:
         if stop is not None:
             stop = {str(k): float_from_json(v, "stop") for k, v in stop.items()}
         pending = expect(state["pending"], dict, "pending")
+        pool = expect(state.get("pool", []), list, "pool")  # absent in older states
         last = expect(state["last"], dict, "last")
         batch, unscored, queue = (expect(state[key], list, key) for key in ("batch", "unscored", "queue"))
         history = expect(state["history"], list, "history")
@@ -379,6 +379,7 @@ def parse_state(state: dict, *, width: int, size: int) -> dict:
                           array_from_json(adam.get("v"), "adam.v", size, finite=True),
                           count(adam.get("t"), "adam.t")),
             "_pending": {str(tid): sample_from_json(p, f"pending[{tid}]", width) for tid, p in pending.items()},
+            "_pool": [sample_from_json(p, f"pool[{i}]", width) for i, p in enumerate(pool)],
             "_last": {str(tid): {str(k): float_from_json(v, f"last[{tid}]") for k, v in
                                  expect(r, dict, f"last[{tid}]").items()} for tid, r in last.items()},
             "_full_iterations": full_iterations,
