@@ -19,7 +19,7 @@ from typing import Iterator
 import numpy as np
 from threadpoolctl import ThreadpoolController
 
-from ray_pg import surrogate
+from ray_pg import rungs, surrogate
 from ray_pg.natural import NaturalPolicy, natural_update
 from ray_pg.params import BoundedParam
 from ray_pg.policy import Adam, Policy, UpdateSettings, advantages, update
@@ -123,16 +123,18 @@ class Learner:
     """The policy of one search space under one update rule, and everything it learns from.
 
     ``rng`` is the searcher's generator (one stream: the searcher draws queued points from it too).
-    ``candidates`` and ``min_tau_z`` are the rank model's knobs, ``separable_above`` the natural policy's
-    (ablations change them).
+    ``candidates`` and ``min_tau_z`` are the rank model's knobs, ``separable_above`` the natural policy's,
+    ``rung_prior`` (None: every rung trusted) and ``count_cut_whole`` (a cut trial counts 1 towards a batch,
+    not t / T) the early-stopping ones (ablations change them).
     """
 
     def __init__(self, space: Space, rule: str, options: Options, rng: np.random.Generator, *,
                  several_metrics: bool, candidates: int = CANDIDATES, min_tau_z: float = surrogate.MIN_TAU_Z,
-                 separable_above: int = SEPARABLE_ABOVE):
+                 separable_above: int = SEPARABLE_ABOVE, rung_prior: float | None = rungs.PRIOR,
+                 count_cut_whole: bool = False):
         self.space, self.rule, self.options, self.rng = space, rule, options, rng
         self.several_metrics, self.candidates, self.min_tau_z = several_metrics, candidates, min_tau_z
-        self.separable_above = separable_above
+        self.separable_above, self.rung_prior, self.count_cut_whole = separable_above, rung_prior, count_cut_whole
         self.policy = self.new_policy(rule)
         self.adam = Adam.zeros(self.policy.params.size)
         self.batch: list[Finished] = []
@@ -146,6 +148,8 @@ class Learner:
         self.num_updates = self.num_failed = self.trials_used = 0
         # The most training_iterations any completed trial reached.
         self.full_iterations = 1.0
+        # The iterations at which Tune cut trials short so far: the scheduler's rungs (rungs.py).
+        self.rung_levels: list[float] = []
 
     # ---- the two update rules: the policy class, what a sample keeps, the update
     def new_policy(self, rule: str) -> Policy | NaturalPolicy:
@@ -214,6 +218,8 @@ class Learner:
                 logger.debug("PGSearcher drops failed trial %s (failed_trials='ignore')", entry.trial_id)
                 return
         self.batch.append(entry)
+        if math.isfinite(entry.level) and entry.level not in self.rung_levels:
+            self.rung_levels = sorted([*self.rung_levels, entry.level])
         if self.batch_weight() >= batch_size:
             self.update(batch_size, metrics, modes)
 
@@ -224,7 +230,7 @@ class Learner:
         whole, they would trigger many updates on what early rungs reward.
         """
         # level <= T always: T takes every completed trial's iterations first.
-        return sum(1.0 if math.isinf(entry.level) else entry.level / self.full_iterations
+        return sum(1.0 if math.isinf(entry.level) or self.count_cut_whole else entry.level / self.full_iterations
                    for entry in self.batch)
 
     def update(self, batch_size: int, metrics: list[str], modes: list[str]) -> None:
@@ -272,10 +278,11 @@ class Learner:
         old = np.array([np.full(1 + len(self.policy.sizes), np.nan) if e.sample.blocks is None
                         else e.sample.blocks for e in entries])
         settings = self.options.settings
+        cut = self.rung_prior is not None and any(math.isfinite(e.level) for e in entries)
         natural_update(self.policy, np.array([e.sample.raw for e in entries]), old,
                        advantages(scores, self.options.advantage), truncation=self.options.truncation,
                        min_sd=settings.min_sd, max_sd=settings.max_sd, fresh=len(self.batch) / len(entries),
-                       rng=self.rng)
+                       trust=rungs.trust(entries, recent, self.rung_prior) if cut else None, rng=self.rng)
         layout = surrogate.Layout.of(self.policy.columns())
         self.window = recent[-max(len(entries), surrogate.memory_size(layout)):]
         self.rank_model = self.fit_rank_model(layout)

@@ -388,7 +388,8 @@ def truncated_ratios(new: np.ndarray, old: np.ndarray, truncation: float) -> np.
 
 def natural_update(policy: NaturalPolicy, raw: np.ndarray, old_blocks: np.ndarray | None, adv: np.ndarray, *,
                    truncation: float = 1.0, min_sd: float = 0.0, max_sd: float = math.inf,
-                   fresh: float = 1.0, rng: np.random.Generator | None = None) -> dict[str, float]:
+                   fresh: float = 1.0, trust: np.ndarray | None = None,
+                   rng: np.random.Generator | None = None) -> dict[str, float]:
     """One natural-gradient step on one batch, in place; returns diagnostics.
 
     Args:
@@ -405,6 +406,8 @@ def natural_update(policy: NaturalPolicy, raw: np.ndarray, old_blocks: np.ndarra
             The covariance rates c1 and c_mu are scaled by it, so that a result
             ranked in W updates moves the covariance as much in all as one
             generation of CMA-ES does (unscaled, it converged early: Hartmann-6).
+        trust: A weight in [0, 1] per sample, multiplying its importance ratio: how far its rank is
+            believed (``rungs.trust``); None: 1 for every sample.
 
     Returns:
         ``gaussian_share`` and ``categorical_share``: the recombination weight that
@@ -418,6 +421,8 @@ def natural_update(policy: NaturalPolicy, raw: np.ndarray, old_blocks: np.ndarra
     new_blocks = policy.block_log_prob(raw)
     ratios = np.ones_like(new_blocks) if old_blocks is None else truncated_ratios(
         new_blocks, np.asarray(old_blocks, dtype=float), truncation)
+    if trust is not None:
+        ratios = ratios * np.asarray(trust, dtype=float)[:, None]
     info = {"gaussian_share": math.nan, "categorical_share": math.nan, "ess": math.nan, "csa_step": math.nan}
     if weights.sum() <= 0:
         return info

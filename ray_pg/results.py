@@ -30,12 +30,16 @@ class Sample(NamedTuple):
 
 
 class Finished(NamedTuple):
-    """A trial in the batch: ``level`` is how far it went, inf if Tune did not cut it short."""
+    """A trial in the batch: ``level`` is how far it went, inf if Tune did not cut it short.
+
+    ``rungs``: (iteration, first reward) at each rung it passed below ``level`` (``rungs.py``), or None.
+    """
 
     trial_id: str | None
     sample: Sample
     rewards: np.ndarray
     level: float
+    rungs: np.ndarray | None = None
 
 
 def rewards_of(result: dict | list | Real | None, metrics: list[str], modes: list[str]) -> np.ndarray:

@@ -29,6 +29,7 @@ from ray.tune.schedulers import TrialScheduler
 from ray.tune.search import Searcher
 from ray.tune.stopper import Stopper
 
+from ray_pg import rungs
 from ray_pg import runtime as rt
 from ray_pg import state as st
 from ray_pg.learner import MAX_SD, Learner, Options, auto_batch_size
@@ -156,6 +157,9 @@ class PGSearcher(Searcher):
         # Each pending trial's last result seen in on_trial_result, cut to the keys
         # used here: HyperBand stops paused trials without a result.
         self._last: dict[str, dict] = {}
+        # Under a scheduler that cuts trials (one metric, natural update): each pending trial's first
+        # reward by iteration, at the rungs known and above (rungs.py).
+        self._curves: dict[str, dict[float, float]] = {}
         # Known results waiting for a metric and mode: (trial id, sample, value, level).
         self._unscored: list[tuple[str, Sample, Any, float]] = []
         # Trials learnt from through add_evaluated_trials: each only once.
@@ -173,7 +177,7 @@ class PGSearcher(Searcher):
             raise CheckpointError("this PGSearcher was pickled by an older ray_pg, whose searcher object this "
                                   "version cannot take over; its checkpoint (searcher-state-*.pkl) still loads "
                                   "into a new PGSearcher() with restore()")
-        self.__dict__.update(state, _lock=threading.RLock())
+        self.__dict__.update({"_curves": {}, **state}, _lock=threading.RLock())  # _curves: absent from older pickles
 
     # ----------------------------------------------------------------- set-up
 
@@ -249,7 +253,7 @@ class PGSearcher(Searcher):
             return
         old, learner = self._learner, self._new_learner(self._space, rule)
         learner.batch = [entry._replace(sample=learner.sample(learner.policy, entry.sample.raw)) for entry in old.batch]
-        learner.num_failed, learner.full_iterations = old.num_failed, old.full_iterations
+        learner.num_failed, learner.full_iterations, learner.rung_levels = old.num_failed, old.full_iterations, old.rung_levels
         self._unscored = [(tid, learner.sample(learner.policy, sample.raw), value, level)
                           for tid, sample, value, level in self._unscored]
         self._learner = learner
@@ -317,7 +321,18 @@ class PGSearcher(Searcher):
         # Tune passes on every result except the one on which it stops a trial.
         if trial_id in self._pending and isinstance(result, dict):
             keys = [*as_list(self._metric), TRAINING_ITERATION, *(self._stop or {})]  # the keys read here
-            self._last[trial_id] = {key: result[key] for key in keys if key in result and finite(result[key])}
+            # As floats, as a checkpoint restores them.
+            self._last[trial_id] = {key: float(result[key]) for key in keys if key in result and finite(result[key])}
+            if self._records_rungs() and finite(result.get(TRAINING_ITERATION)):
+                curve = self._curves.setdefault(trial_id, {})
+                curve[float(result[TRAINING_ITERATION])] = float(_rewards(self, result)[0])
+                self._curves[trial_id] = rungs.kept(curve, self._learner.rung_levels)
+
+    def _records_rungs(self) -> bool:
+        """Whether pending trials' results at the rungs are kept: one metric, the natural update, and a
+        scheduler or stopper that cuts trials."""
+        return (self._update_rule == "natural" and len(as_list(self._metric)) == 1 and self._runtime is not None
+                and self._runtime.cuts_trials())
 
     @_locked
     def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
@@ -329,6 +344,7 @@ class PGSearcher(Searcher):
         """
         sample = self._pending.pop(trial_id, None)
         last = self._last.pop(trial_id, None)
+        curve = self._curves.pop(trial_id, {})
         if sample is None:
             logger.debug("PGSearcher ignores trial %s: not suggested here, or already complete", trial_id)
             return
@@ -337,11 +353,11 @@ class PGSearcher(Searcher):
         elif result is None and last is None:
             logger.debug("PGSearcher drops trial %s: stopped before it reported a result", trial_id)
         elif result is None:  # stopped while paused: Tune judged its last result
-            self._complete(trial_id, sample, _rewards(self, last), self._level(last, stopped=True))
+            self._complete(trial_id, sample, _rewards(self, last), self._level(last, stopped=True), curve)
         else:
             # Its last result never reached on_trial_result: Tune stopped the trial there.
             stopped = last is None or last.get(TRAINING_ITERATION) != result.get(TRAINING_ITERATION)
-            self._complete(trial_id, sample, _rewards(self, result), self._level(result, stopped))
+            self._complete(trial_id, sample, _rewards(self, result), self._level(result, stopped), curve)
 
     def _level(self, result: dict, stopped: bool) -> float:
         """How far a trial went if Tune cut it short, else inf (it ran its course)."""
@@ -349,9 +365,12 @@ class PGSearcher(Searcher):
             self._learner.full_iterations = max(self._learner.full_iterations, float(result[TRAINING_ITERATION]))
         return (self._runtime or self._start_run()).level(result, stopped, self._stop, self._learner.full_iterations)
 
-    def _complete(self, trial_id: str | None, sample: Sample, rewards: np.ndarray, level: float) -> None:
-        self._learner.add(Finished(trial_id, sample, rewards, level), self.batch_size, as_list(self._metric),
-                          as_list(self._mode))
+    def _complete(self, trial_id: str | None, sample: Sample, rewards: np.ndarray, level: float,
+                  curve: dict[float, float] | None = None) -> None:
+        """Hand a finished trial to the learner, with its results at the rungs below ``level`` (``curve``)."""
+        passed = [(t, v) for t, v in (curve or {}).items() if t < level and t in self._learner.rung_levels]
+        self._learner.add(Finished(trial_id, sample, rewards, level, np.array(passed) if passed else None),
+                          self.batch_size, as_list(self._metric), as_list(self._mode))
 
     @property
     def batch_size(self) -> int:

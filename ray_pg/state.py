@@ -244,7 +244,7 @@ def sample_json(sample: Sample) -> dict:
 
 def finished_json(entry: Finished) -> dict:
     return {"trial_id": entry.trial_id, **sample_json(entry.sample), "rewards": to_json(entry.rewards),
-            "level": to_json(entry.level)}
+            "level": to_json(entry.level), **({} if entry.rungs is None else {"rungs": to_json(entry.rungs)})}
 
 
 def encode(searcher: Any) -> dict:
@@ -268,6 +268,8 @@ def encode(searcher: Any) -> dict:
         "pending": {tid: sample_json(sample) for tid, sample in searcher._pending.items()},
         "pool": [sample_json(sample) for sample in learner.pool],
         "last": to_json(searcher._last),
+        "curves": to_json(searcher._curves),
+        "rung_levels": learner.rung_levels,
         "full_iterations": learner.full_iterations,
         "batch": [finished_json(entry) for entry in learner.batch],
         "unscored": [{"trial_id": tid, **sample_json(sample), "value": to_json(value), "level": to_json(level)}
@@ -338,7 +340,7 @@ def decode(searcher: Any, state: Any) -> tuple[Any, dict]:
     except (KeyError, TypeError, ValueError) as exc:
         raise CheckpointError(f"checkpoint field 'rng': not a PCG64 state: {exc!r}") from exc
     for key in ("adam", "batch", "window", "pool", "history", "num_updates", "num_failed", "trials_used",
-                "full_iterations"):
+                "full_iterations", "rung_levels"):
         setattr(learner, key, parsed.pop(f"_{key}"))
     learner.rng = rng
     learner.rank_model = learner.fit_rank_model()  # as it was fitted after the checkpoint's last update
@@ -361,6 +363,10 @@ def parse_state(state: dict, *, width: int, size: int) -> dict:
         pending = expect(state["pending"], dict, "pending")
         pool = expect(state.get("pool", []), list, "pool")  # absent in older states
         last = expect(state["last"], dict, "last")
+        curves = expect(state.get("curves", {}), dict, "curves")  # absent in older states
+        rung_levels = array_from_json(state.get("rung_levels", []), "rung_levels", finite=True)
+        if (rung_levels <= 0).any() or (np.diff(rung_levels) <= 0).any():
+            raise CheckpointError(f"checkpoint field 'rung_levels': expected ascending levels > 0, got {rung_levels}")
         batch, unscored, queue = (expect(state[key], list, key) for key in ("batch", "unscored", "queue"))
         history = expect(state["history"], list, "history")
         full_iterations = float_from_json(state["full_iterations"], "full_iterations")
@@ -382,6 +388,8 @@ def parse_state(state: dict, *, width: int, size: int) -> dict:
             "_pool": [sample_from_json(p, f"pool[{i}]", width) for i, p in enumerate(pool)],
             "_last": {str(tid): {str(k): float_from_json(v, f"last[{tid}]") for k, v in
                                  expect(r, dict, f"last[{tid}]").items()} for tid, r in last.items()},
+            "_curves": {str(tid): _curve(c, f"curves[{tid}]") for tid, c in curves.items()},
+            "_rung_levels": [float(level) for level in rung_levels],
             "_full_iterations": full_iterations,
             "_batch": [finished_from_json(b, f"batch[{i}]", width) for i, b in enumerate(batch)],
             "_unscored": [_unscored(u, f"unscored[{i}]", width) for i, u in enumerate(unscored)],
@@ -409,8 +417,24 @@ def finished_from_json(x: Any, field: str, width: int) -> Finished:
     level = float_from_json(x.get("level"), f"{field}.level")
     if len(rewards) < 1 or np.isinf(rewards).any() or not level > 0:
         raise CheckpointError(f"checkpoint field {field!r}: expected finite or null rewards and a level > 0, got {x!r}")
+    rungs = None
+    if x.get("rungs") is not None:
+        rungs = np.array([array_from_json(pair, f"{field}.rungs", 2) for pair in expect(x["rungs"], list, f"{field}.rungs")])
+        if not len(rungs) or not (np.isfinite(rungs[:, 0]).all() and (rungs[:, 0] > 0).all()) or np.isinf(rungs[:, 1]).any():
+            raise CheckpointError(f"checkpoint field {field!r}: expected rungs as [iteration > 0, reward] pairs, got {x['rungs']!r}")
     return Finished(expect(x.get("trial_id"), str, f"{field}.trial_id", allow_none=True),
-                    sample_from_json(x, field, width), rewards, level)
+                    sample_from_json(x, field, width), rewards, level, rungs)
+
+
+def _curve(x: Any, field: str) -> dict[float, float]:
+    """A pending trial's rewards by iteration (``PGSearcher._curves``)."""
+    try:
+        curve = {float(t): float_from_json(v, field) for t, v in expect(x, dict, field).items()}
+    except ValueError as exc:
+        raise CheckpointError(f"checkpoint field {field!r}: iterations must be numbers, got {x!r}") from exc
+    if not all(math.isfinite(t) and t > 0 for t in curve) or any(math.isinf(v) for v in curve.values()):
+        raise CheckpointError(f"checkpoint field {field!r}: expected iterations > 0 and finite or null rewards")
+    return curve
 
 
 def _unscored(x: Any, field: str, width: int) -> tuple[str | None, Sample, Any, float]:

@@ -129,6 +129,37 @@ def test_scheduler_methods_are_registry_entries():
     assert parse_method("pg_asha[batch_size=16]")[1] == {"batch_size": 16}
     assert parse_method("pg_hyperband")[0].scheduler == "hyperband"
     assert parse_method("random_asha")[0].scheduler == "asha" and parse_method("pg")[0].scheduler is None
-    for bad in ("pg_ashaa", "pg_asha[batch_size=16", "tpe_asha"):
+    assert {parse_method(m)[0].scheduler for m in ("tpe_asha", "hyperopt_asha", "ablation_asha")} == {"asha"}
+    assert parse_method("bohb")[0].scheduler == "bohb"
+    for bad in ("pg_ashaa", "pg_asha[batch_size=16", "tpe_ashaa"):
         with pytest.raises(ValueError, match="unknown method"):
             parse_method(bad)
+
+
+def test_real_curves_are_seeded_and_a_strong_penalty_cannot_win():
+    """A config's curve is the same in every trial (so the last epoch's loss is its true final loss), and
+    the curves tell configs apart."""
+    from experiments.bench import curves_real
+
+    config = {"learning_rate": "constant", "eta0": 0.01, "alpha": 1e-4, "l1_ratio": 0.1, "average": False}
+    curves = [[curves_real._epoch(model, t) for t in range(1, 6)]
+              for model in (curves_real._model("sgd_digits", config) for _ in range(2))]
+    assert curves[0] == curves[1] and curves[0][-1] < curves[0][0]
+    strong = curves_real._model("sgd_digits", {**config, "alpha": 0.1})
+    assert min(curves_real._epoch(strong, t) for t in range(1, 6)) > curves[0][-1]
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_rivals_run_real_curves_through_tune(asha_ray, tmp_path):
+    """BOHB under HyperBandForBOHB (pausing and resuming the model) and TPE under ASHA on a real model."""
+    budget = asha.MAX_T * 4
+    tasks = tasks_for("asha", methods=("bohb", "tpe_asha"), problems=("sgd_digits",), seeds=[0], workers=(4,),
+                      budget=budget)
+    assert run(tasks, tmp_path) == []
+    for task in tasks:
+        rows = pd.read_parquet(results.run_file(tmp_path, task))
+        assert (rows["iterations"] < asha.MAX_T).any() and rows["cum_budget"].max() <= budget
+        reached = rows[rows["reached_max_t"]]
+        assert len(reached) and np.allclose(reached["loss"], reached["final_loss"])
+        assert rows["final_loss"].isna().equals(~rows["reached_max_t"])

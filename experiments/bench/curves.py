@@ -80,12 +80,12 @@ import pandas as pd
 from ray import tune
 from ray.tune.stopper import Stopper
 
+from experiments.bench import curves_real
 from experiments.bench.methods import make, parse_method
 from experiments.bench.results import Task, tidy
 
-METRIC = "loss"
-MAX_T = 27
-PROBLEMS = ("crossing", "parallel")
+METRIC, MAX_T = curves_real.METRIC, curves_real.MAX_T  # one metric and training length for every problem
+PROBLEMS = ("crossing", "parallel", *curves_real.SPACES)
 OPTIMISERS = ("sgd", "momentum", "adam", "rmsprop")
 SPACE: dict[str, Any] = {
     "optimizer": tune.choice(list(OPTIMISERS)),
@@ -205,17 +205,20 @@ class BudgetStopper(Stopper):
         return self.tracker.spent >= self.budget
 
 
-def tidy_rows(completions: list[dict], results: pd.DataFrame, budget: int) -> pd.DataFrame:
+def tidy_rows(completions: list[dict], results: pd.DataFrame, budget: int, problem: str = "crossing") -> pd.DataFrame:
     """One row per trial completed within ``budget``, in completion order, with the incumbent."""
     done = pd.DataFrame(completions, columns=["trial_id", "cum_budget"])
     done = done[done["cum_budget"] <= budget]
-    names = list(SPACE)
+    names = list(space_of(problem))
     columns = ["trial_id", "training_iteration", METRIC, *(f"config/{n}" for n in names)]
     frame = done.merge(results[columns], on="trial_id", how="left", validate="one_to_one")
     frame = frame.rename(columns={"training_iteration": "iterations", **{f"config/{n}": n for n in names}})
     frame.insert(0, "trial", np.arange(1, len(frame) + 1))
-    frame["final_loss"] = [final_loss(row) for row in frame[names].to_dict("records")]
     frame["reached_max_t"] = frame["iterations"] >= MAX_T
+    if problem in curves_real.SPACES:  # training is seeded: a trial that reached MAX_T reported its final loss
+        frame["final_loss"] = frame[METRIC].where(frame["reached_max_t"])
+    else:
+        frame["final_loss"] = [final_loss(row) for row in frame[names].to_dict("records")]
     best_loss, incumbent, regrets = math.inf, math.nan, []
     for loss, final, reached in zip(frame[METRIC], frame["final_loss"], frame["reached_max_t"]):
         if reached and loss < best_loss:
@@ -225,25 +228,35 @@ def tidy_rows(completions: list[dict], results: pd.DataFrame, budget: int) -> pd
     return frame
 
 
+def space_of(problem: str) -> dict[str, Any]:
+    """The search space of a regime or real problem."""
+    return curves_real.SPACES.get(problem, SPACE)
+
+
 def run_task(task: Task) -> dict[str, pd.DataFrame]:
     """One Tune experiment on a running Ray; returns its tidy rows and PG's policy history."""
-    from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, HyperBandScheduler
+    from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, HyperBandForBOHB, HyperBandScheduler
 
     if task.problem not in PROBLEMS:
         raise ValueError(f"learning-curve problems are {PROBLEMS}, got {task.problem!r}")
     if task.budget % MAX_T:
         raise ValueError(f"budget must be a multiple of {MAX_T}, got {task.budget=}")
     method, _ = parse_method(task.method)
-    searcher, _ = make(task.method, SPACE, METRIC, "min", task.seed)
+    space = space_of(task.problem)
+    searcher, _ = make(task.method, space, METRIC, "min", task.seed)
     tracker = BudgetTracker()
-    function, in_flight = trainable, task.workers
+    real = task.problem in curves_real.SPACES
+    resumable = method.scheduler in ("hyperband", "bohb")  # they pause trials
+    function, in_flight = curves_real.trainable if real else trainable, task.workers
     if method.scheduler is None:
         scheduler, num_samples, stop = FIFOScheduler(), task.budget // MAX_T, None
     else:
         if method.scheduler == "asha":
             scheduler = ASHAScheduler(max_t=MAX_T, grace_period=1, reduction_factor=3)
-        elif method.scheduler == "hyperband":
-            scheduler, function = HyperBandScheduler(max_t=MAX_T, reduction_factor=3), resumable_trainable
+        elif method.scheduler in ("hyperband", "bohb"):
+            kind = HyperBandScheduler if method.scheduler == "hyperband" else HyperBandForBOHB
+            scheduler = kind(max_t=MAX_T, reduction_factor=3)
+            function = curves_real.trainable if real else resumable_trainable
             in_flight = 0  # Tune's default: no limit (see the module docstring)
         else:
             raise ValueError(f"{task.method}: unknown scheduler {method.scheduler!r}")
@@ -253,7 +266,8 @@ def run_task(task: Task) -> dict[str, pd.DataFrame]:
     with tempfile.TemporaryDirectory(prefix="curves_tune_") as storage:
         tuner = tune.Tuner(
             function,
-            param_space=SPACE if task.problem == "crossing" else {**SPACE, "curves": task.problem},
+            param_space=({**space, "problem": task.problem, "resumable": resumable} if real
+                         else SPACE if task.problem == "crossing" else {**SPACE, "curves": task.problem}),
             tune_config=tune.TuneConfig(metric=METRIC, mode="min", search_alg=searcher, scheduler=scheduler,
                                         num_samples=num_samples, max_concurrent_trials=in_flight,
                                         reuse_actors=True),
@@ -263,7 +277,7 @@ def run_task(task: Task) -> dict[str, pd.DataFrame]:
         if grid.errors:
             raise RuntimeError(f"{task.label()}: {len(grid.errors)} trials failed, first: {grid.errors[0]!r}")
         results = grid.get_dataframe()
-    frame = tidy_rows(tracker.completions, results, task.budget)
+    frame = tidy_rows(tracker.completions, results, task.budget, task.problem)
     frame["best_so_far"] = frame["incumbent_regret"]
     frame["run_seconds"] = time.perf_counter() - start
     frame["started"] = started

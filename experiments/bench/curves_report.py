@@ -18,10 +18,14 @@ import pandas as pd
 
 from experiments.bench.analysis import ordered, ranks, scores_at
 from experiments.bench.curves import MAX_T, OPTIMUM
+from experiments.bench.curves_real import SPACES
 
 TITLES = {"crossing": "crossing curves (early rungs mislead)",
-          "parallel": "parallel curves (early rungs rank as the end does)"}
-FILES = {"crossing": "asha", "parallel": "asha_parallel"}
+          "parallel": "parallel curves (early rungs rank as the end does)",
+          "mlp_digits": "an MLP trained on digits (real curves; 'regret' is the validation log-loss)",
+          "sgd_digits": "a linear model trained by SGD on digits (real curves; 'regret' is the validation log-loss)"}
+FILES = {"crossing": "asha", "parallel": "asha_parallel", "mlp_digits": "asha_mlp_digits",
+         "sgd_digits": "asha_sgd_digits"}
 
 
 def incumbent_at(frame: pd.DataFrame, budgets: np.ndarray) -> pd.DataFrame:
@@ -85,7 +89,7 @@ def summarise(frame: pd.DataFrame, history: pd.DataFrame, md_path: Path, png_pat
     checkpoints = np.array([budget // 4, budget // 2, budget])
     at = incumbent_at(frame, checkpoints)
     final = at[budget].unstack("method")  # seeds x methods
-    rank = ranks(scores_at(frame, [budget], axis="cum_budget")[budget]).mean()
+    rank = {c: ranks(scores_at(frame, [c], axis="cum_budget")[c]).mean() for c in checkpoints}
     common = final.dropna().index
     reference = "random" if "random" in methods else methods[0]
     target = _median(final[reference].dropna())
@@ -101,23 +105,26 @@ def summarise(frame: pd.DataFrame, history: pd.DataFrame, md_path: Path, png_pat
         f"(runs started {frame['started'].min()} to {frame['started'].max()}).",
         "",
         (f"Synthetic learning-curve problem of `experiments/bench/curves.py` (regret = true loss after {MAX_T} "
-         f"iterations, optimum 0), real Tune runs, {int(frame['seed'].nunique())} seeds, "
+         f"iterations, optimum 0)" if regime not in SPACES else f"Real learning curves of "
+         f"`experiments/bench/curves_real.py` ('regret' = the validation log-loss after {MAX_T} epochs; its "
+         "optimum is unknown)") + (f", real Tune runs, {int(frame['seed'].nunique())} seeds, "
          f"total budget B = {budget} training iterations per run. Budget is counted over all trials "
          "(including the partial work of trials still running) at each trial's completion; the incumbent is "
          f"the trial with the best reported loss among those that reached {MAX_T} iterations "
          "(what a user would pick), '-' until one exists."),
         "",
-        "## Incumbent regret (median over seeds) and mean rank at B",
+        "## Incumbent regret (median over seeds) and mean rank, at B/4, B/2 and B",
         "",
         (f"| method | runs | num_samples | trials (median) | regret @ {checkpoints[0]} | @ {checkpoints[1]} "
-         f"| @ {budget} | mean rank @ B | budget used (median) | seconds/run (median) |"),
-        "|---|---|---|---|---|---|---|---|---|---|",
+         f"| @ {budget} | mean rank @ {checkpoints[0]} | @ {checkpoints[1]} | @ {budget} | budget used (median) "
+         "| seconds/run (median) |"),
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for m in methods:
         cells = [_fmt(_median(at.loc[m][c])) for c in checkpoints]
         cells = ["-" if c == "none" else c for c in cells]
         r = runs.loc[m]
-        shown = f"{rank[m]:.2f}" if m in rank else "-"
+        shown = " | ".join(f"{rank[c][m]:.2f}" if m in rank[c] else "-" for c in checkpoints)
         lines.append(f"| {m} | {len(r)} | {_fmt(r['samples'].iloc[0], 1)} | {r['trials'].median():.0f} | "
                      + " | ".join(cells)
                      + f" | {shown} | {r['spent'].median():.0f} | {r['seconds'].median():.1f} |")
@@ -144,7 +151,7 @@ def summarise(frame: pd.DataFrame, history: pd.DataFrame, md_path: Path, png_pat
             lines += [(f"PG's history under {m}: {int(scheduled.loc[scheduled['method'] == m, 'stopped_early'].sum())}"
                        f" of the {int(part['trials_used'].sum())} trials it learnt from were ranked as cut short by "
                        "the scheduler below max_t (trials that reached max_t ran their course)."), ""]
-    policy = final_policies(history)
+    policy = final_policies(history) if regime not in SPACES else pd.DataFrame()
     if len(policy):
         lines += ["## Where PG's policy ended (last update; median over seeds)", "",
                   "| method | p(adam) | lr (policy centre) | dropout | layers | entropy |", "|---|---|---|---|---|---|",
@@ -201,7 +208,8 @@ def plot(frame: pd.DataFrame, methods: list[str], budget: int, path: Path, dpi: 
         ax.fill_between(budgets[band], lo[band], hi[band], color=line.get_color(), alpha=0.2)
     ax.set_yscale("log")
     ax.set_xlabel("cumulative training iterations (all trials)")
-    ax.set_ylabel("incumbent regret (true final loss)")
+    ax.set_ylabel("incumbent regret (true final loss)" if frame["problem"].iloc[0] not in SPACES
+                  else "incumbent's validation log-loss")
     ax.set_title("Median over seeds, interquartile band")
     ax.legend(loc="upper right")
     fig.tight_layout()

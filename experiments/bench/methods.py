@@ -161,6 +161,14 @@ def make_hyperopt(space: dict, metric: str, mode: str, seed: int, **kwargs: Any)
     return HyperOptSearch(metric=metric, mode=mode, random_state_seed=seed, **kwargs)
 
 
+def make_bohb(space: dict, metric: str, mode: str, seed: int, **kwargs: Any) -> Searcher:
+    """Ray's ``TuneBOHB`` (hpbandster's BOHB model), its space converted by Ray as users get it: it runs
+    under ``HyperBandForBOHB`` (``scheduler="bohb"``)."""
+    from ray.tune.search.bohb import TuneBOHB
+
+    return TuneBOHB(metric=metric, mode=mode, seed=seed, **kwargs)
+
+
 def make_random(space: dict, metric: str, mode: str, seed: int, **kwargs: Any) -> Searcher:
     return RandomSearcher(metric=metric, mode=mode, seed=seed, **kwargs)
 
@@ -193,8 +201,8 @@ class Method:
             its space (Tune must then get no ``param_space``); False when the
             runner passes the space through ``set_search_properties``.
         kwargs: fixed keyword arguments of this table entry.
-        scheduler: ``"asha"`` or ``"hyperband"`` for learning-curve benchmarks
-            (``experiments.bench.curves``); None: FIFO, every trial trains to the end.
+        scheduler: ``"asha"``, ``"hyperband"`` or ``"bohb"`` (``HyperBandForBOHB``) for learning-curve
+            benchmarks (``experiments.bench.curves``); None: FIFO, every trial trains to the end.
         num_samples: Tune's ``num_samples`` under a scheduler (a budget stopper
             ends the run once the training budget is spent; None: FIFO's
             budget / max_t trials).
@@ -235,6 +243,14 @@ METHODS: dict[str, Method] = {
     # so the budget stopper, not num_samples, ends a run; PG's exploit phase follows num_samples.
     "pg_asha": Method(make_pg, scheduler="asha", num_samples=300),
     "random_asha": Method(make_random, scheduler="asha", num_samples=800),
+    # The rivals users run under early stopping, each with its space converted by Ray as users get it.
+    "tpe_asha": Method(make_optuna, kwargs={"sampler": "TPESampler"}, scheduler="asha", num_samples=800,
+                       requires=("optuna",)),
+    "hyperopt_asha": Method(make_hyperopt, scheduler="asha", num_samples=800, requires=("hyperopt",)),
+    "bohb": Method(make_bohb, scheduler="bohb", num_samples=800, requires=("hpbandster", "ConfigSpace")),
+    # Ablations of the natural update under a scheduler: "ablation_asha[rung_prior=None]".
+    "ablation_asha": Method(make_ablation, scheduler="asha", num_samples=300),
+    "ablation_hyperband": Method(make_ablation, scheduler="hyperband", num_samples=300),
     "pg_hyperband": Method(make_pg, scheduler="hyperband", num_samples=300),
     "random_hyperband": Method(make_random, scheduler="hyperband", num_samples=800),
 }
