@@ -124,17 +124,18 @@ class Learner:
 
     ``rng`` is the searcher's generator (one stream: the searcher draws queued points from it too).
     ``candidates`` and ``min_tau_z`` are the rank model's knobs, ``separable_above`` the natural policy's,
-    ``rung_prior`` (None: every rung trusted) and ``count_cut_whole`` (a cut trial counts 1 towards a batch,
-    not t / T) the early-stopping ones (ablations change them).
+    ``rung_prior`` (None: every rung trusted) and ``count_cut`` (what a trial cut short at iteration t counts
+    towards a batch: "training", t / T; "whole", 1; "trust", its rung's trust) the early-stopping ones
+    (ablations change them).
     """
 
     def __init__(self, space: Space, rule: str, options: Options, rng: np.random.Generator, *,
                  several_metrics: bool, candidates: int = CANDIDATES, min_tau_z: float = surrogate.MIN_TAU_Z,
                  separable_above: int = SEPARABLE_ABOVE, rung_prior: float | None = rungs.PRIOR,
-                 count_cut_whole: bool = False):
+                 count_cut: str = "training"):
         self.space, self.rule, self.options, self.rng = space, rule, options, rng
         self.several_metrics, self.candidates, self.min_tau_z = several_metrics, candidates, min_tau_z
-        self.separable_above, self.rung_prior, self.count_cut_whole = separable_above, rung_prior, count_cut_whole
+        self.separable_above, self.rung_prior, self.count_cut = separable_above, rung_prior, count_cut
         self.policy = self.new_policy(rule)
         self.adam = Adam.zeros(self.policy.params.size)
         self.batch: list[Finished] = []
@@ -150,6 +151,7 @@ class Learner:
         self.full_iterations = 1.0
         # The iterations at which Tune cut trials short so far: the scheduler's rungs (rungs.py).
         self.rung_levels: list[float] = []
+        self.cut_trust: float | None = None  # of the last update, for its history row
 
     # ---- the two update rules: the policy class, what a sample keeps, the update
     def new_policy(self, rule: str) -> Policy | NaturalPolicy:
@@ -230,7 +232,10 @@ class Learner:
         whole, they would trigger many updates on what early rungs reward.
         """
         # level <= T always: T takes every completed trial's iterations first.
-        return sum(1.0 if math.isinf(entry.level) or self.count_cut_whole else entry.level / self.full_iterations
+        if self.count_cut == "trust":
+            trust = rungs.level_trust(self.window, self.rung_prior if self.rung_prior is not None else 1.0)
+            return sum(1.0 if math.isinf(e.level) else trust.get(e.level, self.rung_prior or 1.0) for e in self.batch)
+        return sum(1.0 if math.isinf(entry.level) or self.count_cut == "whole" else entry.level / self.full_iterations
                    for entry in self.batch)
 
     def update(self, batch_size: int, metrics: list[str], modes: list[str]) -> None:
@@ -256,6 +261,8 @@ class Learner:
             "batch_size": len(self.batch),
             "failed": int(failed.sum()),
             "stopped_early": int(np.isfinite(levels).sum()),
+            # update="natural": the mean weight of the update's trials cut short (rungs.py), None if none.
+            "cut_trust": self.cut_trust,
             **summary,
             "entropy": self.policy.entropy(),
             # The rank model that picks the next suggestions (update="natural"), None while untrusted.
@@ -278,11 +285,13 @@ class Learner:
         old = np.array([np.full(1 + len(self.policy.sizes), np.nan) if e.sample.blocks is None
                         else e.sample.blocks for e in entries])
         settings = self.options.settings
-        cut = self.rung_prior is not None and any(math.isfinite(e.level) for e in entries)
+        cut = np.array([math.isfinite(e.level) for e in entries])
+        trust = rungs.trust(entries, recent, self.rung_prior) if self.rung_prior is not None and cut.any() else None
+        self.cut_trust = None if trust is None else float(trust[cut].mean())
         natural_update(self.policy, np.array([e.sample.raw for e in entries]), old,
                        advantages(scores, self.options.advantage), truncation=self.options.truncation,
                        min_sd=settings.min_sd, max_sd=settings.max_sd, fresh=len(self.batch) / len(entries),
-                       trust=rungs.trust(entries, recent, self.rung_prior) if cut else None, rng=self.rng)
+                       trust=trust, rng=self.rng)
         layout = surrogate.Layout.of(self.policy.columns())
         self.window = recent[-max(len(entries), surrogate.memory_size(layout)):]
         self.rank_model = self.fit_rank_model(layout)

@@ -11,9 +11,10 @@ recent trials that reached both, floored at 0. A rung with fewer than ``MIN_PAIR
 ``PRIOR``. Trials that ran their course count fully.
 
 Taken from BOHB (Falkner et al. 2018), which models the largest budget with enough results and so stops
-listening to low budgets once higher ones have data, and from the rank correlation between budgets
-that Hyper-Tune (Li et al. 2022) weighs its budgets by; here it weighs results, not models, because
-the natural update has none.
+listening to low budgets once higher ones have data, and from MFES-HB (Li et al. 2021) and Hyper-Tune
+(Li et al. 2022), which weigh each budget's surrogate by how many pairs of the higher budget's results it
+orders rightly. Here the weight is on results, not models (the natural update has none), and each rung
+is measured against the next, where trials that passed both are many, rather than against the last.
 """
 
 from __future__ import annotations
@@ -33,22 +34,24 @@ MIN_PAIRS = 5
 PRIOR = 1.0
 
 
-def levels(entries: Sequence[Finished]) -> np.ndarray:
+def levels(entries: Sequence[Finished]) -> list[float]:
     """The rungs the entries were cut at or passed, ascending (finite levels only)."""
     found = {entry.level for entry in entries if math.isfinite(entry.level)}
     found.update(float(level) for entry in entries if entry.rungs is not None for level in entry.rungs[:, 0])
-    return np.array(sorted(found))
+    return sorted(found)
 
 
-def value_at(entry: Finished, level: float) -> float:
-    """The entry's first reward at ``level`` (its end when ``level`` is its own), NaN if unknown."""
-    if level == entry.level:
-        return float(entry.rewards[0])
-    if entry.rungs is not None:
-        hit = entry.rungs[entry.rungs[:, 0] == level, 1]
-        if len(hit):
-            return float(hit[0])
-    return math.nan
+def values(entries: Sequence[Finished], rungs: Sequence[float]) -> np.ndarray:
+    """(entries, rungs): each entry's first reward at each rung (at its own level: its end), NaN where it
+    did not report there. ``rungs`` holds every entry's level."""
+    column = {level: j for j, level in enumerate(rungs)}
+    table = np.full((len(entries), len(rungs)), np.nan)
+    for i, entry in enumerate(entries):
+        for level, value in (() if entry.rungs is None else entry.rungs):
+            if level in column:
+                table[i, column[level]] = value
+        table[i, column[entry.level]] = entry.rewards[0]
+    return table
 
 
 def spearman(a: np.ndarray, b: np.ndarray) -> float:
@@ -58,24 +61,28 @@ def spearman(a: np.ndarray, b: np.ndarray) -> float:
     return float(ra @ rb) / scale if scale > 0 else 0.0
 
 
+def level_trust(known: Sequence[Finished], prior: float = PRIOR) -> dict[float, float]:
+    """The trust of each rung of the ``known`` results (module doc), by its level."""
+    rungs = [*levels(known), math.inf]
+    table = values(known, rungs)
+    link = np.full(len(rungs) - 1, prior)
+    for i in range(len(rungs) - 1):
+        pairs = table[:, i:i + 2][~np.isnan(table[:, i:i + 2]).any(axis=1)]
+        if len(pairs) >= MIN_PAIRS:
+            link[i] = max(0.0, spearman(pairs[:, 0], pairs[:, 1]))
+    # the trust of a rung: the product of the links from it to the end
+    return dict(zip(rungs[:-1], np.cumprod(link[::-1])[::-1].tolist()))
+
+
 def trust(entries: Sequence[Finished], known: Sequence[Finished], prior: float = PRIOR) -> np.ndarray:
     """Each entry's weight in the update: 1 if it ran its course, else its rung's trust (module doc),
     measured on the ``known`` results (``entries`` among them)."""
-    rungs = [*levels(known), math.inf]
-    link = np.full(len(rungs) - 1, prior)
-    for i, (low, high) in enumerate(zip(rungs[:-1], rungs[1:])):
-        pairs = np.array([(value_at(e, low), value_at(e, high)) for e in known])
-        pairs = pairs[~np.isnan(pairs).any(axis=1)] if len(pairs) else pairs
-        if len(pairs) >= MIN_PAIRS:
-            link[i] = max(0.0, spearman(pairs[:, 0], pairs[:, 1]))
-    # trust of rung i: the product of the links from it to the end
-    from_rung = np.cumprod(link[::-1])[::-1]
-    index = {level: i for i, level in enumerate(rungs[:-1])}
-    return np.array([1.0 if math.isinf(e.level) else float(from_rung[index[e.level]]) for e in entries])
+    by_level = level_trust(known, prior)
+    return np.array([1.0 if math.isinf(e.level) else by_level[e.level] for e in entries])
 
 
 def kept(curve: dict[float, float], rung_levels: Sequence[float]) -> dict[float, float]:
-    """A pending trial's results worth keeping: those at known rungs, and any above the highest (which may
-    be a rung not yet seen)."""
-    top = max(rung_levels, default=0.0)
-    return {t: v for t, v in curve.items() if t in rung_levels or t > top}
+    """A pending trial's results worth keeping: those at known rungs, and its latest (which may be at a
+    rung not yet seen; a rung first seen after a trial passed it lacks that trial's result there)."""
+    latest = max(curve)
+    return {t: v for t, v in curve.items() if t in rung_levels or t == latest}

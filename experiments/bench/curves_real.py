@@ -33,7 +33,7 @@ MAX_T = 27
 MLP_SPACE: dict[str, Any] = {
     "solver": tune.choice(["sgd", "adam"]),
     "learning_rate_init": tune.loguniform(1e-4, 1.0),
-    "hidden": tune.qlograndint(8, 128, 8),
+    "hidden": tune.lograndint(8, 129),
     "alpha": tune.loguniform(1e-6, 1e-1),
     "batch_size": tune.choice([16, 32, 64, 128, 256]),
 }

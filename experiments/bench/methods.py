@@ -248,9 +248,10 @@ METHODS: dict[str, Method] = {
                        requires=("optuna",)),
     "hyperopt_asha": Method(make_hyperopt, scheduler="asha", num_samples=800, requires=("hyperopt",)),
     "bohb": Method(make_bohb, scheduler="bohb", num_samples=800, requires=("hpbandster", "ConfigSpace")),
-    # Ablations of the natural update under a scheduler: "ablation_asha[rung_prior=None]".
-    "ablation_asha": Method(make_ablation, scheduler="asha", num_samples=300),
-    "ablation_hyperband": Method(make_ablation, scheduler="hyperband", num_samples=300),
+    # Ablations of the natural update under a scheduler: "ablation_asha[rung_prior=None]". Its sampling
+    # does not follow num_samples: as many as the rivals', so that the budget ends each run.
+    "ablation_asha": Method(make_ablation, scheduler="asha", num_samples=800),
+    "ablation_hyperband": Method(make_ablation, scheduler="hyperband", num_samples=800),
     "pg_hyperband": Method(make_pg, scheduler="hyperband", num_samples=300),
     "random_hyperband": Method(make_random, scheduler="hyperband", num_samples=800),
 }
