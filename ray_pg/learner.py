@@ -8,18 +8,14 @@ to draw, finished trials with their rewards and levels, the batch size Tune's co
 
 from __future__ import annotations
 
-import functools
 import logging
 import math
-import threading
-from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Iterator
 
 import numpy as np
-from threadpoolctl import ThreadpoolController
 
 from ray_pg import rungs, surrogate
+from ray_pg.blas import one_blas_thread
 from ray_pg.natural import NaturalPolicy, natural_update
 from ray_pg.params import BoundedParam
 from ray_pg.policy import Adam, Policy, UpdateSettings, advantages, update
@@ -64,29 +60,6 @@ DRAWN_AHEAD = 8
 SEVERAL_METRICS_INITIAL_SCALE = 1.0
 
 
-# One searcher's update at a time per process holds BLAS to one thread (see one_blas_thread).
-_BLAS_LOCK = threading.Lock()
-
-
-@functools.cache
-def _blas() -> ThreadpoolController:
-    return ThreadpoolController()  # finds the BLAS libraries loaded; 1 ms, so once
-
-
-@contextmanager
-def one_blas_thread() -> Iterator[None]:
-    """BLAS limited to one thread inside, for every thread of the process, restored after.
-
-    An update's linear algebra is small (the rank model's fit: a few hundred rows and columns), and
-    Tune's driver shares its machine with the trials: there OpenBLAS's second thread waits for a busy
-    core. With one core busy, the fit on 70 parameters took 7.5 ms (median) and up to 162 ms with two
-    threads, 2.8 ms and up to 10 ms with one (``experiments/results/cost_width.md``). The lock keeps
-    two searchers' updates from restoring each other's limit.
-    """
-    with _BLAS_LOCK, _blas().limit(limits=1, user_api="blas"):
-        yield
-
-
 @dataclass(frozen=True)
 class Options:
     """PGSearcher's learning options (its docstring says what each does), checked once."""
@@ -124,18 +97,17 @@ class Learner:
 
     ``rng`` is the searcher's generator (one stream: the searcher draws queued points from it too).
     ``candidates`` and ``min_tau_z`` are the rank model's knobs, ``separable_above`` the natural policy's,
-    ``rung_prior`` (None: every rung trusted) and ``count_cut`` (what a trial cut short at iteration t counts
-    towards a batch: "training", t / T; "whole", 1; "trust", its rung's trust) the early-stopping ones
-    (ablations change them).
+    ``rung_prior`` (None: every rung trusted) and ``count_cut_whole`` (a trial cut short counts 1 towards a
+    batch, not t / T) the early-stopping ones (ablations change them).
     """
 
     def __init__(self, space: Space, rule: str, options: Options, rng: np.random.Generator, *,
                  several_metrics: bool, candidates: int = CANDIDATES, min_tau_z: float = surrogate.MIN_TAU_Z,
                  separable_above: int = SEPARABLE_ABOVE, rung_prior: float | None = rungs.PRIOR,
-                 count_cut: str = "training"):
+                 count_cut_whole: bool = False):
         self.space, self.rule, self.options, self.rng = space, rule, options, rng
         self.several_metrics, self.candidates, self.min_tau_z = several_metrics, candidates, min_tau_z
-        self.separable_above, self.rung_prior, self.count_cut = separable_above, rung_prior, count_cut
+        self.separable_above, self.rung_prior, self.count_cut_whole = separable_above, rung_prior, count_cut_whole
         self.policy = self.new_policy(rule)
         self.adam = Adam.zeros(self.policy.params.size)
         self.batch: list[Finished] = []
@@ -232,10 +204,7 @@ class Learner:
         whole, they would trigger many updates on what early rungs reward.
         """
         # level <= T always: T takes every completed trial's iterations first.
-        if self.count_cut == "trust":
-            trust = rungs.level_trust(self.window, self.rung_prior if self.rung_prior is not None else 1.0)
-            return sum(1.0 if math.isinf(e.level) else trust.get(e.level, self.rung_prior or 1.0) for e in self.batch)
-        return sum(1.0 if math.isinf(entry.level) or self.count_cut == "whole" else entry.level / self.full_iterations
+        return sum(1.0 if math.isinf(entry.level) or self.count_cut_whole else entry.level / self.full_iterations
                    for entry in self.batch)
 
     def update(self, batch_size: int, metrics: list[str], modes: list[str]) -> None:

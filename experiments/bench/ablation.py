@@ -22,8 +22,8 @@
   rates) beyond d numeric columns (the default is ``learner.SEPARABLE_ABOVE``);
 - ``rung_prior=x``: the trust in a rung with too few trials past it (``rungs.PRIOR``); None: every
   trial a scheduler cut short counts fully, whatever its rung;
-- ``count_cut="whole"`` or ``"trust"``: a trial cut short counts 1 towards a batch, or its rung's trust,
-  not t / T.
+- ``count_cut_whole=True``: a trial cut short counts 1 towards a batch, not t / T (a trial counting its
+  rung's trust was measured too, at commit 24b76b6: ``experiments/results/asha_rivals.md``).
 
 Other keyword arguments go to ``PGSearcher``. The update's cadence (batch and
 window) and its rate scaling are constants of ``ray_pg``; their ablations are
@@ -80,11 +80,11 @@ class AblatedSearcher(PGSearcher):
     def __init__(self, *, covariance: bool = True, margin: bool = True, category_margin: float = 1.0,
                  weights: bool = True, initial_scale: float | None = None, candidates: int = CANDIDATES,
                  min_tau_z: float = MIN_TAU_Z, separable_above: int = SEPARABLE_ABOVE,
-                 rung_prior: float | None = rungs.PRIOR, count_cut: str = "training", **kwargs: Any) -> None:
+                 rung_prior: float | None = rungs.PRIOR, count_cut_whole: bool = False, **kwargs: Any) -> None:
         self._knobs = {"covariance": covariance, "margin": margin, "category_margin": category_margin,
                        "weights": weights, "initial_scale": initial_scale, "candidates": candidates,
                        "min_tau_z": min_tau_z, "separable_above": separable_above, "rung_prior": rung_prior,
-                       "count_cut": count_cut}
+                       "count_cut_whole": count_cut_whole}
         super().__init__(update="natural", **kwargs)
 
     def _new_learner(self, space: Space, rule: str, metric: Any = None) -> AblatedLearner:
