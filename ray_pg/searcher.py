@@ -158,7 +158,7 @@ class PGSearcher(Searcher):
         # used here: HyperBand stops paused trials without a result.
         self._last: dict[str, dict] = {}
         # Under a scheduler that cuts trials (one metric, natural update): each pending trial's first
-        # reward by iteration, at the rungs known and above (rungs.py).
+        # reward by iteration, at the rungs known and its latest (rungs.py).
         self._curves: dict[str, dict[float, float]] = {}
         # Known results waiting for a metric and mode: (trial id, sample, value, level).
         self._unscored: list[tuple[str, Sample, Any, float]] = []
