@@ -169,14 +169,6 @@ def limiter_batches() -> bool:
     return False
 
 
-def default_rule(scheduler: Any) -> str:
-    """What ``update=None`` means: "pg" under ASHA (its first rung ends most trials, and the natural update
-    converges on what that rung rewards: crossing learning curves, regret 0.0229 against pg's 0.0081);
-    "natural" otherwise, with any number of metrics (multi-objective benchmark, 64 workers, 400 trials:
-    mean rank 1.17 against pg's 2.86, of 5)."""
-    return "pg" if isinstance(scheduler, AsyncHyperBandScheduler) else "natural"
-
-
 def _tune_run_locals() -> dict | None:
     """The locals of the ``tune.run`` call up the stack (``Tuner.fit`` calls it too), or None."""
     from ray.tune import tune as tune_module

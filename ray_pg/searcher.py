@@ -61,7 +61,7 @@ class PGSearcher(Searcher):
     it, takes one natural-gradient step as CatCMA with margin does, with truncated importance weights for
     samples drawn under older policies; while a rank model of the recent results orders them, each
     suggestion is the best of 16 policy samples by it (``learner.py``, ``natural.py``, ``surrogate.py``).
-    ``update="pg"``, the default under ASHA, is REINFORCE with PPO-clipped Adam steps (``policy.py``).
+    ``update="pg"`` is REINFORCE with PPO-clipped Adam steps (``policy.py``).
     Trials rank by the metric (several metrics: IBEA's fitness, ``pareto.py``), below every trial that
     went further when a scheduler or stopper may have cut them short (``runtime.py``).
 
@@ -89,8 +89,8 @@ class PGSearcher(Searcher):
         exploit_temperature: Temperature reached at the end of the budget: logits divided by it, sds
             multiplied by it.
         seed: Seed of the searcher's own random generator (no global RNG is used).
-        update: "natural", "pg" or None: "natural", but "pg" under ASHA (``runtime.default_rule``),
-            chosen when the run starts (``update_rule``). A checkpoint keeps the rule it was saved with.
+        update: "natural", "pg" or None: "natural" under every scheduler (``docs/benchmarks.md``,
+            early stopping). A checkpoint keeps the rule it was saved with; None takes the checkpoint's.
         truncation: ``update="natural"`` only: the bound ``c`` of each importance ratio ``min(ratio, c)``.
         scheduler: The run's trial scheduler, if you would rather name it than have it found in
             ``tune.run`` (``runtime.py``): it tells which trials were cut short.
@@ -131,8 +131,7 @@ class PGSearcher(Searcher):
             raise ValueError(f"update must be None, 'pg' or 'natural', got {update=}")
         super().__init__(metric=metric, mode=mode)
         self._update_choice = update
-        # update=None: chosen again when the run starts (_start_run), from its scheduler.
-        self._update_rule = update or rt.default_rule(scheduler)
+        self._update_rule = update or "natural"
         self._given_runtime = (scheduler, stopper)
         # Found once per run, when Tune first calls (set_search_properties or suggest).
         self._runtime: rt.Runtime | None = None
@@ -233,34 +232,15 @@ class PGSearcher(Searcher):
         return accepted
 
     def _start_run(self) -> rt.Runtime:
-        """Learn the run around the searcher (``runtime.discover``) and the update rule it implies."""
+        """Learn the run around the searcher (``runtime.discover``)."""
         scheduler, stopper = self._given_runtime
         self._runtime = rt.discover(self, scheduler=scheduler, stopper=stopper, several_metrics=len(as_list(self._metric)) > 1)
-        rule = self._update_choice or rt.default_rule(self._runtime.scheduler)
-        if rule != self._update_rule:
-            if self._learner and (self._learner.num_updates or self._learner.window) or self._pending:
-                logger.warning("PGSearcher keeps update=%r, which it has learnt with, though %r suits this "
-                               "run's scheduler", self._update_rule, rule)
-            else:
-                self._renew_policy(rule)
         logger.info("PGSearcher learns by the %r rule in this run", self._update_rule)
         return self._runtime
 
-    def _renew_policy(self, rule: str) -> None:
-        """Start afresh under ``rule``: nothing was learnt yet; known results are kept."""
-        self._update_rule = rule
-        if self._space is None:
-            return
-        old, learner = self._learner, self._new_learner(self._space, rule)
-        learner.batch = [entry._replace(sample=learner.sample(learner.policy, entry.sample.raw)) for entry in old.batch]
-        learner.num_failed, learner.full_iterations, learner.rung_levels = old.num_failed, old.full_iterations, old.rung_levels
-        self._unscored = [(tid, learner.sample(learner.policy, sample.raw), value, level)
-                          for tid, sample, value, level in self._unscored]
-        self._learner = learner
-
     @property
     def update_rule(self) -> str:
-        """The update rule in use: "natural" or "pg" (``update=None`` chooses when the run starts)."""
+        """The update rule in use: "natural" or "pg" (a restored checkpoint keeps its own)."""
         return self._update_rule
 
     def _adopt_objectives(self, metric: Any, mode: Any) -> None:

@@ -82,7 +82,7 @@ def test_tuner_with_asha_and_failing_trials(tmp_path):
     # (A first batch can hold 4 trials that all ran to max_t before ASHA had rivals to cut them.)
     assert 1 <= searcher.num_updates < 6 and (history["batch_size"] >= 4).all() and (history["batch_size"] > 4).any()
     assert 0 < history["stopped_early"].sum() < history["trials_used"].iloc[-1]
-    assert searcher.get_state()["update"] == "pg"  # update=None under ASHA
+    assert searcher.get_state()["update"] == "natural"  # one rule under every scheduler
     fifo = PGSearcher(seed=2, batch_size=6)
     tune.run(trainables.iterative, config=trainables.SPACE, search_alg=fifo, metric="loss", mode="min",
              num_samples=12, reuse_actors=True, storage_path=str(tmp_path), verbose=0)

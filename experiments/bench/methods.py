@@ -239,9 +239,10 @@ METHODS: dict[str, Method] = {
     "pg_b16": Method(make_pg, kwargs={"batch_size": 16}),
     "pg_b32": Method(make_pg, kwargs={"batch_size": 32}),
     # Under an early-stopping scheduler (learning-curve benchmarks only). num_samples: above the
-    # pilots' trial counts (PG + ASHA 168-241 trials for 1,620 iterations, random + ASHA 451-578),
-    # so the budget stopper, not num_samples, ends a run; PG's exploit phase follows num_samples.
-    "pg_asha": Method(make_pg, scheduler="asha", num_samples=300),
+    # pilots' trial counts (PG + ASHA 168-388 trials for 1,620 iterations, random + ASHA 451-578),
+    # so the budget stopper, not num_samples, ends a run. "pg_asha[update='pg']" is the previous default
+    # under ASHA, whose exploit phase follows num_samples (300 in its runs).
+    "pg_asha": Method(make_pg, scheduler="asha", num_samples=800),
     "random_asha": Method(make_random, scheduler="asha", num_samples=800),
     # The rivals users run under early stopping, each with its space converted by Ray as users get it.
     "tpe_asha": Method(make_optuna, kwargs={"sampler": "TPESampler"}, scheduler="asha", num_samples=800,
@@ -252,7 +253,7 @@ METHODS: dict[str, Method] = {
     # does not follow num_samples: as many as the rivals', so that the budget ends each run.
     "ablation_asha": Method(make_ablation, scheduler="asha", num_samples=800),
     "ablation_hyperband": Method(make_ablation, scheduler="hyperband", num_samples=800),
-    "pg_hyperband": Method(make_pg, scheduler="hyperband", num_samples=300),
+    "pg_hyperband": Method(make_pg, scheduler="hyperband", num_samples=800),
     "random_hyperband": Method(make_random, scheduler="hyperband", num_samples=800),
 }
 
