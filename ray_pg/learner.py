@@ -97,13 +97,14 @@ class Learner:
 
     ``rng`` is the searcher's generator (one stream: the searcher draws queued points from it too).
     ``candidates`` and ``min_tau_z`` are the rank model's knobs, ``separable_above`` the natural policy's,
-    ``rung_prior`` (None: every rung trusted) and ``count_cut_whole`` (a trial cut short counts 1 towards a
-    batch, not t / T) the early-stopping ones (ablations change them).
+    ``rung_prior`` (a number: trials cut short count as far as their rung predicts the next, ``rungs.py``;
+    None, the default, measured better: they count fully) and ``count_cut_whole`` (a trial cut short counts 1
+    towards a batch, not t / T) the early-stopping ones (ablations change them).
     """
 
     def __init__(self, space: Space, rule: str, options: Options, rng: np.random.Generator, *,
                  several_metrics: bool, candidates: int = CANDIDATES, min_tau_z: float = surrogate.MIN_TAU_Z,
-                 separable_above: int = SEPARABLE_ABOVE, rung_prior: float | None = rungs.PRIOR,
+                 separable_above: int = SEPARABLE_ABOVE, rung_prior: float | None = None,
                  count_cut_whole: bool = False):
         self.space, self.rule, self.options, self.rng = space, rule, options, rng
         self.several_metrics, self.candidates, self.min_tau_z = several_metrics, candidates, min_tau_z
@@ -123,7 +124,6 @@ class Learner:
         self.full_iterations = 1.0
         # The iterations at which Tune cut trials short so far: the scheduler's rungs (rungs.py).
         self.rung_levels: list[float] = []
-        self.cut_trust: float | None = None  # of the last update, for its history row
 
     # ---- the two update rules: the policy class, what a sample keeps, the update
     def new_policy(self, rule: str) -> Policy | NaturalPolicy:
@@ -230,8 +230,6 @@ class Learner:
             "batch_size": len(self.batch),
             "failed": int(failed.sum()),
             "stopped_early": int(np.isfinite(levels).sum()),
-            # update="natural": the mean weight of the update's trials cut short (rungs.py), None if none.
-            "cut_trust": self.cut_trust,
             **summary,
             "entropy": self.policy.entropy(),
             # The rank model that picks the next suggestions (update="natural"), None while untrusted.
@@ -254,9 +252,8 @@ class Learner:
         old = np.array([np.full(1 + len(self.policy.sizes), np.nan) if e.sample.blocks is None
                         else e.sample.blocks for e in entries])
         settings = self.options.settings
-        cut = np.array([math.isfinite(e.level) for e in entries])
-        trust = rungs.trust(entries, recent, self.rung_prior) if self.rung_prior is not None and cut.any() else None
-        self.cut_trust = None if trust is None else float(trust[cut].mean())
+        cut = self.rung_prior is not None and any(math.isfinite(e.level) for e in entries)
+        trust = rungs.trust(entries, recent, self.rung_prior) if cut else None
         natural_update(self.policy, np.array([e.sample.raw for e in entries]), old,
                        advantages(scores, self.options.advantage), truncation=self.options.truncation,
                        min_sd=settings.min_sd, max_sd=settings.max_sd, fresh=len(self.batch) / len(entries),

@@ -156,8 +156,8 @@ class PGSearcher(Searcher):
         # Each pending trial's last result seen in on_trial_result, cut to the keys
         # used here: HyperBand stops paused trials without a result.
         self._last: dict[str, dict] = {}
-        # Under a scheduler that cuts trials (one metric, natural update): each pending trial's first
-        # reward by iteration, at the rungs known and its latest (rungs.py).
+        # Under a scheduler that cuts trials, for a learner that weighs rungs (rungs.py): each pending
+        # trial's first reward by iteration, at the rungs known and its latest.
         self._curves: dict[str, dict[float, float]] = {}
         # Known results waiting for a metric and mode: (trial id, sample, value, level).
         self._unscored: list[tuple[str, Sample, Any, float]] = []
@@ -309,10 +309,10 @@ class PGSearcher(Searcher):
                 self._curves[trial_id] = rungs.kept(curve, self._learner.rung_levels)
 
     def _records_rungs(self) -> bool:
-        """Whether pending trials' results at the rungs are kept: one metric, the natural update, and a
-        scheduler or stopper that cuts trials."""
-        return (self._update_rule == "natural" and len(as_list(self._metric)) == 1 and self._runtime is not None
-                and self._runtime.cuts_trials())
+        """Whether pending trials' results at the rungs are kept: a learner that weighs rungs by their trust
+        (an ablation, ``rungs.py``), one metric, and a scheduler or stopper that cuts trials."""
+        return (self._learner.rung_prior is not None and len(as_list(self._metric)) == 1
+                and self._runtime is not None and self._runtime.cuts_trials())
 
     @_locked
     def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:

@@ -89,12 +89,23 @@ def crossing(config: dict, t: int) -> float:
     return final + math.exp(-t * (0.2 + 2 * config["x"])) - math.exp(-MAX_T * (0.2 + 2 * config["x"]))
 
 
-def asha_searcher(seed: int = 0, **kwargs) -> PGSearcher:
+def asha_searcher(seed: int = 0, rung_prior: float | None = rungs.PRIOR) -> PGSearcher:
+    """A natural-update searcher under ASHA that weighs rungs by their trust (the ablation), or not (None)."""
+    from experiments.bench.ablation import AblatedSearcher
+
     scheduler = ASHAScheduler(metric="loss", mode="min", max_t=MAX_T, grace_period=1, reduction_factor=3)
-    return PGSearcher(SPACE, metric="loss", mode="min", seed=seed, update="natural", scheduler=scheduler, **kwargs)
+    return AblatedSearcher(space=SPACE, metric="loss", mode="min", seed=seed, scheduler=scheduler, rung_prior=rung_prior)
 
 
-def test_under_asha_each_trial_keeps_its_results_at_the_rungs_it_passed():
+def test_by_default_no_rung_is_recorded_and_the_state_does_not_grow():
+    searcher = PGSearcher(SPACE, metric="loss", mode="min", seed=0, scheduler=asha_searcher()._given_runtime[0])
+    successive_halving(searcher, 80, crossing, seed=1, stop_after=60)
+    state = searcher.get_state()
+    assert searcher._pending and state["curves"] == {} and '"rungs"' not in json.dumps(state["window"])
+    assert all(e.rungs is None for e in searcher._learner.window + searcher._learner.batch)
+
+
+def test_weighing_rungs_each_trial_keeps_its_results_at_the_rungs_it_passed():
     searcher = asha_searcher()
     successive_halving(searcher, 120, crossing, seed=1)
     learner = searcher._learner

@@ -20,8 +20,9 @@
   is z null sds above 0 (the default is ``surrogate.MIN_TAU_Z``);
 - ``separable_above=d``: the Gaussian is separable (diagonal, sep-CMA-ES's
   rates) beyond d numeric columns (the default is ``learner.SEPARABLE_ABOVE``);
-- ``rung_prior=x``: the trust in a rung with too few trials past it (``rungs.PRIOR``); None: every
-  trial a scheduler cut short counts fully, whatever its rung;
+- ``rung_prior=x``: a trial a scheduler cut short counts as far as its rung has predicted the next
+  (``rungs.py``), x the trust of a rung with too few trials past it (``rungs.PRIOR``: 0.5); the
+  default None counts it fully;
 - ``count_cut_whole=True``: a trial cut short counts 1 towards a batch, not t / T (a trial counting its
   rung's trust was measured too, at commit 24b76b6: ``experiments/results/asha_rivals.md``).
 
@@ -36,7 +37,7 @@ from typing import Any
 
 import numpy as np
 
-from ray_pg import PGSearcher, rungs
+from ray_pg import PGSearcher
 from ray_pg.learner import CANDIDATES, SEPARABLE_ABOVE, Learner
 from ray_pg.natural import NaturalPolicy
 from ray_pg.results import Sample, as_list
@@ -80,7 +81,7 @@ class AblatedSearcher(PGSearcher):
     def __init__(self, *, covariance: bool = True, margin: bool = True, category_margin: float = 1.0,
                  weights: bool = True, initial_scale: float | None = None, candidates: int = CANDIDATES,
                  min_tau_z: float = MIN_TAU_Z, separable_above: int = SEPARABLE_ABOVE,
-                 rung_prior: float | None = rungs.PRIOR, count_cut_whole: bool = False, **kwargs: Any) -> None:
+                 rung_prior: float | None = None, count_cut_whole: bool = False, **kwargs: Any) -> None:
         self._knobs = {"covariance": covariance, "margin": margin, "category_margin": category_margin,
                        "weights": weights, "initial_scale": initial_scale, "candidates": candidates,
                        "min_tau_z": min_tau_z, "separable_above": separable_above, "rung_prior": rung_prior,
