@@ -122,7 +122,7 @@ class Learner:
         self.num_updates = self.num_failed = self.trials_used = 0
         # The most training_iterations any completed trial reached.
         self.full_iterations = 1.0
-        # The iterations at which Tune cut trials short so far: the scheduler's rungs (rungs.py).
+        # With rung_prior: the iterations at which Tune cut trials short so far, the scheduler's rungs (rungs.py).
         self.rung_levels: list[float] = []
 
     # ---- the two update rules: the policy class, what a sample keeps, the update
@@ -192,8 +192,8 @@ class Learner:
                 logger.debug("PGSearcher drops failed trial %s (failed_trials='ignore')", entry.trial_id)
                 return
         self.batch.append(entry)
-        if math.isfinite(entry.level) and entry.level not in self.rung_levels:
-            self.rung_levels = sorted([*self.rung_levels, entry.level])
+        if self.rung_prior is not None and math.isfinite(entry.level) and entry.level not in self.rung_levels:
+            self.rung_levels = sorted([*self.rung_levels, entry.level])  # only the rung-trust ablation reads them
         if self.batch_weight() >= batch_size:
             self.update(batch_size, metrics, modes)
 

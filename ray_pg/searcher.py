@@ -348,7 +348,7 @@ class PGSearcher(Searcher):
     def _complete(self, trial_id: str | None, sample: Sample, rewards: np.ndarray, level: float,
                   curve: dict[float, float] | None = None) -> None:
         """Hand a finished trial to the learner, with its results at the rungs below ``level`` (``curve``)."""
-        passed = [(t, v) for t, v in (curve or {}).items() if t < level and t in self._learner.rung_levels]
+        passed = [(t, v) for t, v in curve.items() if t < level and t in self._learner.rung_levels] if curve else []
         self._learner.add(Finished(trial_id, sample, rewards, level, np.array(passed) if passed else None),
                           self.batch_size, as_list(self._metric), as_list(self._mode))
 
