@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import sys
 import threading
 from contextlib import contextmanager
 from typing import Iterator
@@ -13,9 +14,11 @@ from threadpoolctl import ThreadpoolController
 _BLAS_LOCK = threading.Lock()
 
 
-@functools.cache
-def _blas() -> ThreadpoolController:
-    return ThreadpoolController()  # finds the BLAS libraries loaded; 1 ms, so once
+@functools.lru_cache(maxsize=1)
+def _blas(modules: int) -> ThreadpoolController:
+    """The BLAS libraries loaded (1 ms to find), found again once ``modules`` (the number imported) grows:
+    an import can load another BLAS (scipy's, with scikit-learn), which the update must hold too."""
+    return ThreadpoolController()
 
 
 @contextmanager
@@ -28,5 +31,5 @@ def one_blas_thread() -> Iterator[None]:
     threads, 2.8 ms and up to 10 ms with one (``experiments/results/cost_width.md``). The lock keeps
     two searchers' updates from restoring each other's limit.
     """
-    with _BLAS_LOCK, _blas().limit(limits=1, user_api="blas"):
+    with _BLAS_LOCK, _blas(len(sys.modules)).limit(limits=1, user_api="blas"):
         yield

@@ -403,6 +403,45 @@ def test_evaluated_rewards_that_do_not_fit_the_points_are_refused(metric, mode, 
         assert searcher.num_updates == 1 and searcher.num_failed == 0
 
 
+def test_a_blas_loaded_after_the_first_update_is_held_to_one_thread_too():
+    """scikit-learn's scipy brings its own OpenBLAS; imported after the searcher's first update, it was left
+    at its threads (the libraries were found once). A fresh process: this one has both loaded already."""
+    import subprocess
+    import sys
+    import textwrap
+
+    script = textwrap.dedent("""
+        import numpy as np
+        from ray import tune
+        from threadpoolctl import threadpool_info
+        from ray_pg import PGSearcher, learner
+
+        def blas():
+            return [lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"]
+
+        seen, update = [], learner.Learner.natural_update
+        learner.Learner.natural_update = lambda self, size: (seen.append(blas()), update(self, size))
+        searcher = PGSearcher({"x": tune.uniform(0, 1)}, metric="loss", mode="min", seed=0)
+        rng = np.random.default_rng(0)
+
+        def run(trials):
+            for i in trials:
+                searcher.on_trial_complete(str(i), {"loss": searcher.suggest(str(i))["x"] + rng.normal()})
+
+        run(range(20))
+        loaded = len(blas())
+        import scipy.linalg  # its own OpenBLAS
+        print(len(blas()) - loaded, max(blas()))
+        run(range(20, 40))
+        print(max(max(threads) for threads in seen[-2:]))
+    """)
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout.split()
+    new, most_threads, most_in_update = map(int, out[-3:])
+    if not new or most_threads < 2:
+        pytest.skip(f"importing scipy loaded {new} other BLAS with up to {most_threads} threads: nothing to hold")
+    assert most_in_update == 1
+
+
 def test_updates_hold_blas_to_one_thread_and_restore_it_even_from_four_threads(monkeypatch):
     """The update's small linear algebra runs on one BLAS thread (a second one waits for a busy core when
     trials share the machine); what the process had is back after every update, whichever thread ran it."""
