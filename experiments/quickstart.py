@@ -8,9 +8,9 @@ and each kernel's parameters are learnt from that kernel's trials. Trials run on
 all local cores with one progress line; the script then prints the best config
 and the top 5, and writes to ``--out``: Tune's results (parquet and CSV), the
 policy's history (CSV) and five pictures: the best accuracy so far, the
-policy after each update, how far the policy moved each parameter, the accuracy
-against each parameter, and a contour of the two parameters that moved most
-under the best trial's kernel.
+policy after each update, which parameters mattered to the policy's updates, the
+accuracy against each parameter, and a contour of the two parameters of the best
+trial's kernel that mattered most.
 """
 
 from __future__ import annotations
@@ -92,7 +92,7 @@ def top_trials(df: pd.DataFrame, n: int) -> pd.DataFrame:
 
 
 def contour_pair(scores: pd.Series, kernel: str) -> list[str]:
-    """The two numeric parameters of ``kernel``'s trials whose policy moved most, as result paths (``svm/C``)."""
+    """The two numeric parameters of ``kernel``'s trials that mattered most, as result paths (``svm/C``)."""
     branch = next(c for c in SPACE["svm"].categories if c["kernel"] == kernel)
     # importance names a branch's parameter by its kernel (svm=rbf/C); the results by its key (svm/C).
     paths = {f"svm={kernel}/{key}": f"svm/{key}" for key, value in branch.items() if isinstance(value, Domain)}
@@ -156,8 +156,8 @@ def main(args: Args) -> None:
     print("  results.parquet, results.csv  Tune's results, one row per trial")
     print("  policy_history.csv            the policy after each update (PGSearcher.history())")
     print("  best_so_far.png, policy.png   the best accuracy so far; the policy's evolution")
-    print("  importance.png, slice.png     how far the policy moved each parameter; accuracy per parameter")
-    print("  contour.png                   accuracy over the best kernel's two parameters that moved most")
+    print("  importance.png, slice.png     which parameters mattered to the updates; accuracy per parameter")
+    print("  contour.png                   accuracy over the best kernel's two parameters that mattered most")
 
 
 if __name__ == "__main__":

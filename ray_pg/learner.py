@@ -16,6 +16,7 @@ import numpy as np
 
 from ray_pg import rungs, surrogate
 from ray_pg.blas import one_blas_thread
+from ray_pg.evidence import Evidence
 from ray_pg.natural import NaturalPolicy, natural_update
 from ray_pg.params import BoundedParam
 from ray_pg.policy import Adam, Policy, UpdateSettings, advantages, update
@@ -119,6 +120,8 @@ class Learner:
         # Suggestions drawn ahead from the policy (and picked by the rank model), until the next update.
         self.pool: list[Sample] = []
         self.history: list[dict] = []
+        # How much each parameter's draws explained the ranks of the batches so far (history's :evidence).
+        self.evidence = Evidence(self.policy.columns())
         self.num_updates = self.num_failed = self.trials_used = 0
         # The most training_iterations any completed trial reached.
         self.full_iterations = 1.0
@@ -210,11 +213,13 @@ class Learner:
     def update(self, batch_size: int, metrics: list[str], modes: list[str]) -> None:
         rewards = np.array([entry.rewards for entry in self.batch])  # (n, metrics)
         levels = np.array([entry.level for entry in self.batch])
+        raw = np.array([entry.sample.raw for entry in self.batch])
+        # The fresh batch alone, under the policy before this update: results the window reuses would count twice.
+        self.evidence.add(raw, batch_scores(rewards, levels), self.policy.columns(), self.space.active(raw))
         if self.rule == "natural":  # it ranks its whole window
             with one_blas_thread():
                 self.natural_update(batch_size)
         else:
-            raw = np.array([entry.sample.raw for entry in self.batch])
             old_log_prob = np.array([entry.sample.log_prob for entry in self.batch])
             self.adam = update(self.policy, self.adam, raw, old_log_prob,
                                advantages(batch_scores(rewards, levels), self.options.advantage),
@@ -236,6 +241,7 @@ class Learner:
             "rank_model": None if self.rank_model is None else self.rank_model.kind,
             "rank_model_tau": None if self.rank_model is None else self.rank_model.tau,
             **self.space.describe(self.policy.columns()),
+            **self.space.describe_evidence(self.evidence.scores()),
             "trial_ids": [entry.trial_id for entry in self.batch],
         }
         self.history.append(row)

@@ -115,7 +115,7 @@ class Space:
         self._conditions = [(index, *parent) for index, parent in self._parent.items()]  # parents first
         self._index = {param.path: i for i, param in enumerate(self.params)}
         self._check_names()
-        self._columns = self._history_columns()
+        self._columns, self._evidence_columns = self._history_columns()
         self._named: dict[str, list[Path]] = {}  # flattened point key -> the paths it could name
         for path in [*self._index, *self._constants, *self._derived]:
             self._named.setdefault(path_name(path), []).append(path)
@@ -171,17 +171,19 @@ class Space:
                 parts.append(str(key))
         return "/".join(parts)
 
-    def _history_columns(self) -> list[list[str]]:
-        """history() column names per parameter, unique: readable names, or the keys' reprs where those
-        collide (``_key_repr`` tells every path apart, and its ``]`` cannot run on into a suffix)."""
+    def _history_columns(self) -> tuple[list[list[str]], list[str]]:
+        """history() column names, unique: per parameter its policy's, and its evidence's (``evidence.py``).
+        Readable names, or the keys' reprs where those collide (``_key_repr`` tells every path apart, and
+        its ``]`` cannot run on into a suffix)."""
         readable = [True] * len(self.params)
         while True:
-            columns = [param.labels(self._display(param.path) if readable[i] else _key_repr(param.path))
-                       for i, param in enumerate(self.params)]
+            bases = [self._display(param.path) if readable[i] else _key_repr(param.path)
+                     for i, param in enumerate(self.params)]
+            columns = [[*param.labels(base), f"{base}:evidence"] for param, base in zip(self.params, bases)]
             counts = Counter(name for names in columns for name in names)
             clashes = [i for i, names in enumerate(columns) if readable[i] and any(counts[n] > 1 for n in names)]
             if not clashes:
-                return columns
+                return [names[:-1] for names in columns], [names[-1] for names in columns]
             for i in clashes:
                 readable[i] = False
 
@@ -345,6 +347,10 @@ class Space:
         for names, param, column in zip(self._columns, self.params, columns):
             described.update(zip(names, param.describe(column)))
         return described
+
+    def describe_evidence(self, evidence: list[float | None]) -> dict[str, float | None]:
+        """``evidence.batch_evidence``'s values by their history() columns."""
+        return dict(zip(self._evidence_columns, evidence))
 
     def signature(self) -> list[dict]:
         """A JSON description that tells whether a checkpoint belongs to this space, the same in every process."""

@@ -270,6 +270,7 @@ def encode(searcher: Any) -> dict:
         "last": to_json(searcher._last),
         "curves": to_json(searcher._curves),
         "rung_levels": learner.rung_levels,
+        "evidence": learner.evidence.to_json(),
         "full_iterations": learner.full_iterations,
         "batch": [finished_json(entry) for entry in learner.batch],
         "unscored": [{"trial_id": tid, **sample_json(sample), "value": to_json(value), "level": to_json(level)}
@@ -342,10 +343,32 @@ def decode(searcher: Any, state: Any) -> tuple[Any, dict]:
     for key in ("adam", "batch", "window", "pool", "history", "num_updates", "num_failed", "trials_used",
                 "full_iterations", "rung_levels"):
         setattr(learner, key, parsed.pop(f"_{key}"))
+    learner.evidence.load(_evidence(state.get("evidence"), learner.evidence.widths))
     learner.rng = rng
     learner.rank_model = learner.fit_rank_model()  # as it was fitted after the checkpoint's last update
     return space, {**parsed, "_update_rule": rule, "_rng": rng, "_learner": learner,
                    "_evaluated_ids": {str(trial_id) for trial_id in evaluated_ids}}
+
+
+def _evidence(entries: Any, widths: list[int]) -> list[list]:
+    """A state's evidence sums (``evidence.py``), one ``[S, V]`` per parameter of ``widths`` features, checked;
+    zeros where the state has none (saved before it was kept)."""
+    if entries is None:
+        return [[[0.0] * width, [[0.0] * width] * width] for width in widths]
+    entries = expect(entries, list, "evidence")
+    if len(entries) != len(widths):
+        raise CheckpointError(f"checkpoint field 'evidence': expected {len(widths)} parameters, got {len(entries)}")
+    checked = []
+    for i, (entry, width) in enumerate(zip(entries, widths)):
+        field = f"evidence[{i}]"
+        if not (isinstance(entry, list) and len(entry) == 2 and isinstance(entry[1], list) and len(entry[1]) == width):
+            raise CheckpointError(f"checkpoint field {field!r}: expected [S, V] of {width} features, got {entry!r}")
+        s = array_from_json(entry[0], field, width, finite=True)
+        v = np.array([array_from_json(row, field, width, finite=True) for row in entry[1]])
+        if not np.allclose(v, v.T) or (np.diag(v) < 0).any():
+            raise CheckpointError(f"checkpoint field {field!r}: V must be symmetric with a diagonal >= 0, got {v}")
+        checked.append([s.tolist(), v.tolist()])
+    return checked
 
 
 def parse_state(state: dict, *, width: int, size: int) -> dict:

@@ -64,6 +64,10 @@ def mutations(state: dict) -> dict[str, dict]:
         "queue given out of range": changed(queue=[{"raw": [None] * 5, "given": {"99": 1.0}}]),
         "rng garbage": changed(rng={"bit_generator": "MT19937"}),
         "full_iterations NaN": changed(full_iterations=None),
+        "evidence of another space": changed(evidence=state["evidence"][:-1]),
+        "evidence S too short": changed(**{"evidence.0.0": [0.0]}),
+        "evidence V not symmetric": changed(**{"evidence.0.1": [[1.0, 2.0], [0.0, 1.0]]}),
+        "evidence V infinite": changed(**{"evidence.0.1.0.0": "inf"}),
         "space corrupted": changed(space={"format": "ray_pg.space/1", "config": {"$domain": 3}}),
         "space missing": {k: v for k, v in state.items() if k != "space"},
     }
