@@ -29,7 +29,7 @@ from ray.tune.schedulers import TrialScheduler
 from ray.tune.search import Searcher
 from ray.tune.stopper import Stopper
 
-from ray_pg import rungs
+from ray_pg import known, rungs
 from ray_pg import runtime as rt
 from ray_pg import state as st
 from ray_pg.learner import MAX_SD, Learner, Options, auto_batch_size
@@ -190,17 +190,16 @@ class PGSearcher(Searcher):
         space = Space(config)
         points = [(space.encode(point), space.given_values(point)) for point in self._points_to_evaluate]
         if self._evaluated_rewards is not None:
-            _check_complete(space, points, self._points_to_evaluate)
+            known.check_complete(space, points, self._points_to_evaluate)
         self._space = space
         self._space_json = space.to_json()
         self._space_digest = st.digest(self._space_json)
         self._learner = self._new_learner(space, self._update_rule)
         if self._evaluated_rewards is None:
             self._queue = points
-            return
-        self._queue = []
-        for i, ((raw, _), value) in enumerate(zip(points, self._evaluated_rewards)):
-            self._add_known(f"evaluated_rewards[{i}]", raw, value, math.inf)
+        else:
+            self._queue = []
+            known.add_evaluated_rewards(self, points)
 
     @_locked
     def set_search_properties(self, metric: str | None, mode: str | None, config: dict, **spec) -> bool:
@@ -228,7 +227,7 @@ class PGSearcher(Searcher):
             if restored is not None:
                 self.set_state(restored)  # CheckpointError if Tune's space is another one
                 self._space_from_checkpoint = False
-        self._score_unscored()
+        known.score_unscored(self)
         return accepted
 
     def _start_run(self) -> rt.Runtime:
@@ -305,7 +304,7 @@ class PGSearcher(Searcher):
             self._last[trial_id] = {key: float(result[key]) for key in keys if key in result and finite(result[key])}
             if self._records_rungs() and finite(result.get(TRAINING_ITERATION)):
                 curve = self._curves.setdefault(trial_id, {})
-                curve[float(result[TRAINING_ITERATION])] = float(_rewards(self, result)[0])
+                curve[float(result[TRAINING_ITERATION])] = float(self._rewards(result)[0])
                 self._curves[trial_id] = rungs.kept(curve, self._learner.rung_levels)
 
     def _records_rungs(self) -> bool:
@@ -329,15 +328,15 @@ class PGSearcher(Searcher):
             logger.debug("PGSearcher ignores trial %s: not suggested here, or already complete", trial_id)
             return
         if error:
-            self._complete(trial_id, sample, _rewards(self, None), math.inf)
+            self._complete(trial_id, sample, None, math.inf)
         elif result is None and last is None:
             logger.debug("PGSearcher drops trial %s: stopped before it reported a result", trial_id)
         elif result is None:  # stopped while paused: Tune judged its last result
-            self._complete(trial_id, sample, _rewards(self, last), self._level(last, stopped=True), curve)
+            self._complete(trial_id, sample, last, self._level(last, stopped=True), curve)
         else:
             # Its last result never reached on_trial_result: Tune stopped the trial there.
             stopped = last is None or last.get(TRAINING_ITERATION) != result.get(TRAINING_ITERATION)
-            self._complete(trial_id, sample, _rewards(self, result), self._level(result, stopped), curve)
+            self._complete(trial_id, sample, result, self._level(result, stopped), curve)
 
     def _level(self, result: dict, stopped: bool) -> float:
         """How far a trial went if Tune cut it short, else inf (it ran its course)."""
@@ -345,12 +344,17 @@ class PGSearcher(Searcher):
             self._learner.full_iterations = max(self._learner.full_iterations, float(result[TRAINING_ITERATION]))
         return (self._runtime or self._start_run()).level(result, stopped, self._stop, self._learner.full_iterations)
 
-    def _complete(self, trial_id: str | None, sample: Sample, rewards: np.ndarray, level: float,
+    def _complete(self, trial_id: str | None, sample: Sample, result: dict | list | Real | None, level: float,
                   curve: dict[float, float] | None = None) -> None:
-        """Hand a finished trial to the learner, with its results at the rungs below ``level`` (``curve``)."""
+        """Hand a finished trial to the learner: its rewards from ``result`` (a result, known values, or None:
+        it failed), with its results at the rungs below ``level`` (``curve``)."""
         passed = [(t, v) for t, v in curve.items() if t < level and t in self._learner.rung_levels] if curve else []
-        self._learner.add(Finished(trial_id, sample, rewards, level, np.array(passed) if passed else None),
-                          self.batch_size, as_list(self._metric), as_list(self._mode))
+        entry = Finished(trial_id, sample, self._rewards(result), level, np.array(passed) if passed else None)
+        self._learner.add(entry, self.batch_size, as_list(self._metric), as_list(self._mode))
+
+    def _rewards(self, result: dict | list | Real | None) -> np.ndarray:
+        """Rewards to maximise, one per metric (``results.rewards_of``)."""
+        return rewards_of(result, as_list(self._metric), as_list(self._mode))
 
     @property
     def batch_size(self) -> int:
@@ -409,14 +413,7 @@ class PGSearcher(Searcher):
                 at the level of ``len(intermediate_values)`` iterations (1 if not given).
             intermediate_values: Its metric values per iteration (only their number is used).
         """
-        if self._space is None:
-            raise RuntimeError("PGSearcher has no search space yet: give it one before evaluated points")
-        if not isinstance(parameters, dict):
-            raise ValueError(f"an evaluated point is a config dict, got {parameters!r}")
-        raw = self._space.encode(parameters)
-        _check_complete(self._space, [(raw, {})], [parameters])
-        level = float(max(1, len(intermediate_values or []))) if pruned else math.inf
-        self._add_known(None, raw, None if error else value, level)
+        known.add_point(self, parameters, value, error, pruned, intermediate_values)
 
     @_locked
     def add_evaluated_trials(self, trials_or_analysis: Any, metric: str | list[str]) -> None:
@@ -431,31 +428,7 @@ class PGSearcher(Searcher):
             metric: The result key whose values the trials reported; with several metrics, their
                 keys in this searcher's order.
         """
-        skipped = 0
-        for trial_id, config, value, error, pruned_at in rt.earlier_trials(trials_or_analysis, metric):
-            skipped += trial_id in self._evaluated_ids
-            if trial_id not in self._evaluated_ids:
-                self.add_evaluated_point(config, value, error=error, pruned=pruned_at is not None,
-                                         intermediate_values=[None] * (pruned_at or 0))
-                self._evaluated_ids.add(trial_id)
-        if skipped:
-            logger.warning("PGSearcher skipped %d trials it had already learnt from (add_evaluated_trials)", skipped)
-
-    def _add_known(self, trial_id: str | None, raw: np.ndarray, value: Any, level: float) -> None:
-        """A result known without a trial: scored now, or once the mode is known."""
-        raw = np.where(self._space.active(raw), raw, np.nan)
-        if math.isfinite(level):  # a known pruned result counts t / T in a batch, as a trial cut at t
-            self._learner.full_iterations = max(self._learner.full_iterations, level)
-        sample = self._learner.sample(self._learner.policy, raw)
-        self._unscored.append((trial_id, sample, value, level))
-        self._score_unscored()
-
-    def _score_unscored(self) -> None:
-        if self._mode is None or self._metric is None:
-            return
-        known, self._unscored = self._unscored, []
-        for trial_id, sample, value, level in known:
-            self._complete(trial_id, sample, _rewards(self, value), level)
+        known.add_trials(self, trials_or_analysis, metric)
 
     # ------------------------------------------------------------------ state
 
@@ -489,13 +462,3 @@ class PGSearcher(Searcher):
     def restore(self, checkpoint_path: str) -> None:
         self.set_state(st.read_checkpoint(checkpoint_path, self._history_log))
 
-
-def _check_complete(space: Space, points: list[tuple[np.ndarray, dict]], configs: list) -> None:
-    """A point with a known reward must set every parameter it uses."""
-    for (raw, _), config in zip(points, configs):
-        if np.isnan(raw[space.active(raw)]).any():
-            raise ValueError(f"a point with an evaluated reward must set every parameter, got {config}")
-
-
-def _rewards(searcher: PGSearcher, result: dict | list | Real | None) -> np.ndarray:
-    return rewards_of(result, as_list(searcher.metric), as_list(searcher.mode))
