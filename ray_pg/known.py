@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ray_pg import runtime as rt
+from ray_pg import trials
 from ray_pg.space import Space
 
 if TYPE_CHECKING:
@@ -81,4 +82,4 @@ def score_unscored(searcher: PGSearcher) -> None:
         return
     known, searcher._unscored = searcher._unscored, []
     for trial_id, sample, value, level in known:
-        searcher._complete(trial_id, sample, value, level)
+        trials.learn(searcher, trial_id, sample, value, level)

@@ -16,10 +16,8 @@ from __future__ import annotations
 
 import functools
 import logging
-import math
 import threading
 import uuid
-from numbers import Real
 from pathlib import Path
 from typing import Any, Callable
 
@@ -29,13 +27,12 @@ from ray.tune.schedulers import TrialScheduler
 from ray.tune.search import Searcher
 from ray.tune.stopper import Stopper
 
-from ray_pg import known, rungs
+from ray_pg import known, trials
 from ray_pg import runtime as rt
 from ray_pg import state as st
 from ray_pg.learner import MAX_SD, Learner, Options, auto_batch_size
 from ray_pg.policy import UpdateSettings
-from ray_pg.results import (TRAINING_ITERATION, Finished, Sample, as_list, batch_scores, check_evaluated_rewards,
-                            check_objectives, finite, rewards_of)
+from ray_pg.results import Sample, as_list, batch_scores, check_evaluated_rewards, check_objectives, finite
 from ray_pg.space import Space
 from ray_pg.state import CheckpointError
 
@@ -280,38 +277,12 @@ class PGSearcher(Searcher):
             self._told_budget_unknown = True
             logger.info("PGSearcher got no num_samples from Tune (Tune passes it only with a non-empty "
                         "param_space): the sharpened sampling at the end of the budget is off")
-        learner = self._learner
-        policy = learner.sampling_policy(self._num_suggested / self._num_samples if self._num_samples else None,
-                                         len(as_list(self._metric)) > 1)
-        given: dict = {}
-        if self._queue:
-            point, given = self._queue.pop(0)
-            sample = learner.sample(policy, self._space.mask_inactive(
-                np.where(np.isnan(point), policy.sample(self._rng), point)))
-        else:
-            sample = learner.next_sample(policy)
-        self._num_suggested += 1
-        self._pending[trial_id] = sample
-        self._peak_in_flight = max(self._peak_in_flight, len(self._pending))
-        return self._space.decode(sample.raw, given)
+        return trials.start(self, trial_id)
 
     @_locked
     def on_trial_result(self, trial_id: str, result: dict) -> None:
         # Tune passes on every result except the one on which it stops a trial.
-        if trial_id in self._pending and isinstance(result, dict):
-            keys = [*as_list(self._metric), TRAINING_ITERATION, *(self._stop or {})]  # the keys read here
-            # As floats, as a checkpoint restores them.
-            self._last[trial_id] = {key: float(result[key]) for key in keys if key in result and finite(result[key])}
-            if self._records_rungs() and finite(result.get(TRAINING_ITERATION)):
-                curve = self._curves.setdefault(trial_id, {})
-                curve[float(result[TRAINING_ITERATION])] = float(self._rewards(result)[0])
-                self._curves[trial_id] = rungs.kept(curve, self._learner.rung_levels)
-
-    def _records_rungs(self) -> bool:
-        """Whether pending trials' results at the rungs are kept: a learner that weighs rungs by their trust
-        (an ablation, ``rungs.py``), one metric, and a scheduler or stopper that cuts trials."""
-        return (self._learner.rung_prior is not None and len(as_list(self._metric)) == 1
-                and self._runtime is not None and self._runtime.cuts_trials())
+        trials.report(self, trial_id, result)
 
     @_locked
     def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
@@ -321,40 +292,7 @@ class PGSearcher(Searcher):
         before it reported anything (no result, no error) tells nothing and is
         dropped; one stopped while paused (HyperBand) ranks by its last result.
         """
-        sample = self._pending.pop(trial_id, None)
-        last = self._last.pop(trial_id, None)
-        curve = self._curves.pop(trial_id, {})
-        if sample is None:
-            logger.debug("PGSearcher ignores trial %s: not suggested here, or already complete", trial_id)
-            return
-        if error:
-            self._complete(trial_id, sample, None, math.inf)
-        elif result is None and last is None:
-            logger.debug("PGSearcher drops trial %s: stopped before it reported a result", trial_id)
-        elif result is None:  # stopped while paused: Tune judged its last result
-            self._complete(trial_id, sample, last, self._level(last, stopped=True), curve)
-        else:
-            # Its last result never reached on_trial_result: Tune stopped the trial there.
-            stopped = last is None or last.get(TRAINING_ITERATION) != result.get(TRAINING_ITERATION)
-            self._complete(trial_id, sample, result, self._level(result, stopped), curve)
-
-    def _level(self, result: dict, stopped: bool) -> float:
-        """How far a trial went if Tune cut it short, else inf (it ran its course)."""
-        if finite(result.get(TRAINING_ITERATION)):
-            self._learner.full_iterations = max(self._learner.full_iterations, float(result[TRAINING_ITERATION]))
-        return (self._runtime or self._start_run()).level(result, stopped, self._stop, self._learner.full_iterations)
-
-    def _complete(self, trial_id: str | None, sample: Sample, result: dict | list | Real | None, level: float,
-                  curve: dict[float, float] | None = None) -> None:
-        """Hand a finished trial to the learner: its rewards from ``result`` (a result, known values, or None:
-        it failed), with its results at the rungs below ``level`` (``curve``)."""
-        passed = [(t, v) for t, v in curve.items() if t < level and t in self._learner.rung_levels] if curve else []
-        entry = Finished(trial_id, sample, self._rewards(result), level, np.array(passed) if passed else None)
-        self._learner.add(entry, self.batch_size, as_list(self._metric), as_list(self._mode))
-
-    def _rewards(self, result: dict | list | Real | None) -> np.ndarray:
-        """Rewards to maximise, one per metric (``results.rewards_of``)."""
-        return rewards_of(result, as_list(self._metric), as_list(self._mode))
+        trials.end(self, trial_id, result, error)
 
     @property
     def batch_size(self) -> int:
