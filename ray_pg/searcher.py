@@ -1,15 +1,15 @@
 """PGSearcher: the Tune adapter between Ray Tune's searcher calls and the ``Learner``.
 
-It translates Tune's space into a ``Space`` (space.py), suggestions into samples
-of the learner's policy (learner.py), finished trials into rewards and levels
-(results.py, runtime.py), and its state into versioned JSON (state.py). What it
-knows of the Tune run around it (scheduler, stopper, wrappers) comes from
-runtime.py. One lock guards the state: Tune calls from one thread, users
-driving a searcher themselves may call from several.
+It takes Tune's calls, checks them and hands each job to its module: Tune's space
+becomes a ``Space`` (space.py); a trial's suggestion, results and end go through
+trials.py to the learner (learner.py); results known without a trial through
+known.py; its state into versioned JSON and back through state.py and
+persistence.py. What it knows of the Tune run around it (scheduler, stopper,
+wrappers) comes from runtime.py. One lock guards the state: Tune calls from one
+thread, users driving a searcher themselves may call from several.
 
 Over 300 lines: Tune's Searcher interface is a dozen methods, each with the checks
-and messages a user meets; the learning is in learner.py, the checkpoint's fields
-in state.py, the run's scheduler and stopper in runtime.py.
+and messages a user meets, and the constructor documents twenty arguments.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from ray.tune.schedulers import TrialScheduler
 from ray.tune.search import Searcher
 from ray.tune.stopper import Stopper
 
-from ray_pg import known, trials
+from ray_pg import known, persistence, trials
 from ray_pg import runtime as rt
 from ray_pg import state as st
 from ray_pg.learner import MAX_SD, Learner, Options, auto_batch_size
@@ -165,15 +165,11 @@ class PGSearcher(Searcher):
         if space is not None:
             self._setup(space)
 
-    def __getstate__(self) -> dict:  # Tune pickles the searcher (tuner.pkl); a lock does not pickle
-        return {key: value for key, value in self.__dict__.items() if key != "_lock"}
+    def __getstate__(self) -> dict:  # Tune pickles the searcher (tuner.pkl)
+        return persistence.pickled(self)
 
     def __setstate__(self, state: dict) -> None:
-        if "_learner" not in state:  # a tuner.pkl from before learner.py: its attributes are another layout
-            raise CheckpointError("this PGSearcher was pickled by an older ray_pg, whose searcher object this "
-                                  "version cannot take over; its checkpoint (searcher-state-*.pkl) still loads "
-                                  "into a new PGSearcher() with restore()")
-        self.__dict__.update({"_curves": {}, **state}, _lock=threading.RLock())  # _curves: absent from older pickles
+        persistence.unpickled(self, state)
 
     # ----------------------------------------------------------------- set-up
 
@@ -322,13 +318,8 @@ class PGSearcher(Searcher):
             path: The experiment's folder (``ResultGrid.experiment_path``,
                 ``ExperimentAnalysis.experiment_path``).
         """
-        # Tune names them searcher-state-<session timestamp>.pkl and restores the last by name.
-        files = sorted(Path(path).glob("searcher-state-*.pkl"))
-        if not files:
-            raise FileNotFoundError(f"no searcher-state-*.pkl in {str(path)!r}: not the folder of a Tune "
-                                    "experiment whose search algorithm was a PGSearcher")
         searcher = cls()
-        searcher.restore(str(files[-1]))
+        searcher.restore(persistence.newest_checkpoint(path))
         return searcher
 
     @_locked
@@ -383,12 +374,7 @@ class PGSearcher(Searcher):
         cannot be restored raises ``CheckpointError`` and leaves the searcher as it was. A searcher
         without a space takes the checkpoint's (`Tuner.restore(path, trainable)` hands it none).
         """
-        space, attributes = st.decode(self, state)
-        if self._space is None:
-            self._space, self._space_json = space, space.to_json()
-            self._space_digest = st.digest(self._space_json)
-            self._space_from_checkpoint = True
-        self.__dict__.update(attributes)
+        persistence.assign(self, state)
 
     @_locked
     def save(self, checkpoint_path: str) -> None:
