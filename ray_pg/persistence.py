@@ -12,6 +12,7 @@ attributes.
 
 from __future__ import annotations
 
+import copy
 import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -45,8 +46,14 @@ def newest_checkpoint(folder: str | Path) -> str:
 
 
 def pickled(searcher: PGSearcher) -> dict:
-    """What pickling keeps of a searcher (``__getstate__``): its attributes but the lock, which does not pickle."""
-    return {key: value for key, value in searcher.__dict__.items() if key != "_lock"}
+    """What pickling keeps of a searcher (``__getstate__``): its attributes but the lock, which does not
+    pickle, copied under the lock. Pickle reads them only after this returns: uncopied, they could change
+    under it, in another thread's ``suggest`` or ``on_trial_complete``. The run's scheduler and stopper
+    are the run's objects, not the searcher's: they are kept, not copied."""
+    with searcher._lock:
+        attributes = {key: value for key, value in searcher.__dict__.items() if key != "_lock"}
+        run_objects = (searcher._given_runtime, searcher._runtime)
+        return copy.deepcopy(attributes, {id(obj): obj for obj in run_objects})
 
 
 def unpickled(searcher: PGSearcher, state: dict) -> None:

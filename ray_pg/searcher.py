@@ -5,8 +5,9 @@ becomes a ``Space`` (space.py); a trial's suggestion, results and end go through
 trials.py to the learner (learner.py); results known without a trial through
 known.py; its state into versioned JSON and back through state.py and
 persistence.py. What it knows of the Tune run around it (scheduler, stopper,
-wrappers) comes from runtime.py. One lock guards the state: Tune calls from one
-thread, users driving a searcher themselves may call from several.
+wrappers) comes from runtime.py. One lock guards the state, pickling included:
+Tune calls from one thread, users driving a searcher themselves may call from
+several.
 
 Over 300 lines: Tune's Searcher interface is a dozen methods, each with the checks
 and messages a user meets, and the constructor documents twenty arguments.
