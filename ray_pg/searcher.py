@@ -1,25 +1,24 @@
 """PGSearcher: the Tune adapter between Ray Tune's searcher calls and the ``Learner``.
 
-It translates Tune's space into a ``Space`` (space.py), suggestions into samples
-of the learner's policy (learner.py), finished trials into rewards and levels
-(results.py, runtime.py), and its state into versioned JSON (state.py). What it
-knows of the Tune run around it (scheduler, stopper, wrappers) comes from
-runtime.py. One lock guards the state: Tune calls from one thread, users
-driving a searcher themselves may call from several.
+It takes Tune's calls, checks them and hands each job to its module: Tune's space
+becomes a ``Space`` (space.py); a trial's suggestion, results and end go through
+trials.py to the learner (learner.py); results known without a trial through
+known.py; its state into versioned JSON and back through state.py and
+persistence.py. What it knows of the Tune run around it (scheduler, stopper,
+wrappers) comes from runtime.py. One lock guards the state, pickling included:
+Tune calls from one thread, users driving a searcher themselves may call from
+several.
 
 Over 300 lines: Tune's Searcher interface is a dozen methods, each with the checks
-and messages a user meets; the learning is in learner.py, the checkpoint's fields
-in state.py, the run's scheduler and stopper in runtime.py.
+and messages a user meets, and the constructor documents twenty arguments.
 """
 
 from __future__ import annotations
 
 import functools
 import logging
-import math
 import threading
 import uuid
-from numbers import Real
 from pathlib import Path
 from typing import Any, Callable
 
@@ -29,13 +28,12 @@ from ray.tune.schedulers import TrialScheduler
 from ray.tune.search import Searcher
 from ray.tune.stopper import Stopper
 
-from ray_pg import rungs
+from ray_pg import known, persistence, trials
 from ray_pg import runtime as rt
 from ray_pg import state as st
 from ray_pg.learner import MAX_SD, Learner, Options, auto_batch_size
 from ray_pg.policy import UpdateSettings
-from ray_pg.results import (TRAINING_ITERATION, Finished, Sample, as_list, batch_scores, check_evaluated_rewards,
-                            check_objectives, finite, rewards_of)
+from ray_pg.results import Sample, as_list, batch_scores, check_evaluated_rewards, check_objectives, finite
 from ray_pg.space import Space
 from ray_pg.state import CheckpointError
 
@@ -168,15 +166,11 @@ class PGSearcher(Searcher):
         if space is not None:
             self._setup(space)
 
-    def __getstate__(self) -> dict:  # Tune pickles the searcher (tuner.pkl); a lock does not pickle
-        return {key: value for key, value in self.__dict__.items() if key != "_lock"}
+    def __getstate__(self) -> dict:  # Tune pickles the searcher (tuner.pkl)
+        return persistence.pickled(self)
 
     def __setstate__(self, state: dict) -> None:
-        if "_learner" not in state:  # a tuner.pkl from before learner.py: its attributes are another layout
-            raise CheckpointError("this PGSearcher was pickled by an older ray_pg, whose searcher object this "
-                                  "version cannot take over; its checkpoint (searcher-state-*.pkl) still loads "
-                                  "into a new PGSearcher() with restore()")
-        self.__dict__.update({"_curves": {}, **state}, _lock=threading.RLock())  # _curves: absent from older pickles
+        persistence.unpickled(self, state)
 
     # ----------------------------------------------------------------- set-up
 
@@ -190,17 +184,16 @@ class PGSearcher(Searcher):
         space = Space(config)
         points = [(space.encode(point), space.given_values(point)) for point in self._points_to_evaluate]
         if self._evaluated_rewards is not None:
-            _check_complete(space, points, self._points_to_evaluate)
+            known.check_complete(space, points, self._points_to_evaluate)
         self._space = space
         self._space_json = space.to_json()
         self._space_digest = st.digest(self._space_json)
         self._learner = self._new_learner(space, self._update_rule)
         if self._evaluated_rewards is None:
             self._queue = points
-            return
-        self._queue = []
-        for i, ((raw, _), value) in enumerate(zip(points, self._evaluated_rewards)):
-            self._add_known(f"evaluated_rewards[{i}]", raw, value, math.inf)
+        else:
+            self._queue = []
+            known.add_evaluated_rewards(self, points)
 
     @_locked
     def set_search_properties(self, metric: str | None, mode: str | None, config: dict, **spec) -> bool:
@@ -228,7 +221,7 @@ class PGSearcher(Searcher):
             if restored is not None:
                 self.set_state(restored)  # CheckpointError if Tune's space is another one
                 self._space_from_checkpoint = False
-        self._score_unscored()
+        known.score_unscored(self)
         return accepted
 
     def _start_run(self) -> rt.Runtime:
@@ -281,38 +274,12 @@ class PGSearcher(Searcher):
             self._told_budget_unknown = True
             logger.info("PGSearcher got no num_samples from Tune (Tune passes it only with a non-empty "
                         "param_space): the sharpened sampling at the end of the budget is off")
-        learner = self._learner
-        policy = learner.sampling_policy(self._num_suggested / self._num_samples if self._num_samples else None,
-                                         len(as_list(self._metric)) > 1)
-        given: dict = {}
-        if self._queue:
-            point, given = self._queue.pop(0)
-            sample = learner.sample(policy, self._space.mask_inactive(
-                np.where(np.isnan(point), policy.sample(self._rng), point)))
-        else:
-            sample = learner.next_sample(policy)
-        self._num_suggested += 1
-        self._pending[trial_id] = sample
-        self._peak_in_flight = max(self._peak_in_flight, len(self._pending))
-        return self._space.decode(sample.raw, given)
+        return trials.start(self, trial_id)
 
     @_locked
     def on_trial_result(self, trial_id: str, result: dict) -> None:
         # Tune passes on every result except the one on which it stops a trial.
-        if trial_id in self._pending and isinstance(result, dict):
-            keys = [*as_list(self._metric), TRAINING_ITERATION, *(self._stop or {})]  # the keys read here
-            # As floats, as a checkpoint restores them.
-            self._last[trial_id] = {key: float(result[key]) for key in keys if key in result and finite(result[key])}
-            if self._records_rungs() and finite(result.get(TRAINING_ITERATION)):
-                curve = self._curves.setdefault(trial_id, {})
-                curve[float(result[TRAINING_ITERATION])] = float(_rewards(self, result)[0])
-                self._curves[trial_id] = rungs.kept(curve, self._learner.rung_levels)
-
-    def _records_rungs(self) -> bool:
-        """Whether pending trials' results at the rungs are kept: a learner that weighs rungs by their trust
-        (an ablation, ``rungs.py``), one metric, and a scheduler or stopper that cuts trials."""
-        return (self._learner.rung_prior is not None and len(as_list(self._metric)) == 1
-                and self._runtime is not None and self._runtime.cuts_trials())
+        trials.report(self, trial_id, result)
 
     @_locked
     def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
@@ -322,35 +289,7 @@ class PGSearcher(Searcher):
         before it reported anything (no result, no error) tells nothing and is
         dropped; one stopped while paused (HyperBand) ranks by its last result.
         """
-        sample = self._pending.pop(trial_id, None)
-        last = self._last.pop(trial_id, None)
-        curve = self._curves.pop(trial_id, {})
-        if sample is None:
-            logger.debug("PGSearcher ignores trial %s: not suggested here, or already complete", trial_id)
-            return
-        if error:
-            self._complete(trial_id, sample, _rewards(self, None), math.inf)
-        elif result is None and last is None:
-            logger.debug("PGSearcher drops trial %s: stopped before it reported a result", trial_id)
-        elif result is None:  # stopped while paused: Tune judged its last result
-            self._complete(trial_id, sample, _rewards(self, last), self._level(last, stopped=True), curve)
-        else:
-            # Its last result never reached on_trial_result: Tune stopped the trial there.
-            stopped = last is None or last.get(TRAINING_ITERATION) != result.get(TRAINING_ITERATION)
-            self._complete(trial_id, sample, _rewards(self, result), self._level(result, stopped), curve)
-
-    def _level(self, result: dict, stopped: bool) -> float:
-        """How far a trial went if Tune cut it short, else inf (it ran its course)."""
-        if finite(result.get(TRAINING_ITERATION)):
-            self._learner.full_iterations = max(self._learner.full_iterations, float(result[TRAINING_ITERATION]))
-        return (self._runtime or self._start_run()).level(result, stopped, self._stop, self._learner.full_iterations)
-
-    def _complete(self, trial_id: str | None, sample: Sample, rewards: np.ndarray, level: float,
-                  curve: dict[float, float] | None = None) -> None:
-        """Hand a finished trial to the learner, with its results at the rungs below ``level`` (``curve``)."""
-        passed = [(t, v) for t, v in curve.items() if t < level and t in self._learner.rung_levels] if curve else []
-        self._learner.add(Finished(trial_id, sample, rewards, level, np.array(passed) if passed else None),
-                          self.batch_size, as_list(self._metric), as_list(self._mode))
+        trials.end(self, trial_id, result, error)
 
     @property
     def batch_size(self) -> int:
@@ -380,13 +319,8 @@ class PGSearcher(Searcher):
             path: The experiment's folder (``ResultGrid.experiment_path``,
                 ``ExperimentAnalysis.experiment_path``).
         """
-        # Tune names them searcher-state-<session timestamp>.pkl and restores the last by name.
-        files = sorted(Path(path).glob("searcher-state-*.pkl"))
-        if not files:
-            raise FileNotFoundError(f"no searcher-state-*.pkl in {str(path)!r}: not the folder of a Tune "
-                                    "experiment whose search algorithm was a PGSearcher")
         searcher = cls()
-        searcher.restore(str(files[-1]))
+        searcher.restore(persistence.newest_checkpoint(path))
         return searcher
 
     @_locked
@@ -409,14 +343,7 @@ class PGSearcher(Searcher):
                 at the level of ``len(intermediate_values)`` iterations (1 if not given).
             intermediate_values: Its metric values per iteration (only their number is used).
         """
-        if self._space is None:
-            raise RuntimeError("PGSearcher has no search space yet: give it one before evaluated points")
-        if not isinstance(parameters, dict):
-            raise ValueError(f"an evaluated point is a config dict, got {parameters!r}")
-        raw = self._space.encode(parameters)
-        _check_complete(self._space, [(raw, {})], [parameters])
-        level = float(max(1, len(intermediate_values or []))) if pruned else math.inf
-        self._add_known(None, raw, None if error else value, level)
+        known.add_point(self, parameters, value, error, pruned, intermediate_values)
 
     @_locked
     def add_evaluated_trials(self, trials_or_analysis: Any, metric: str | list[str]) -> None:
@@ -431,31 +358,7 @@ class PGSearcher(Searcher):
             metric: The result key whose values the trials reported; with several metrics, their
                 keys in this searcher's order.
         """
-        skipped = 0
-        for trial_id, config, value, error, pruned_at in rt.earlier_trials(trials_or_analysis, metric):
-            skipped += trial_id in self._evaluated_ids
-            if trial_id not in self._evaluated_ids:
-                self.add_evaluated_point(config, value, error=error, pruned=pruned_at is not None,
-                                         intermediate_values=[None] * (pruned_at or 0))
-                self._evaluated_ids.add(trial_id)
-        if skipped:
-            logger.warning("PGSearcher skipped %d trials it had already learnt from (add_evaluated_trials)", skipped)
-
-    def _add_known(self, trial_id: str | None, raw: np.ndarray, value: Any, level: float) -> None:
-        """A result known without a trial: scored now, or once the mode is known."""
-        raw = np.where(self._space.active(raw), raw, np.nan)
-        if math.isfinite(level):  # a known pruned result counts t / T in a batch, as a trial cut at t
-            self._learner.full_iterations = max(self._learner.full_iterations, level)
-        sample = self._learner.sample(self._learner.policy, raw)
-        self._unscored.append((trial_id, sample, value, level))
-        self._score_unscored()
-
-    def _score_unscored(self) -> None:
-        if self._mode is None or self._metric is None:
-            return
-        known, self._unscored = self._unscored, []
-        for trial_id, sample, value, level in known:
-            self._complete(trial_id, sample, _rewards(self, value), level)
+        known.add_trials(self, trials_or_analysis, metric)
 
     # ------------------------------------------------------------------ state
 
@@ -472,12 +375,7 @@ class PGSearcher(Searcher):
         cannot be restored raises ``CheckpointError`` and leaves the searcher as it was. A searcher
         without a space takes the checkpoint's (`Tuner.restore(path, trainable)` hands it none).
         """
-        space, attributes = st.decode(self, state)
-        if self._space is None:
-            self._space, self._space_json = space, space.to_json()
-            self._space_digest = st.digest(self._space_json)
-            self._space_from_checkpoint = True
-        self.__dict__.update(attributes)
+        persistence.assign(self, state)
 
     @_locked
     def save(self, checkpoint_path: str) -> None:
@@ -489,13 +387,3 @@ class PGSearcher(Searcher):
     def restore(self, checkpoint_path: str) -> None:
         self.set_state(st.read_checkpoint(checkpoint_path, self._history_log))
 
-
-def _check_complete(space: Space, points: list[tuple[np.ndarray, dict]], configs: list) -> None:
-    """A point with a known reward must set every parameter it uses."""
-    for (raw, _), config in zip(points, configs):
-        if np.isnan(raw[space.active(raw)]).any():
-            raise ValueError(f"a point with an evaluated reward must set every parameter, got {config}")
-
-
-def _rewards(searcher: PGSearcher, result: dict | list | Real | None) -> np.ndarray:
-    return rewards_of(result, as_list(searcher.metric), as_list(searcher.mode))

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import logging
 import os
+import pickle
+import sys
 import threading
 
+import cloudpickle
 import numpy as np
 import pytest
 import ray
@@ -161,6 +164,42 @@ def test_threads_share_one_searcher_without_losing_a_trial():
         assert not errors, (repetition, errors)
         assert state["trials_used"] + len(state["batch"]) == 2000 and state["num_suggested"] == 2000
         assert np.isfinite(np.array(state["policy"], dtype=float)).all()
+
+
+def test_a_searcher_pickled_while_another_thread_completes_trials_unpickles_whole():
+    """Pickle reads a searcher's attributes after ``__getstate__`` returns: unless they are copied under the
+    lock, a copy catches another thread halfway through suggest or on_trial_complete (an update half done,
+    a trial counted but not yet pending) or fails on a dict that changes size while it is read."""
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # threads take turns often: each pickle overlaps many calls
+    try:
+        for repetition in range(5):
+            searcher = PGSearcher(trainables.SPACE, metric="loss", mode="min", seed=repetition)
+            done, errors, copies = threading.Event(), [], []
+
+            def work() -> None:
+                try:
+                    for i in range(300):
+                        searcher.on_trial_complete(str(i), {"loss": trainables.score(searcher.suggest(str(i)))})
+                except Exception as exc:  # noqa: BLE001 - the test reports any error the thread met
+                    errors.append(exc)
+                finally:
+                    done.set()
+
+            thread = threading.Thread(target=work)
+            thread.start()
+            try:
+                while not done.is_set():
+                    copies.append(pickle.loads(cloudpickle.dumps(searcher)))
+            finally:
+                thread.join()
+            assert not errors and copies, (repetition, errors)
+            for copy in copies:
+                state = copy.get_state()
+                assert (state["trials_used"] + len(state["batch"]) + len(state["pending"]) == state["num_suggested"]
+                        and state["num_updates"] == len(state["history"])), (repetition, state["num_suggested"])
+    finally:
+        sys.setswitchinterval(interval)
 
 
 def test_a_trial_that_ran_its_own_length_ranks_with_known_results_under_a_loose_cap():
