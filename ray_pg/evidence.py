@@ -35,7 +35,7 @@ class Evidence:
     def __init__(self, columns: list):
         """``columns``: ``Policy.columns()``, one per parameter."""
         self.widths = [2 if isinstance(column, tuple) else len(column) for column in columns]
-        self._gaussian = np.array([isinstance(column, tuple) for column in columns])
+        self._gaussian = np.array([isinstance(column, tuple) for column in columns], dtype=bool)
         self._choices = np.flatnonzero(~self._gaussian)
         width = max(self.widths, default=2)  # every parameter padded to the widest: one set of operations
         self.s = np.zeros((len(columns), width))

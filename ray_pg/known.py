@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import math
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
@@ -21,8 +21,6 @@ from ray_pg import runtime as rt
 from ray_pg import trials
 from ray_pg.space import Space
 
-if TYPE_CHECKING:
-    from ray_pg.searcher import PGSearcher
 
 logger = logging.getLogger(__name__)
 
@@ -34,13 +32,13 @@ def check_complete(space: Space, points: list[tuple[np.ndarray, dict]], configs:
             raise ValueError(f"a point with an evaluated reward must set every parameter, got {config}")
 
 
-def add_evaluated_rewards(searcher: PGSearcher, points: list[tuple[np.ndarray, dict]]) -> None:
+def add_evaluated_rewards(searcher: Any, points: list[tuple[np.ndarray, dict]]) -> None:
     """The encoded ``points_to_evaluate`` (``points``), each with its value from ``evaluated_rewards``."""
     for i, ((raw, _), value) in enumerate(zip(points, searcher._evaluated_rewards)):
         add(searcher, f"evaluated_rewards[{i}]", raw, value, math.inf)
 
 
-def add_point(searcher: PGSearcher, parameters: dict, value: float | list[float] | None, error: bool,
+def add_point(searcher: Any, parameters: dict, value: float | list[float] | None, error: bool,
               pruned: bool, intermediate_values: list[float] | None) -> None:
     """``PGSearcher.add_evaluated_point``: one config evaluated outside this search."""
     if searcher._space is None:
@@ -53,7 +51,7 @@ def add_point(searcher: PGSearcher, parameters: dict, value: float | list[float]
     add(searcher, None, raw, None if error else value, level)
 
 
-def add_trials(searcher: PGSearcher, trials_or_analysis: Any, metric: str | list[str]) -> None:
+def add_trials(searcher: Any, trials_or_analysis: Any, metric: str | list[str]) -> None:
     """``PGSearcher.add_evaluated_trials``: the ended trials of an earlier experiment, each only once."""
     skipped = 0
     for trial_id, config, value, error, pruned_at in rt.earlier_trials(trials_or_analysis, metric):
@@ -66,7 +64,7 @@ def add_trials(searcher: PGSearcher, trials_or_analysis: Any, metric: str | list
         logger.warning("PGSearcher skipped %d trials it had already learnt from (add_evaluated_trials)", skipped)
 
 
-def add(searcher: PGSearcher, trial_id: str | None, raw: np.ndarray, value: Any, level: float) -> None:
+def add(searcher: Any, trial_id: str | None, raw: np.ndarray, value: Any, level: float) -> None:
     """A result known without a trial: scored now, or once the mode is known."""
     raw = np.where(searcher._space.active(raw), raw, np.nan)
     learner = searcher._learner
@@ -76,7 +74,7 @@ def add(searcher: PGSearcher, trial_id: str | None, raw: np.ndarray, value: Any,
     score_unscored(searcher)
 
 
-def score_unscored(searcher: PGSearcher) -> None:
+def score_unscored(searcher: Any) -> None:
     """Learn from the known results waiting for a metric and a mode, once the searcher has both."""
     if searcher._mode is None or searcher._metric is None:
         return

@@ -15,16 +15,14 @@ from __future__ import annotations
 import copy
 import threading
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ray_pg import state as st
 from ray_pg.state import CheckpointError
 
-if TYPE_CHECKING:
-    from ray_pg.searcher import PGSearcher
 
 
-def assign(searcher: PGSearcher, state: Any) -> None:
+def assign(searcher: Any, state: Any) -> None:
     """``PGSearcher.set_state``: ``state`` decoded and checked whole, then assigned; a searcher without
     a space takes the checkpoint's."""
     space, attributes = st.decode(searcher, state)
@@ -45,7 +43,7 @@ def newest_checkpoint(folder: str | Path) -> str:
     return str(files[-1])
 
 
-def pickled(searcher: PGSearcher) -> dict:
+def pickled(searcher: Any) -> dict:
     """What pickling keeps of a searcher (``__getstate__``): its attributes but the lock, which does not
     pickle, copied under the lock. Pickle reads them only after this returns: uncopied, they could change
     under it, in another thread's ``suggest`` or ``on_trial_complete``. The run's scheduler and stopper
@@ -56,7 +54,7 @@ def pickled(searcher: PGSearcher) -> dict:
         return copy.deepcopy(attributes, {id(obj): obj for obj in run_objects})
 
 
-def unpickled(searcher: PGSearcher, state: dict) -> None:
+def unpickled(searcher: Any, state: dict) -> None:
     """A searcher made from what ``pickled`` kept (``__setstate__``), with a new lock."""
     if "_learner" not in state:  # a tuner.pkl from before learner.py: its attributes are another layout
         raise CheckpointError("this PGSearcher was pickled by an older ray_pg, whose searcher object this "

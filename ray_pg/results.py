@@ -135,7 +135,12 @@ def finite(value: Any) -> bool:
 
 
 def as_list(value: Any) -> list:
-    """``None`` -> [], a list as it is, anything else -> [value]."""
+    """``None`` -> [], a list, tuple or 1-D array as a list, anything else -> [value].
+
+    An array as a list, as a checkpoint writes it: a result waiting in one must be read as it was given.
+    """
     if value is None:
         return []
+    if isinstance(value, np.ndarray) and value.ndim == 1:
+        return value.tolist()
     return list(value) if isinstance(value, (list, tuple)) else [value]

@@ -17,20 +17,18 @@ from __future__ import annotations
 import logging
 import math
 from numbers import Real
-from typing import TYPE_CHECKING
+from typing import Any
 
 import numpy as np
 
 from ray_pg import rungs
 from ray_pg.results import TRAINING_ITERATION, Finished, Sample, as_list, finite, rewards_of
 
-if TYPE_CHECKING:
-    from ray_pg.searcher import PGSearcher
 
 logger = logging.getLogger(__name__)
 
 
-def start(searcher: PGSearcher, trial_id: str) -> dict:
+def start(searcher: Any, trial_id: str) -> dict:
     """A new pending trial: its sample drawn, its config returned."""
     learner = searcher._learner
     num_samples = searcher._num_samples
@@ -49,7 +47,7 @@ def start(searcher: PGSearcher, trial_id: str) -> dict:
     return searcher._space.decode(sample.raw, given)
 
 
-def report(searcher: PGSearcher, trial_id: str, result: dict) -> None:
+def report(searcher: Any, trial_id: str, result: dict) -> None:
     """Keep what a pending trial's result tells: its last values, and its curve at the rungs."""
     if trial_id in searcher._pending and isinstance(result, dict):
         keys = [*as_list(searcher._metric), TRAINING_ITERATION, *(searcher._stop or {})]  # the keys read here
@@ -61,14 +59,14 @@ def report(searcher: PGSearcher, trial_id: str, result: dict) -> None:
             searcher._curves[trial_id] = rungs.kept(curve, searcher._learner.rung_levels)
 
 
-def records_rungs(searcher: PGSearcher) -> bool:
+def records_rungs(searcher: Any) -> bool:
     """Whether pending trials' results at the rungs are kept: a learner that weighs rungs by their trust
     (an ablation, ``rungs.py``), one metric, and a scheduler or stopper that cuts trials."""
     return (searcher._learner.rung_prior is not None and len(as_list(searcher._metric)) == 1
             and searcher._runtime is not None and searcher._runtime.cuts_trials())
 
 
-def end(searcher: PGSearcher, trial_id: str, result: dict | None, error: bool) -> None:
+def end(searcher: Any, trial_id: str, result: dict | None, error: bool) -> None:
     """``PGSearcher.on_trial_complete``: a trial's end, in any of Tune's three forms, learnt from."""
     sample = searcher._pending.pop(trial_id, None)
     last = searcher._last.pop(trial_id, None)
@@ -88,7 +86,7 @@ def end(searcher: PGSearcher, trial_id: str, result: dict | None, error: bool) -
         learn(searcher, trial_id, sample, result, how_far(searcher, result, stopped), curve)
 
 
-def how_far(searcher: PGSearcher, result: dict, stopped: bool) -> float:
+def how_far(searcher: Any, result: dict, stopped: bool) -> float:
     """How far a trial went if Tune cut it short, else inf (it ran its course)."""
     learner = searcher._learner
     if finite(result.get(TRAINING_ITERATION)):
@@ -96,7 +94,7 @@ def how_far(searcher: PGSearcher, result: dict, stopped: bool) -> float:
     return (searcher._runtime or searcher._start_run()).level(result, stopped, searcher._stop, learner.full_iterations)
 
 
-def learn(searcher: PGSearcher, trial_id: str | None, sample: Sample, result: dict | list | Real | None,
+def learn(searcher: Any, trial_id: str | None, sample: Sample, result: dict | list | Real | None,
           level: float, curve: dict[float, float] | None = None) -> None:
     """Hand a finished trial to the learner: its rewards from ``result`` (a result, known values, or None:
     it failed), with its results at the rungs below ``level`` (``curve``)."""
@@ -106,6 +104,6 @@ def learn(searcher: PGSearcher, trial_id: str | None, sample: Sample, result: di
     learner.add(entry, searcher.batch_size, as_list(searcher._metric), as_list(searcher._mode))
 
 
-def rewards(searcher: PGSearcher, result: dict | list | Real | None) -> np.ndarray:
+def rewards(searcher: Any, result: dict | list | Real | None) -> np.ndarray:
     """Rewards to maximise, one per metric (``results.rewards_of``)."""
     return rewards_of(result, as_list(searcher._metric), as_list(searcher._mode))

@@ -92,3 +92,9 @@ def test_on_pure_noise_every_parameter_scores_about_a_standard_normal():
     assert scores.mean().abs().max() < 0.45, scores.mean()
     assert scores.std().between(0.75, 1.25).all(), scores.std()
     assert (scores.to_numpy() > 3).mean() < 0.01
+
+
+def test_a_space_without_parameters_has_no_evidence():
+    evidence = Evidence([])  # a space of constants (found by test_properties)
+    evidence.add(np.zeros((4, 0)), np.arange(4.0), [], np.ones((4, 0), bool))
+    assert evidence.scores() == [] and evidence.to_json() == []

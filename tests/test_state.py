@@ -402,3 +402,22 @@ def test_suggestions_drawn_ahead_are_saved_and_suggested_after_a_restore():
     older.set_state({key: value for key, value in state.items() if key != "pool"})  # an older release's
     assert older._learner.pool == [] and older.suggest("n0") != restored.suggest("n0")
     assert [restored.suggest(f"n{i}") for i in range(1, 4)] == [original.suggest(f"n{i}") for i in range(4)][1:]
+
+
+def test_a_known_result_waiting_for_its_metric_restores_as_the_original_scores_it():
+    """A result added before the searcher has a metric and mode waits unscored, and the checkpoint keeps it.
+    Once Tune names the metric, the restored searcher must score it as the original does: a value given as a
+    one-element array counted as a failed trial in the original and as 0.5 in the restored copy (the JSON
+    state turns the array into a list). Issue 22, point 8; failed on 10bfd67 too."""
+    space = {"x": tune.uniform(0.0, 1.0), "c": tune.choice(["a", "b"])}
+    original = PGSearcher(space, seed=0, batch_size=2)
+    original.add_evaluated_point({"x": 0.25, "c": "a"}, np.array([0.5]))
+    restored = PGSearcher(space, seed=0, batch_size=2)
+    restored.set_state(json.loads(json.dumps(original.get_state())))
+    suggestions = []
+    for searcher in (original, restored):
+        searcher.set_search_properties("loss", "min", {})
+        searcher.add_evaluated_point({"x": 0.75, "c": "b"}, 0.7)  # the batch of 2 is full: an update
+        suggestions.append([searcher.suggest(f"t{i}") for i in range(5)])
+    assert restored.num_failed == original.num_failed == 0
+    assert suggestions[1] == suggestions[0]
