@@ -44,6 +44,8 @@ class Evidence:
     def add(self, raw: np.ndarray, scores: np.ndarray, columns: list, active: np.ndarray) -> None:
         """Add one batch: its raw draws (n, parameters), scores (higher is better, NaN: failed, ranked last),
         the policy's ``columns()`` that drew it and which parameters each trial drew (``Space.active``)."""
+        if not self.widths:
+            return
         if active.all():  # no branch left out: one set of rows for every parameter
             patterns, pattern_of = active[:, :1], np.zeros(active.shape[1], dtype=int)
         else:
