@@ -2,24 +2,26 @@
 
 The natural gradient of a parameter sums, over a batch, utility times a feature of each draw: for a
 Gaussian coordinate its value (the mean's direction) and its squared distance from the centre (the
-spread's); for a choice, the one-hot of the category drawn. Where the metric ignores the parameter,
-a batch's ranks are a random permutation given its draws, so S = C'u (C the features centred over
-the batch and scaled to unit length, u the centred ranks scaled to variance 1) has mean 0 and,
-exactly, covariance V = C'C (sampling without replacement): whatever the batch size, the policy,
-the rank model's picks or the other parameters. Summed over the updates, H = S' V^+ S is then
-chi-square with rank(V) degrees of freedom (a martingale CLT), and a parameter the ranks depend on
-makes it grow with every batch. The score is H's normal quantile (Wilson-Hilferty): about N(0, 1)
-for a parameter the metric ignores (tests/test_evidence.py).
+spread's; here the batch's centre); for a choice, the one-hot of the category drawn. Where the
+metric ignores the parameter, a batch's ranks are a random permutation given its draws, so S = C'u
+(C the features centred over the batch, a coordinate's scaled to unit length; u the centred ranks
+scaled to variance 1) has mean 0 and, exactly, covariance V = C'C (sampling without replacement):
+whatever the batch size, the policy, the rank model's picks or the other parameters. Summed over the
+updates, H = S' V^+ S is then chi-square with rank(V) degrees of freedom (a martingale CLT), and a
+parameter the ranks depend on makes it grow with every batch. The score is H's normal quantile
+(Wilson-Hilferty): about N(0, 1) for a parameter the metric ignores (tests/test_evidence.py). Where
+other parameters matter, a little of their effect leaks in through what ties a batch's draws
+together (trials drawn under older policies, the rank model's picks, the covariance).
 
-Unlike how far the policy moved, it does not grow for a parameter the metric ignores: CMA-ES's one
-step size shrinks every coordinate as the relevant ones converge.
+Each update adds only its fresh batch: results the window reuses would count twice. Unlike how far
+the policy moved, the score does not grow for a parameter the metric ignores: CMA-ES's one step size
+shrinks every coordinate as the relevant ones converge, and the update also settles choices on noise
+(issue 21).
 """
 
 from __future__ import annotations
 
 import numpy as np
-
-from ray_pg.policy import average_ranks
 
 # Trials of a parameter in a batch below which the batch tells nothing of it: 2 give a single order.
 MIN_TRIALS = 3
@@ -41,9 +43,9 @@ class Evidence:
         self.s = np.zeros((len(columns), width))
         self.v = np.zeros((len(columns), width, width))
 
-    def add(self, raw: np.ndarray, scores: np.ndarray, columns: list, active: np.ndarray) -> None:
-        """Add one batch: its raw draws (n, parameters), scores (higher is better, NaN: failed, ranked last),
-        the policy's ``columns()`` that drew it and which parameters each trial drew (``Space.active``)."""
+    def add(self, raw: np.ndarray, scores: np.ndarray, active: np.ndarray) -> None:
+        """Add one batch: its raw draws (n, parameters), scores (higher is better, NaN: failed, ranked last)
+        and which parameters each trial drew (``Space.active``)."""
         if not self.widths:
             return
         if active.all():  # no branch left out: one set of rows for every parameter
@@ -51,17 +53,18 @@ class Evidence:
         else:
             patterns, pattern_of = np.unique(active, axis=1, return_inverse=True)
         u = np.column_stack([_unit_ranks(scores, rows) for rows in patterns.T])[:, pattern_of]  # (n, params)
+        count = np.maximum(active.sum(axis=0), 1)
         x = np.where(active, raw, 0.0)
         gaussian, choices = self._gaussian, self._choices
         features = np.zeros((*raw.shape, self.s.shape[1]))
         features[:, gaussian, 0] = x[:, gaussian]
-        centres = np.array([column[0] for column in columns if isinstance(column, tuple)])
-        features[:, gaussian, 1] = (x[:, gaussian] - centres) ** 2
+        # The spread's direction: the squared distance from the batch's centre (where the policy drew it).
+        features[:, gaussian, 1] = (x[:, gaussian] - x[:, gaussian].sum(axis=0) / count[gaussian]) ** 2
         features[np.arange(len(raw))[:, None], choices, x[:, choices].astype(int)] = 1.0
-        c = _centred(features * active[:, :, None], active, gaussian)
-        self.s += np.einsum("np,npk->pk", u, c)
+        c = _centred(features, active, count, gaussian)
+        self.s += (u[:, :, None] * c).sum(axis=0)
         # A batch that ranks none of a parameter's trials adds nothing to its S, nor to its V.
-        self.v += np.einsum("npk,npl->pkl", c, c) * u.any(axis=0)[:, None, None]
+        self.v += (c.transpose(1, 2, 0) @ c.transpose(1, 0, 2)) * u.any(axis=0)[:, None, None]
 
     def chi_square(self) -> tuple[np.ndarray, np.ndarray]:
         """Per parameter, H = S' V^+ S and its degrees of freedom rank(V) (0 before any batch drew it)."""
@@ -89,27 +92,28 @@ class Evidence:
 
 
 def _unit_ranks(scores: np.ndarray, rows: np.ndarray) -> np.ndarray:
-    """Centred ranks of the scores of ``rows`` (a failed trial last), scaled to sum of squares n - 1; 0
-    elsewhere, and everywhere when fewer than ``MIN_TRIALS`` rows or all tie."""
+    """Centred ranks of the scores of ``rows`` (a failed trial last, ties averaged), scaled to sum of squares
+    n - 1; 0 elsewhere, and everywhere when fewer than ``MIN_TRIALS`` rows or all tie."""
     u = np.zeros(len(scores))
     if rows.sum() < MIN_TRIALS:
         return u
-    ranks = average_ranks(np.where(np.isnan(scores[rows]), -np.inf, scores[rows]))
+    s = np.where(np.isnan(scores[rows]), -np.inf, scores[rows])
+    # Pairwise, not sorted: a batch is small, and four array operations beat a sort's bookkeeping.
+    ranks = (s[:, None] > s).sum(axis=1) + 0.5 * (s[:, None] == s).sum(axis=1)
     ranks -= ranks.mean()
     if not ranks.any():
         return u
-    u[rows] = ranks * np.sqrt((rows.sum() - 1) / (ranks @ ranks))
+    u[rows] = ranks * np.sqrt((len(s) - 1) / (ranks @ ranks))
     return u
 
 
-def _centred(features: np.ndarray, active: np.ndarray, scaled: np.ndarray) -> np.ndarray:
-    """Features (n, params, k) centred over each parameter's active rows; those of the ``scaled``
-    parameters (Gaussian coordinates, whose units shrink with the policy) scaled to unit length, 0 where
-    they did not vary. A choice's one-hot stays in counts: scaling its columns apart would break the
-    sum-to-zero that makes its V of rank k - 1."""
-    count = np.maximum(active.sum(axis=0), 1)[:, None]
-    centred = (features - features.sum(axis=0) / count) * active[:, :, None]  # features are 0 where not drawn
-    norms = np.linalg.norm(centred[:, scaled], axis=0)
+def _centred(features: np.ndarray, active: np.ndarray, count: np.ndarray, scaled: np.ndarray) -> np.ndarray:
+    """Features (n, params, k), 0 where not drawn, centred over each parameter's ``count`` active rows; those
+    of the ``scaled`` parameters (Gaussian coordinates, whose units shrink with the policy) scaled to unit
+    length, 0 where they did not vary. A choice's one-hot stays in counts: scaling its columns apart would
+    break the sum-to-zero that makes its V of rank k - 1."""
+    centred = (features - features.sum(axis=0) / count[:, None]) * active[:, :, None]
+    norms = np.sqrt((centred[:, scaled] ** 2).sum(axis=0))
     big = norms > 1e-9 * np.maximum(norms.max(axis=1, keepdims=True), 1e-300)
     centred[:, scaled] /= np.where(big, norms, np.inf)
     return centred

@@ -213,16 +213,15 @@ class Learner:
     def update(self, batch_size: int, metrics: list[str], modes: list[str]) -> None:
         rewards = np.array([entry.rewards for entry in self.batch])  # (n, metrics)
         levels = np.array([entry.level for entry in self.batch])
-        raw = np.array([entry.sample.raw for entry in self.batch])
-        # The fresh batch alone, under the policy before this update: results the window reuses would count twice.
-        self.evidence.add(raw, batch_scores(rewards, levels), self.policy.columns(), self.space.active(raw))
+        raw, scores = np.array([entry.sample.raw for entry in self.batch]), batch_scores(rewards, levels)
+        self.evidence.add(raw, scores, self.space.active(raw))  # the fresh batch alone (evidence.py)
         if self.rule == "natural":  # it ranks its whole window
             with one_blas_thread():
                 self.natural_update(batch_size)
         else:
             old_log_prob = np.array([entry.sample.log_prob for entry in self.batch])
             self.adam = update(self.policy, self.adam, raw, old_log_prob,
-                               advantages(batch_scores(rewards, levels), self.options.advantage),
+                               advantages(scores, self.options.advantage),
                                self.options.settings)
         self.pool = []  # drawn from the policy before this update
         self.num_updates += 1

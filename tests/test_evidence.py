@@ -29,7 +29,7 @@ def test_h_averages_its_degrees_of_freedom_over_every_order_of_the_batch():
     chi2 = []
     for order in itertools.permutations(range(6)):
         evidence = Evidence(COLUMNS)
-        evidence.add(raw, scores[list(order)], COLUMNS, np.ones(raw.shape, bool))
+        evidence.add(raw, scores[list(order)], np.ones(raw.shape, bool))
         chi2.append(evidence.chi_square())
     h, df = np.array(chi2).transpose(1, 0, 2)  # (H or df, order, parameter)
     assert (df == [2, 2, 1]).all()  # a choice's one-hot: the categories drawn - 1
@@ -46,9 +46,9 @@ def test_vectorised_sums_equal_one_parameter_at_a_time():
         active = rng.random(raw.shape) < 0.8  # conditional parameters: each drawn by some trials only
         raw[~active] = np.nan
         scores = rng.normal(size=7)
-        together.add(raw, scores, columns, active)
+        together.add(raw, scores, active)
         for j, evidence in enumerate(alone):
-            evidence.add(raw[:, [j]], scores, [columns[j]], active[:, [j]])
+            evidence.add(raw[:, [j]], scores, active[:, [j]])
     expected = np.array([np.concatenate(evidence.chi_square()) for evidence in alone]).T  # (H or df, parameter)
     assert np.array(together.chi_square()) == pytest.approx(expected, rel=1e-9)
     assert (expected[1] > 0).all()
@@ -61,7 +61,7 @@ def test_a_parameter_no_batch_drew_has_no_evidence_and_one_that_decides_the_rank
         raw = batch(rng, 8)
         active = np.ones(raw.shape, bool)
         active[:, 2] = False
-        evidence.add(raw, -((raw[:, 0] - 1.0) ** 2), COLUMNS, active)  # the ranks follow the Gaussian alone
+        evidence.add(raw, -((raw[:, 0] - 1.0) ** 2), active)  # the ranks follow the Gaussian alone
     gaussian, choice, never = evidence.scores()
     assert never is None and gaussian > 5 and abs(choice) < 3
 
@@ -96,5 +96,5 @@ def test_on_pure_noise_every_parameter_scores_about_a_standard_normal():
 
 def test_a_space_without_parameters_has_no_evidence():
     evidence = Evidence([])  # a space of constants (found by test_properties)
-    evidence.add(np.zeros((4, 0)), np.arange(4.0), [], np.ones((4, 0), bool))
+    evidence.add(np.zeros((4, 0)), np.arange(4.0), np.ones((4, 0), bool))
     assert evidence.scores() == [] and evidence.to_json() == []
