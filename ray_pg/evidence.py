@@ -39,7 +39,7 @@ class Evidence:
         self.widths = [2 if isinstance(column, tuple) else len(column) for column in columns]
         self._gaussian = np.array([isinstance(column, tuple) for column in columns], dtype=bool)
         self._choices = np.flatnonzero(~self._gaussian)
-        width = max(self.widths, default=2)  # every parameter padded to the widest: one set of operations
+        width = max([*self.widths, 2])  # every parameter padded to the widest (and a Gaussian's 2): one set of operations
         self.s = np.zeros((len(columns), width))
         self.v = np.zeros((len(columns), width, width))
 
@@ -61,7 +61,7 @@ class Evidence:
         # The spread's direction: the squared distance from the batch's centre (where the policy drew it).
         features[:, gaussian, 1] = (x[:, gaussian] - x[:, gaussian].sum(axis=0) / count[gaussian]) ** 2
         features[np.arange(len(raw))[:, None], choices, x[:, choices].astype(int)] = 1.0
-        c = _centred(features, active, count, gaussian)
+        c = _centred(features * active[:, :, None], active, count, gaussian)
         self.s += (u[:, :, None] * c).sum(axis=0)
         # A batch that ranks none of a parameter's trials adds nothing to its S, nor to its V.
         self.v += (c.transpose(1, 2, 0) @ c.transpose(1, 0, 2)) * u.any(axis=0)[:, None, None]

@@ -21,7 +21,6 @@ from ray_pg import runtime as rt
 from ray_pg import trials
 from ray_pg.space import Space
 
-
 logger = logging.getLogger(__name__)
 
 

@@ -21,7 +21,6 @@ from ray_pg import state as st
 from ray_pg.state import CheckpointError
 
 
-
 def assign(searcher: Any, state: Any) -> None:
     """``PGSearcher.set_state``: ``state`` decoded and checked whole, then assigned; a searcher without
     a space takes the checkpoint's."""

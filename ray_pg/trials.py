@@ -24,7 +24,6 @@ import numpy as np
 from ray_pg import rungs
 from ray_pg.results import TRAINING_ITERATION, Finished, Sample, as_list, finite, rewards_of
 
-
 logger = logging.getLogger(__name__)
 
 

@@ -36,7 +36,7 @@ def test_h_averages_its_degrees_of_freedom_over_every_order_of_the_batch():
     assert h.mean(axis=0) == pytest.approx([2, 2, 1], rel=1e-9)
 
 
-def test_vectorised_sums_equal_one_parameter_at_a_time():
+def test_vectorised_sums_equal_one_parameter_at_a_time_on_the_trials_that_drew_it():
     rng = np.random.default_rng(1)
     columns = COLUMNS + [(-1.0, 0.5), np.array([0.2, 0.3, 0.5])]
     together = Evidence(columns)
@@ -47,8 +47,9 @@ def test_vectorised_sums_equal_one_parameter_at_a_time():
         raw[~active] = np.nan
         scores = rng.normal(size=7)
         together.add(raw, scores, active)
-        for j, evidence in enumerate(alone):
-            evidence.add(raw[:, [j]], scores, active[:, [j]])
+        for j, evidence in enumerate(alone):  # each on the trials that drew it, as if no other had run
+            drew = active[:, j]
+            evidence.add(raw[drew][:, [j]], scores[drew], np.ones((drew.sum(), 1), bool))
     expected = np.array([np.concatenate(evidence.chi_square()) for evidence in alone]).T  # (H or df, parameter)
     assert np.array(together.chi_square()) == pytest.approx(expected, rel=1e-9)
     assert (expected[1] > 0).all()
@@ -94,7 +95,11 @@ def test_on_pure_noise_every_parameter_scores_about_a_standard_normal():
     assert (scores.to_numpy() > 3).mean() < 0.01
 
 
-def test_a_space_without_parameters_has_no_evidence():
-    evidence = Evidence([])  # a space of constants (found by test_properties)
+def test_a_space_without_parameters_or_with_a_single_category_has_no_evidence():
+    # Both found by test_properties: a space of constants, and tune.choice([0]).
+    evidence = Evidence([])
     evidence.add(np.zeros((4, 0)), np.arange(4.0), np.ones((4, 0), bool))
     assert evidence.scores() == [] and evidence.to_json() == []
+    evidence = Evidence([np.array([1.0])])
+    evidence.add(np.zeros((4, 1)), np.arange(4.0), np.ones((4, 1), bool))
+    assert evidence.scores() == [None] and evidence.to_json() == [[[0.0], [[0.0]]]]
