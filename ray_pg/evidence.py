@@ -5,8 +5,9 @@ Gaussian coordinate its value (the mean's direction) and its squared distance fr
 spread's; here the batch's centre); for a choice, the one-hot of the category drawn. Where the
 metric ignores the parameter, a batch's ranks are a random permutation given its draws, so S = C'u
 (C the features centred over the batch, a coordinate's scaled to unit length; u the centred ranks
-scaled to variance 1) has mean 0 and, exactly, covariance V = C'C (sampling without replacement):
-whatever the batch size, the policy, the rank model's picks or the other parameters. Summed over the
+scaled to variance 1) has mean 0 and, exactly, covariance V = C'C (sampling without replacement),
+whatever the batch size or the policy, as long as the ranks do not depend on this parameter's draws:
+on pure noise, exactly. Summed over the
 updates, H = S' V^+ S is then chi-square with rank(V) degrees of freedom (a martingale CLT), and a
 parameter the ranks depend on makes it grow with every batch. The score is H's normal quantile
 (Wilson-Hilferty): about N(0, 1) for a parameter the metric ignores (tests/test_evidence.py). Where
@@ -21,57 +22,80 @@ shrinks every coordinate as the relevant ones converge, and the update also sett
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
-# Trials of a parameter in a batch below which the batch tells nothing of it: 2 give a single order.
+# Trials of a parameter in a batch below which the batch adds nothing for it: with 2, one pair decides.
 MIN_TRIALS = 3
+# Choices with more categories get no evidence: V is k x k, and its decomposition at every update would
+# cost O(k^3) (64 categories: 0.1 ms).
+MAX_CATEGORIES = 64
+
+
+@dataclass
+class _Group:
+    """Parameters whose features share one width: a power of two (Gaussian coordinates have 2), the rest of
+    each parameter's features 0; one set of array operations per group, not one per parameter."""
+
+    params: np.ndarray  # their indices among all parameters
+    gaussian: np.ndarray  # which of them are Gaussian coordinates
+    s: np.ndarray  # (params, width)
+    v: np.ndarray  # (params, width, width)
 
 
 class Evidence:
-    """The running sums S and V of each parameter over the updates so far.
-
-    Each parameter has as many features as the widest (2 for a Gaussian coordinate, its categories for
-    a choice), the rest 0, so that each update costs a few vectorised operations, not one per parameter.
-    """
+    """The running sums S and V of each parameter over the updates so far."""
 
     def __init__(self, columns: list):
         """``columns``: ``Policy.columns()``, one per parameter."""
-        self.widths = [2 if isinstance(column, tuple) else len(column) for column in columns]
-        self._gaussian = np.array([isinstance(column, tuple) for column in columns], dtype=bool)
-        self._choices = np.flatnonzero(~self._gaussian)
-        width = max([*self.widths, 2])  # every parameter padded to the widest (and a Gaussian's 2): one set of operations
-        self.s = np.zeros((len(columns), width))
-        self.v = np.zeros((len(columns), width, width))
+        # A parameter's features; 0 for a choice of more than MAX_CATEGORIES, which is not measured.
+        self.widths = [2 if isinstance(c, tuple) else len(c) if len(c) <= MAX_CATEGORIES else 0 for c in columns]
+        gaussian = np.array([isinstance(column, tuple) for column in columns], dtype=bool)
+        padded = np.array([1 << max(width - 1, 1).bit_length() if width else 0 for width in self.widths], dtype=int)
+        self._groups = [_Group(params, gaussian[params], np.zeros((len(params), width)),
+                               np.zeros((len(params), width, width)))
+                        for width in np.unique(padded[padded > 0]).tolist()
+                        for params in [np.flatnonzero(padded == width)]]
 
     def add(self, raw: np.ndarray, scores: np.ndarray, active: np.ndarray) -> None:
         """Add one batch: its raw draws (n, parameters), scores (higher is better, NaN: failed, ranked last)
         and which parameters each trial drew (``Space.active``)."""
-        if not self.widths:
+        if not self._groups:
             return
         if active.all():  # no branch left out: one set of rows for every parameter
             patterns, pattern_of = active[:, :1], np.zeros(active.shape[1], dtype=int)
-        else:
+        else:  # ravel: numpy 2.0.0 returned the inverse with the axis kept
             patterns, pattern_of = np.unique(active, axis=1, return_inverse=True)
-        u = np.column_stack([_unit_ranks(scores, rows) for rows in patterns.T])[:, pattern_of]  # (n, params)
-        count = np.maximum(active.sum(axis=0), 1)
-        x = np.where(active, raw, 0.0)
-        gaussian, choices = self._gaussian, self._choices
-        features = np.zeros((*raw.shape, self.s.shape[1]))
-        features[:, gaussian, 0] = x[:, gaussian]
-        # The spread's direction: the squared distance from the batch's centre (where the policy drew it).
-        features[:, gaussian, 1] = (x[:, gaussian] - x[:, gaussian].sum(axis=0) / count[gaussian]) ** 2
-        features[np.arange(len(raw))[:, None], choices, x[:, choices].astype(int)] = 1.0
-        c = _centred(features * active[:, :, None], active, count, gaussian)
-        self.s += (u[:, :, None] * c).sum(axis=0)
-        # A batch that ranks none of a parameter's trials adds nothing to its S, nor to its V.
-        self.v += (c.transpose(1, 2, 0) @ c.transpose(1, 0, 2)) * u.any(axis=0)[:, None, None]
+            pattern_of = pattern_of.ravel()
+        ranks = np.column_stack([_unit_ranks(scores, rows) for rows in patterns.T])  # (n, patterns)
+        counts = np.maximum(active.sum(axis=0), 1)
+        values = np.where(active, raw, 0.0)
+        rows = np.arange(len(raw))[:, None]
+        for group in self._groups:
+            drawn, x, count, gauss = active[:, group.params], values[:, group.params], counts[group.params], group.gaussian
+            features = np.zeros((len(raw), len(group.params), group.s.shape[1]))
+            features[:, gauss, 0] = x[:, gauss]
+            # The spread's direction: the squared distance from the batch's centre (where the policy drew it).
+            features[:, gauss, 1] = (x[:, gauss] - x[:, gauss].sum(axis=0) / count[gauss]) ** 2
+            choices = np.flatnonzero(~gauss)
+            features[rows, choices[None, :], x[:, choices].astype(int)] = 1.0
+            c = _centred(features * drawn[:, :, None], drawn, count, gauss)
+            u = ranks[:, pattern_of[group.params]]  # (n, params): 0 outside each parameter's rows
+            group.s += (u[:, :, None] * c).sum(axis=0)
+            # A batch that ranks none of a parameter's trials adds nothing to its S, nor to its V.
+            group.v += (c.transpose(1, 2, 0) @ c.transpose(1, 0, 2)) * u.any(axis=0)[:, None, None]
 
     def chi_square(self) -> tuple[np.ndarray, np.ndarray]:
         """Per parameter, H = S' V^+ S and its degrees of freedom rank(V) (0 before any batch drew it)."""
-        values, vectors = np.linalg.eigh(self.v)  # one decomposition gives V^+ and rank(V)
-        kept = values > self.s.shape[1] * np.finfo(float).eps * 16 * np.maximum(values[:, -1:], 1e-300)
-        projected = np.einsum("pkj,pk->pj", vectors, self.s)
-        return np.where(kept, projected**2 / np.where(kept, values, 1.0), 0.0).sum(axis=1), kept.sum(axis=1)
+        h, df = np.zeros(len(self.widths)), np.zeros(len(self.widths), dtype=int)
+        for group in self._groups:
+            values, vectors = np.linalg.eigh(group.v)  # one decomposition gives V^+ and rank(V)
+            kept = values > group.s.shape[1] * np.finfo(float).eps * 16 * np.maximum(values[:, -1:], 1e-300)
+            projected = np.einsum("pkj,pk->pj", vectors, group.s)
+            h[group.params] = np.where(kept, projected**2 / np.where(kept, values, 1.0), 0.0).sum(axis=1)
+            df[group.params] = kept.sum(axis=1)
+        return h, df
 
     def scores(self) -> list[float | None]:
         """Per parameter, the normal quantile of its H so far (Wilson-Hilferty); None before any batch drew it."""
@@ -81,14 +105,21 @@ class Evidence:
         return [None if dof == 0 else float(value) for value, dof in zip(z, df)]
 
     def to_json(self) -> list[list]:
-        """Per parameter, ``[S, V]`` as lists, without the padding."""
-        return [[s[:w].tolist(), v[:w, :w].tolist()] for s, v, w in zip(self.s, self.v, self.widths)]
+        """Per parameter, ``[S, V]`` as lists, without the padding (empty for one not measured)."""
+        entries: list[list] = [[[], []] for _ in self.widths]
+        for group in self._groups:
+            for param, s, v in zip(group.params, group.s, group.v):
+                width = self.widths[param]
+                entries[param] = [s[:width].tolist(), v[:width, :width].tolist()]
+        return entries
 
     def load(self, entries: list[list]) -> None:
         """The sums ``to_json`` wrote, for the same parameters (``state.py`` checks their shapes)."""
-        self.s[:], self.v[:] = 0.0, 0.0
-        for i, ((s, v), w) in enumerate(zip(entries, self.widths)):
-            self.s[i, :w], self.v[i, :w, :w] = s, v
+        for group in self._groups:
+            group.s[:], group.v[:] = 0.0, 0.0
+            for i, param in enumerate(group.params):
+                width = self.widths[param]
+                group.s[i, :width], group.v[i, :width, :width] = entries[param]
 
 
 def _unit_ranks(scores: np.ndarray, rows: np.ndarray) -> np.ndarray:

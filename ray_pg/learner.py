@@ -214,15 +214,15 @@ class Learner:
         rewards = np.array([entry.rewards for entry in self.batch])  # (n, metrics)
         levels = np.array([entry.level for entry in self.batch])
         raw, scores = np.array([entry.sample.raw for entry in self.batch]), batch_scores(rewards, levels)
-        self.evidence.add(raw, scores, self.space.active(raw))  # the fresh batch alone (evidence.py)
-        if self.rule == "natural":  # it ranks its whole window
-            with one_blas_thread():
+        with one_blas_thread():  # the update's small linear algebra, and the evidence's
+            self.evidence.add(raw, scores, self.space.active(raw))  # the fresh batch alone (evidence.py)
+            if self.rule == "natural":  # it ranks its whole window
                 self.natural_update(batch_size)
-        else:
-            old_log_prob = np.array([entry.sample.log_prob for entry in self.batch])
-            self.adam = update(self.policy, self.adam, raw, old_log_prob,
-                               advantages(scores, self.options.advantage),
-                               self.options.settings)
+            else:
+                old_log_prob = np.array([entry.sample.log_prob for entry in self.batch])
+                self.adam = update(self.policy, self.adam, raw, old_log_prob,
+                                   advantages(scores, self.options.advantage), self.options.settings)
+            evidence = self.evidence.scores()
         self.pool = []  # drawn from the policy before this update
         self.num_updates += 1
         self.trials_used += len(self.batch)
@@ -240,7 +240,7 @@ class Learner:
             "rank_model": None if self.rank_model is None else self.rank_model.kind,
             "rank_model_tau": None if self.rank_model is None else self.rank_model.tau,
             **self.space.describe(self.policy.columns()),
-            **self.space.describe_evidence(self.evidence.scores()),
+            **self.space.describe_evidence(evidence),
             "trial_ids": [entry.trial_id for entry in self.batch],
         }
         self.history.append(row)

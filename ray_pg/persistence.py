@@ -46,11 +46,12 @@ def pickled(searcher: Any) -> dict:
     """What pickling keeps of a searcher (``__getstate__``): its attributes but the lock, which does not
     pickle, copied under the lock. Pickle reads them only after this returns: uncopied, they could change
     under it, in another thread's ``suggest`` or ``on_trial_complete``. The run's scheduler and stopper
-    are the run's objects, not the searcher's: they are kept, not copied."""
+    are the run's objects, not the searcher's, and the space (its constants may be large) is replaced,
+    never changed: they are kept, not copied."""
     with searcher._lock:
         attributes = {key: value for key, value in searcher.__dict__.items() if key != "_lock"}
-        run_objects = (searcher._given_runtime, searcher._runtime)
-        return copy.deepcopy(attributes, {id(obj): obj for obj in run_objects})
+        kept = [attributes.get(key) for key in ("_given_runtime", "_runtime", "_space", "_space_json")]
+        return copy.deepcopy(attributes, {id(obj): obj for obj in kept})
 
 
 def unpickled(searcher: Any, state: dict) -> None:

@@ -135,12 +135,12 @@ def finite(value: Any) -> bool:
 
 
 def as_list(value: Any) -> list:
-    """``None`` -> [], a list, tuple or 1-D array as a list, anything else -> [value].
+    """``None`` -> [], a list, tuple or 1-D array as a list, anything else (a 0-d array's item) -> [value].
 
-    An array as a list, as a checkpoint writes it: a result waiting in one must be read as it was given.
+    Arrays as a checkpoint writes them: a result waiting in one must be read as it was given.
     """
     if value is None:
         return []
-    if isinstance(value, np.ndarray) and value.ndim == 1:
-        return value.tolist()
+    if isinstance(value, np.ndarray) and value.ndim <= 1:
+        return value.tolist() if value.ndim else [value.item()]
     return list(value) if isinstance(value, (list, tuple)) else [value]

@@ -349,7 +349,7 @@ class Space:
         return described
 
     def describe_evidence(self, evidence: list[float | None]) -> dict[str, float | None]:
-        """``evidence.batch_evidence``'s values by their history() columns."""
+        """``Evidence.scores()`` by their history() columns."""
         return dict(zip(self._evidence_columns, evidence))
 
     def signature(self) -> list[dict]:

@@ -48,7 +48,7 @@ class CheckpointError(ValueError):
 def to_json(x: Any) -> Any:
     """Arrays as lists; NaN as None and +-inf as "inf"/"-inf" (JSON has neither), recursively."""
     if isinstance(x, np.ndarray):
-        return [to_json(v) for v in x.tolist()]
+        return to_json(x.tolist())  # nested lists, or a scalar for a 0-d array
     if isinstance(x, dict):
         return {str(k): to_json(v) for k, v in x.items()}
     if isinstance(x, (list, tuple)):
@@ -365,8 +365,8 @@ def _evidence(entries: Any, widths: list[int]) -> list[list]:
             raise CheckpointError(f"checkpoint field {field!r}: expected [S, V] of {width} features, got {entry!r}")
         s = array_from_json(entry[0], field, width, finite=True)
         v = np.array([array_from_json(row, field, width, finite=True) for row in entry[1]])
-        if not np.allclose(v, v.T) or (np.diag(v) < 0).any():
-            raise CheckpointError(f"checkpoint field {field!r}: V must be symmetric with a diagonal >= 0, got {v}")
+        if width and (not np.allclose(v, v.T) or np.linalg.eigvalsh(v)[0] < -1e-9 * max(np.abs(v).max(), 1.0)):
+            raise CheckpointError(f"checkpoint field {field!r}: V must be symmetric positive semi-definite, got {v}")
         checked.append([s.tolist(), v.tolist()])
     return checked
 

@@ -24,6 +24,7 @@ pass); the natural-gradient update underneath is unchanged. Pure numpy.
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import NamedTuple
 
@@ -132,7 +133,7 @@ def features(layout: Layout, raw: np.ndarray, kind: str) -> np.ndarray:
     if kind == "diagonal":
         parts.append(z**2)
     elif kind == "full":
-        upper = np.triu_indices(z.shape[1])
+        upper = _upper(z.shape[1], 0)
         parts.append(z[:, upper[0]] * z[:, upper[1]])
     if len(layout.sizes):
         coded = onehot(raw[:, layout.categorical], layout.offsets, int(layout.sizes.sum()))
@@ -194,6 +195,12 @@ def kendall_tau(a: np.ndarray, b: np.ndarray) -> float:
     """Kendall's tau-a of two sequences (0 when they have fewer than two elements)."""
     if len(a) < 2:
         return 0.0
-    first, second = np.triu_indices(len(a), 1)  # each pair once
+    first, second = _upper(len(a), 1)  # each pair once
     return float((np.sign(a[first] - a[second]) * np.sign(b[first] - b[second])).mean())
 
+
+@functools.lru_cache(maxsize=64)
+def _upper(n: int, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """``np.triu_indices(n, k)``, cached: it builds an n x n mask on every call, which cost more than the
+    products it indexes (0.03 ms per trial on 10 parameters; ``experiments.bench.cost``)."""
+    return np.triu_indices(n, k)

@@ -3,13 +3,14 @@
 A trial starts from the next queued point of ``points_to_evaluate`` (its missing parameters drawn from
 the policy) or from the policy's next sample. Tune then reports its results through ``on_trial_result``,
 except the one on which it stops the trial, and its end through ``on_trial_complete`` in one of three
-forms (``RAY_NOTES.md``): finished or stopped with its last result, stopped while pending or paused with
-none, failed with ``error=True``. So each pending trial's last result is kept (``_last``, cut to the keys
+forms (as Ray 2.60 calls a searcher): finished or stopped with its last result, stopped while pending
+or paused with none, failed with ``error=True``. So each pending trial's last result is kept (``_last``, cut to the keys
 read here) and, for a learner that weighs rungs (``rungs.py``), its results at the rungs (``_curves``);
 its end becomes a ``Finished`` entry of the learner's batch: rewards, and how far it went (``runtime.py``).
 
 These functions are PGSearcher's own methods kept apart: they take the searcher, run under its lock,
-and read and write its ``_queue``, ``_pending``, ``_last``, ``_curves`` and ``_learner``.
+and read and write its ``_queue``, ``_pending``, ``_last``, ``_curves``, ``_num_suggested``,
+``_peak_in_flight`` and ``_learner`` (and starts its ``_runtime`` where none has begun).
 """
 
 from __future__ import annotations

@@ -103,3 +103,16 @@ def test_a_space_without_parameters_or_with_a_single_category_has_no_evidence():
     evidence = Evidence([np.array([1.0])])
     evidence.add(np.zeros((4, 1)), np.arange(4.0), np.ones((4, 1), bool))
     assert evidence.scores() == [None] and evidence.to_json() == [[[0.0], [[0.0]]]]
+
+
+def test_a_choice_of_more_than_64_categories_is_not_measured_and_costs_nothing():
+    # Its V would be k x k, decomposed at every update; the review measured 40 MB and 0.8 s an update for
+    # 400 categories when every parameter was padded to the widest.
+    wide = np.full(400, 1 / 400)
+    evidence = Evidence([(0.0, 1.0), wide])
+    rng = np.random.default_rng(3)
+    for _ in range(5):
+        raw = np.column_stack([rng.normal(size=8), rng.integers(0, 400, 8)]).astype(float)
+        evidence.add(raw, -raw[:, 0], np.ones(raw.shape, bool))
+    assert evidence.scores()[1] is None and evidence.scores()[0] > 3
+    assert evidence.to_json()[1] == [[], []] and max(group.v.size for group in evidence._groups) == 4

@@ -237,3 +237,24 @@ def test_trial_importance_without_optuna_says_what_to_install(monkeypatch):
     monkeypatch.setitem(sys.modules, "optuna", None)
     with pytest.raises(ImportError, match="pip install optuna"):
         plots.trial_importance(pd.DataFrame({"loss": [1.0], "config/lr": [0.1]}), "loss", "min")
+
+
+@pytest.mark.slow
+def test_with_eight_in_flight_the_ignored_parameters_still_rank_last():
+    # Results in random order, 8 in flight: a batch mixes trials drawn under older policies, and the rank
+    # model picks some. A little of lr's, width's and act's effect leaks into the ignored ones (measured:
+    # means 0.49 and 1.0, the largest 2.87), never enough to pass the noise level or outrank them.
+    scores = []
+    for seed in range(20):
+        rng = np.random.default_rng(seed)
+        searcher = PGSearcher(BENCHMARK, metric="loss", mode="min", seed=seed)
+        pending = {}
+        for i in range(300):
+            pending[str(i)] = searcher.suggest(str(i))
+            if len(pending) >= 8:
+                tid = list(pending)[rng.integers(len(pending))]
+                searcher.on_trial_complete(tid, {"loss": benchmark_loss(pending.pop(tid))})
+        scores.append(plots.importance(searcher.history()))
+        assert set(scores[-1].index[-2:]) == IGNORED, (seed, scores[-1])
+    ignored = pd.DataFrame(scores)[list(IGNORED)]
+    assert ignored.max().max() < plots._NOISE_LEVEL and ignored.mean().max() < 1.5, ignored.describe()
