@@ -404,14 +404,15 @@ def test_suggestions_drawn_ahead_are_saved_and_suggested_after_a_restore():
     assert [restored.suggest(f"n{i}") for i in range(1, 4)] == [original.suggest(f"n{i}") for i in range(4)][1:]
 
 
-def test_a_known_result_waiting_for_its_metric_restores_as_the_original_scores_it():
+@pytest.mark.parametrize("value", [np.array([0.5]), np.array(0.5)], ids=["1-d", "0-d"])
+def test_a_known_result_waiting_for_its_metric_restores_as_the_original_scores_it(value):
     """A result added before the searcher has a metric and mode waits unscored, and the checkpoint keeps it.
     Once Tune names the metric, the restored searcher must score it as the original does: a value given as a
     one-element array counted as a failed trial in the original and as 0.5 in the restored copy (the JSON
     state turns the array into a list). Issue 22, point 8; failed on 10bfd67 too."""
     space = {"x": tune.uniform(0.0, 1.0), "c": tune.choice(["a", "b"])}
     original = PGSearcher(space, seed=0, batch_size=2)
-    original.add_evaluated_point({"x": 0.25, "c": "a"}, np.array([0.5]))
+    original.add_evaluated_point({"x": 0.25, "c": "a"}, value)  # a 0-d array made get_state raise
     restored = PGSearcher(space, seed=0, batch_size=2)
     restored.set_state(json.loads(json.dumps(original.get_state())))
     suggestions = []
