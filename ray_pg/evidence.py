@@ -26,6 +26,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ray_pg.policy import advantages
+
 # Trials of a parameter in a batch below which the batch adds nothing for it: with 2, one pair decides.
 MIN_TRIALS = 3
 # Choices with more categories get no evidence: V is k x k, and its decomposition at every update would
@@ -123,18 +125,15 @@ class Evidence:
 
 
 def _unit_ranks(scores: np.ndarray, rows: np.ndarray) -> np.ndarray:
-    """Centred ranks of the scores of ``rows`` (a failed trial last, ties averaged), scaled to sum of squares
-    n - 1; 0 elsewhere, and everywhere when fewer than ``MIN_TRIALS`` rows or all tie."""
+    """Centred ranks of the scores of ``rows`` (``advantages(..., "rank")``: a failed trial last, ties
+    shared), scaled to sum of squares n - 1; 0 elsewhere, and everywhere when fewer than ``MIN_TRIALS``
+    rows or all tie."""
     u = np.zeros(len(scores))
     if rows.sum() < MIN_TRIALS:
         return u
-    s = np.where(np.isnan(scores[rows]), -np.inf, scores[rows])
-    # Pairwise, not sorted: a batch is small, and four array operations beat a sort's bookkeeping.
-    ranks = (s[:, None] > s).sum(axis=1) + 0.5 * (s[:, None] == s).sum(axis=1)
-    ranks -= ranks.mean()
-    if not ranks.any():
-        return u
-    u[rows] = ranks * np.sqrt((len(s) - 1) / (ranks @ ranks))
+    ranks = advantages(scores[rows], "rank")
+    if ranks.any():
+        u[rows] = ranks * np.sqrt((len(ranks) - 1) / (ranks @ ranks))
     return u
 
 
