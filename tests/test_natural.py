@@ -199,7 +199,8 @@ def test_a_separable_policy_samples_and_scores_its_diagonal_gaussian():
 
 def test_a_separable_update_is_the_full_updates_diagonal_at_sep_cmas_rates(monkeypatch):
     """From a diagonal covariance, the full update with sep-CMA-ES's rates has the separable update's
-    mean, step size and paths, and its diagonal is the separable covariance; undrawn columns included."""
+    mean, step size and paths, and its diagonal is the separable covariance; undrawn columns included.
+    Every row fresh: with older rows in the window the separable path learns from the fresh ones alone."""
     from ray_pg import natural
 
     columns = [(0.5, 0.0), (-0.2, np.log(0.7)), 3, (1.0, np.log(1.3)), (0.0, 0.0)]
@@ -208,17 +209,32 @@ def test_a_separable_update_is_the_full_updates_diagonal_at_sep_cmas_rates(monke
     raw = separable.sample(rng, 12)
     raw[:4, 4] = np.nan  # a column some samples did not draw
     adv = -np.nansum(raw**2, axis=1)
-    natural_update(separable, raw, None, adv, rng=np.random.default_rng(0), fresh=0.5)
+    natural_update(separable, raw, None, adv, rng=np.random.default_rng(0))
     sep_rates, fill = natural.cma_rates, natural._fill_undrawn
     monkeypatch.setattr(natural, "cma_rates", lambda dim, mu_eff, separable=False: sep_rates(dim, mu_eff, True))
     # A diagonal covariance's conditional is its marginal: the same draws for the undrawn column.
     monkeypatch.setattr(natural, "_fill_undrawn", lambda y, cov, rng_: fill(y, np.diag(cov), rng_))
-    natural_update(full, raw, None, adv, rng=np.random.default_rng(0), fresh=0.5)
+    natural_update(full, raw, None, adv, rng=np.random.default_rng(0))
     for name in ("mean", "sigma", "path_sigma", "path_c", "q"):
         np.testing.assert_allclose(getattr(separable, name), getattr(full, name), rtol=1e-12, err_msg=name)
     np.testing.assert_allclose(separable.cov, np.diag(full.cov), rtol=1e-12)
     rates = sep_rates(4, 3.0, True)
     assert rates["cmu"] == pytest.approx(min(1 - rates["c1"], 2 * cma_rates(4, 3.0)["cmu"]))  # (4 + 2) / 3
+
+
+def test_a_separable_path_learns_from_the_fresh_rows_alone():
+    """The window's older rows (the first) move the mean but not the step-size path: each result feeds it once."""
+    rng = np.random.default_rng(5)
+    policies = [NaturalPolicy([(0.0, 0.0)] * 6, separable=True) for _ in range(2)]
+    raw = policies[0].sample(rng, 16)
+    adv = rng.normal(size=16)
+    other = raw.copy()
+    other[:12] = policies[0].sample(rng, 12)  # other older rows, ranked the same
+    for policy, window in zip(policies, (raw, other)):
+        natural_update(policy, window, None, adv, fresh=0.25)
+    np.testing.assert_array_equal(policies[0].path_sigma, policies[1].path_sigma)
+    assert policies[0].sigma == policies[1].sigma
+    assert not np.allclose(policies[0].mean, policies[1].mean)
 
 
 @pytest.mark.parametrize("case, value", [("a zero variance", 0.0), ("a negative variance", -1.0),
