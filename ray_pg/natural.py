@@ -122,7 +122,11 @@ class NaturalPolicy:
         self._int_pos = np.array([where[j] for j in sorted(integers)], dtype=int)
         self._int_spec = np.array([[float(v) for v in integers[j]] for j in sorted(integers)]).reshape(-1, 5)
         alpha = _margin_alpha(len(self._int_pos) + int((sizes >= 2).sum()))
-        self._int_alpha = alpha
+        # Constants of the integer margin: the normal quantile it keeps, each range's ends in t (log for log).
+        self._int_quantile = NormalDist().inv_cdf(1.0 - alpha / 2.0)
+        low, high, log = self._int_spec[:, 0], self._int_spec[:, 1], self._int_spec[:, 2] > 0
+        self._int_t_range = (np.where(log, np.log(np.where(log, low, 1.0)), low),
+                             np.where(log, np.log(np.where(log, high, 1.0)), high))
         floor = np.where(sizes >= 2, _CATEGORY_MARGIN * alpha / np.maximum(sizes - 1, 1), 0.0)
         self._q_min = np.repeat(floor, sizes)
         # Parameters (see ``params`` for their flat layout).
@@ -299,12 +303,10 @@ class NaturalPolicy:
 
     def integer_edges(self) -> tuple[np.ndarray, np.ndarray]:
         """For each integer column, the z-interval of the bin that holds its mean (+-inf at the range's ends)."""
-        spec = self._int_spec
-        low, high, log, first, last = spec.T
+        _, _, log, first, last = self._int_spec.T
+        lo_t, hi_t = self._int_t_range
         z = self.mean[self._int_pos]
         u = 0.5 * (1.0 + np.tanh(0.5 * z))
-        lo_t = np.where(log > 0, np.log(np.where(log > 0, low, 1.0)), low)
-        hi_t = np.where(log > 0, np.log(np.where(log > 0, high, 1.0)), high)
         t = lo_t + u * (hi_t - lo_t)
         x = np.where(log > 0, np.exp(t), t)
         k = np.clip(np.floor(x), first, last)
@@ -329,7 +331,7 @@ class NaturalPolicy:
         z = self.mean[self._int_pos]
         distance = np.minimum(z - lower, upper - z)
         distance = np.where(np.isfinite(distance), np.maximum(distance, 0.0), 0.0)
-        needed = distance / NormalDist().inv_cdf(1.0 - self._int_alpha / 2.0)
+        needed = distance / self._int_quantile
         sd = self.sigma * np.sqrt(self.variances())[self._int_pos]
         self.margin[self._int_pos] = np.maximum(1.0, needed / np.maximum(sd, 1e-300))
 

@@ -154,7 +154,8 @@ def by_level(levels: np.ndarray, scores: np.ndarray) -> np.ndarray:
     that went further, whatever its score. NaN scores (failed trials) stay NaN.
     """
     failed = np.isnan(scores)
-    if len(np.unique(levels[~failed])) <= 1:
+    reached = levels[~failed]
+    if not len(reached) or reached.min() == reached.max():
         return scores
     level_rank = np.unique(levels, return_inverse=True)[1]
     score_rank = average_ranks(np.where(failed, -np.inf, scores))  # in [0, n)
@@ -165,9 +166,11 @@ def average_ranks(values: np.ndarray) -> np.ndarray:
     """0-based ranks, ties given their average rank (like scipy's rankdata - 1)."""
     order = np.argsort(values, kind="stable")
     sorted_values = values[order]
-    first = np.r_[True, sorted_values[1:] != sorted_values[:-1]]  # where each run of ties starts
+    first = np.empty(len(values), dtype=bool)  # where each run of ties starts
+    first[:1] = True
+    np.not_equal(sorted_values[1:], sorted_values[:-1], out=first[1:])
     starts = np.flatnonzero(first)
-    ends = np.r_[starts[1:], len(values)]
+    ends = np.append(starts[1:], len(values))
     ranks = np.empty(len(values))
     ranks[order] = ((starts + ends - 1) / 2.0)[np.cumsum(first) - 1]
     return ranks
