@@ -326,7 +326,10 @@ class PGSearcher(Searcher):
     @_locked
     def history(self) -> pd.DataFrame:
         """One row per policy update: its batch (``trial_ids`` joins Tune's results) and the policy it left."""
-        return pd.DataFrame(self._learner.history if self._learner else [])
+        frame = pd.DataFrame(self._learner.history if self._learner else [])
+        if "trial_ids" in frame:
+            frame["trial_ids"] = frame["trial_ids"].map(list)
+        return frame
 
     # --------------------------------------------------------- known results
 

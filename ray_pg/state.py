@@ -422,7 +422,7 @@ def parse_state(state: dict, *, width: int, size: int) -> dict:
             "_num_failed": count(state["num_failed"], "num_failed"),
             "_trials_used": count(state["trials_used"], "trials_used"),
             "_peak_in_flight": count(state["peak_in_flight"], "peak_in_flight"),
-            "_history": [dict(expect(row, dict, "history")) for row in history],
+            "_history": [_history_row(expect(row, dict, "history")) for row in history],
         }
     except KeyError as exc:
         raise CheckpointError(f"checkpoint field {exc.args[0]!r} is missing") from exc
@@ -432,6 +432,14 @@ def parse_state(state: dict, *, width: int, size: int) -> dict:
     if not np.all(parsed["_adam"].v >= 0):
         raise CheckpointError("checkpoint field 'adam.v': second moments must be >= 0")
     return parsed
+
+
+def _history_row(row: dict) -> dict:
+    """A history row as the learner keeps it: its ``trial_ids`` a tuple (``Learner.update`` says why)."""
+    row = dict(row)
+    if isinstance(row.get("trial_ids"), list):
+        row["trial_ids"] = tuple(row["trial_ids"])
+    return row
 
 
 def finished_from_json(x: Any, field: str, width: int) -> Finished:
