@@ -57,6 +57,12 @@ _BOUNDED_INITIAL_SCALE = 0.4
 # on its other values, too many for budgets of a few hundred trials. Our suite, mean rank of 4 variants
 # at 8 workers / 200 trials: 2.73 with 1, 2.13 with 0.25, 2.40 with 0 (natural_ablation.md).
 _CATEGORY_MARGIN = 0.25
+# ASNG's first Delta is at least this: a step of Fisher length 1 / 2.5 moves a two-way choice's
+# probability by at most 0.2 (from 0.5: 0.5 x 0.4), so one batch leans and does not decide (with 1 the
+# first batch of 5 set it to 0.036 or 0.964: tests/test_invariance.py). Against 1, mean rank of 2 at 16
+# / 25 / 50 / 100 trials on the real tasks (12 problems, 3 seeds): 1.46 / 1.49 / 1.42 / 1.47; our suite
+# and the noisy suite at 8 workers and the suite at 64 even (natural_ablation.md, section 8).
+_FIRST_CAT_TRUST = 2.5
 # The parts of ``NaturalPolicy.params``, in order.
 _PARAM_NAMES = ("q", "mean", "sigma", "cov", "path_sigma", "path_c", "margin", "generation", "cat_path", "cat_gamma",
                 "cat_trust")
@@ -146,9 +152,9 @@ class NaturalPolicy:
         self.cat_path = np.zeros(num_free)  # ASNG's accumulated normalised gradient s
         self.cat_gamma = 0.0
         # ASNG's Delta: each step has length delta = 1 / Delta in the Fisher norm. ASNG starts at 1; here
-        # 1 / sqrt(free parameters), so that one choice among 100 is not settled by the first noisy batch
-        # (needle100: median regret 0.32 at 200 trials with 1, 0.016 with this start).
-        self.cat_trust = max(1.0, math.sqrt(num_free))
+        # at least _FIRST_CAT_TRUST, and sqrt(free parameters), so that one choice among 100 is not settled
+        # by the first noisy batch (needle100: median regret 0.32 at 200 trials with 1, 0.016 with this start).
+        self.cat_trust = max(_FIRST_CAT_TRUST, math.sqrt(num_free))
         self._chol: tuple[np.ndarray, np.ndarray] | None = None  # (cov it was taken of, its Cholesky factor)
 
     # ------------------------------------------------------------ parameters

@@ -131,7 +131,6 @@ def test_branch_with_few_trials_keeps_its_spread_under_noise():
     assert np.exp(np.log(ratios).mean(axis=0)).min() > 0.6, np.exp(np.log(ratios).mean(axis=0))
 
 
-@KNOWN_BIAS
 def test_two_way_choice_is_not_decided_by_one_batch():
     """sgd worse than adam by a noisy margin: the first update leans, it does not decide; later ones learn."""
     space = {"opt": tune.choice(["sgd", "adam"]), "x": tune.uniform(0.0, 1.0)}

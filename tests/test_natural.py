@@ -91,7 +91,8 @@ def test_categorical_update_is_the_asng_step():
     onehot = np.eye(5)[raw[:, 0].astype(int)]
     grad = (w[:, None] * (onehot - q0)).sum(axis=0)
     fisher = np.diag(1 / q0[:4]) + np.ones((4, 4)) / q0[4]
-    eps = (1 / math.sqrt(4)) / (math.sqrt(grad[:4] @ fisher @ grad[:4]) + 1e-8)  # delta = 1 / sqrt(K - 1) at first
+    # delta = 1 / max(2.5, sqrt(K - 1)) at first
+    eps = (1 / max(2.5, math.sqrt(4))) / (math.sqrt(grad[:4] @ fisher @ grad[:4]) + 1e-8)
     _update_categorical(policy, raw, w, np.ones((5, 1)))
     np.testing.assert_allclose(policy.q, q0 + eps * grad, rtol=1e-9)
     assert policy.q.sum() == pytest.approx(1.0)
