@@ -317,15 +317,15 @@ class NaturalPolicy:
         x = np.where(log > 0, np.exp(t), t)
         k = np.clip(np.floor(x), first, last)
 
-        def z_of(edge: np.ndarray) -> np.ndarray:
-            t_edge = np.where(log > 0, np.log(np.where(log > 0, np.maximum(edge, 1e-300), 1.0)), edge)
-            with np.errstate(divide="ignore", invalid="ignore"):
-                uu = (t_edge - lo_t) / (hi_t - lo_t)
-                return np.log(uu) - np.log1p(-uu)
-
-        lower = np.where(k <= first, -np.inf, z_of(k))
-        upper = np.where(k >= last, np.inf, z_of(k + 1))
-        return lower, upper
+        # Both edges at once: t of k and of k + 1, then their z (one errstate: it costs what the rest does).
+        edges = np.concatenate([k, k + 1])
+        is_log = np.concatenate([log, log]) > 0
+        t_edge = np.where(is_log, np.log(np.where(is_log, np.maximum(edges, 1e-300), 1.0)), edges)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            uu = (t_edge - np.concatenate([lo_t, lo_t])) / np.concatenate([hi_t - lo_t, hi_t - lo_t])
+            z_edge = np.log(uu) - np.log1p(-uu)
+        n = len(k)
+        return np.where(k <= first, -np.inf, z_edge[:n]), np.where(k >= last, np.inf, z_edge[n:])
 
     def apply_integer_margin(self) -> None:
         """Widen each integer column's sampled sd (its margin A) until the nearer neighbouring bin has
@@ -471,7 +471,7 @@ def _update_gaussian(policy: NaturalPolicy, raw: np.ndarray, w: np.ndarray, nomi
     undrawn = np.isnan(z).all(axis=0)
     old_sd = policy.sigma * np.sqrt(policy.variances())
     w = w / nominal.sum()  # the nominal weights sum to 1; truncation only lowers them
-    y_w = w @ np.nan_to_num(y)
+    y_w = w @ np.where(np.isnan(y), 0.0, y)  # (nan_to_num: 4x slower)
     mu_eff_is = float(w.sum() ** 2 / np.sum(w**2))
     result["ess"] = mu_eff_is
     step = (w @ y_full) / w.sum()  # the self-normalised step: distributed as N(0, C / mu_eff_is) under random selection

@@ -128,7 +128,8 @@ def features(layout: Layout, raw: np.ndarray, kind: str) -> np.ndarray:
     """The model's inputs per row: 1, the standardised numerics (0 where not drawn), their squares or
     pairwise products, and the one-hot of each categorical but its last value (all 0 where not drawn)."""
     raw = np.atleast_2d(raw)
-    z = np.nan_to_num((raw[:, layout.numeric] - layout.center) / layout.scale)
+    z = (raw[:, layout.numeric] - layout.center) / layout.scale
+    z[np.isnan(z)] = 0.0
     parts = [np.ones((len(raw), 1)), z]
     if kind == "diagonal":
         parts.append(z**2)
@@ -179,11 +180,16 @@ def weighted_least_squares(x: np.ndarray, y: np.ndarray, weights: np.ndarray,
     root_w = np.sqrt(weights)
     xw, b = x * root_w[:, None], y * root_w
     gram = xw.T @ xw
-    gram[np.diag_indices_from(gram)] += ridge * float(np.mean(weights))
-    try:
-        chol = np.linalg.cholesky(gram)
-    except np.linalg.LinAlgError:
-        chol = np.linalg.cholesky(gram + np.eye(len(gram)) * (1e-9 * float(np.trace(gram)) / len(gram)))
+    if ridge:
+        gram[np.diag_indices_from(gram)] += ridge * float(np.mean(weights))
+    jitter = np.eye(len(gram)) * (1e-9 * float(np.trace(gram)) / len(gram))
+    if not np.diagonal(gram).all():  # a column of zeros (a category not drawn): Cholesky would fail
+        chol = np.linalg.cholesky(gram + jitter)
+    else:
+        try:
+            chol = np.linalg.cholesky(gram)
+        except np.linalg.LinAlgError:
+            chol = np.linalg.cholesky(gram + jitter)
     half = np.linalg.solve(chol, xw.T)  # L^-1 X_w^T: its squared columns sum to the leverages
     coef = np.linalg.solve(chol.T, half @ b)
     # Leave one out in closed form: the residual divided by one minus the row's leverage.
