@@ -328,7 +328,7 @@ class PGSearcher(Searcher):
         """One row per policy update: its batch (``trial_ids`` joins Tune's results) and the policy it left."""
         frame = pd.DataFrame(self._learner.history if self._learner else [])
         if "trial_ids" in frame:
-            frame["trial_ids"] = frame["trial_ids"].map(list)
+            frame["trial_ids"] = frame["trial_ids"].map(lambda ids: list(ids) if isinstance(ids, tuple) else ids)
         return frame
 
     # --------------------------------------------------------- known results

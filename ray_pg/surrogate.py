@@ -182,14 +182,14 @@ def weighted_least_squares(x: np.ndarray, y: np.ndarray, weights: np.ndarray,
     gram = xw.T @ xw
     if ridge:
         gram[np.diag_indices_from(gram)] += ridge * float(np.mean(weights))
-    jitter = np.eye(len(gram)) * (1e-9 * float(np.trace(gram)) / len(gram))
-    if not np.diagonal(gram).all():  # a column of zeros (a category not drawn): Cholesky would fail
-        chol = np.linalg.cholesky(gram + jitter)
-    else:
+    chol = None
+    if np.diagonal(gram).all():  # else a column of zeros (a category not drawn): Cholesky would fail
         try:
             chol = np.linalg.cholesky(gram)
         except np.linalg.LinAlgError:
-            chol = np.linalg.cholesky(gram + jitter)
+            pass
+    if chol is None:
+        chol = np.linalg.cholesky(gram + np.eye(len(gram)) * (1e-9 * float(np.trace(gram)) / len(gram)))
     half = np.linalg.solve(chol, xw.T)  # L^-1 X_w^T: its squared columns sum to the leverages
     coef = np.linalg.solve(chol.T, half @ b)
     # Leave one out in closed form: the residual divided by one minus the row's leverage.

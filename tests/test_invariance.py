@@ -8,9 +8,9 @@ settle a choice. Every test failed on the update of 2026-12-02.
 
 Those marked ``KNOWN_BIAS`` still fail (strict xfail: fixing them makes them
 fail until the mark goes). Their cause is the window of 4 batches, which learns
-from each result about four times, ASNG's first step of length 1, and the rank
-model's picks learnt from as policy draws. Two updates that pass them were
-built and measured (commits d535e0f and c986e23 in this repository's history):
+from each result about four times, and the rank model's picks learnt from as
+policy draws. (A third, ASNG's first step of length 1, is fixed: its test
+passes.) Two updates that pass them were built and measured (commits d535e0f and c986e23 in this repository's history):
 they lose 1 to 1.5 mean ranks to the window on our suite and on the noisy
 suite at every checkpoint (10 seeds, 8 workers), so they are not the default.
 Issue 21 stays open on them.
@@ -37,8 +37,8 @@ CONDITIONAL = {"top": tune.uniform(0.0, 1.0),
                                       {"kind": "right", **{f"r{i}": tune.uniform(0.0, 1.0) for i in range(3)}}])}
 
 
-KNOWN_BIAS = pytest.mark.xfail(strict=True, reason="issue 21: the window, ASNG's first step and the rank model's "
-                                "picks; the unbiased updates (d535e0f, c986e23) lose 1-1.5 mean ranks on our suites")
+KNOWN_BIAS = pytest.mark.xfail(strict=True, reason="issue 21: the window and the rank model's picks; the "
+                                "unbiased updates (d535e0f, c986e23) lose 1-1.5 mean ranks on our suites")
 
 
 def run(space: dict, seed: int, reward, trials: int = 240, in_flight: int = 8, candidates: int | None = None,
@@ -143,7 +143,9 @@ def test_two_way_choice_is_not_decided_by_one_batch():
         searcher = run(space, seed, reward, trials=5, in_flight=5, batch_size=5)
         first.append(searcher._learner.policy.columns()[0][1])
         last.append(run(space, seed, reward, trials=160, batch_size=5)._learner.policy.columns()[0][1])
-    assert 0.3 < min(first) and max(first) < 0.7, (min(first), max(first))  # 2026-12-02: 0.036 or 0.964
+    # One batch moves it by at most 0.2 (2026-12-02: to 0.036 or 0.964), mostly towards adam (33 of 40).
+    assert np.max(np.abs(np.array(first) - 0.5)) <= 0.2 + 1e-6, first
+    assert np.mean(np.array(first) > 0.5) >= 0.7, first
     assert np.mean(np.array(last) > 0.5) >= 0.85, last
 
 

@@ -65,6 +65,31 @@ def test_gaussian_update_matches_cma_closed_form(fresh):
     assert policy.sigma == pytest.approx(sigma)
 
 
+def test_separable_update_matches_sep_cma_closed_form_with_the_fresh_rows_path():
+    """Separable, a quarter of the rows fresh (the last): mean, covariance and rank-one path from all rows
+    at sep-CMA-ES's rates times the fresh share; the step-size path from the fresh rows alone."""
+    rng = np.random.default_rng(0)
+    dim, n, fresh = 3, 12, 0.25
+    policy = NaturalPolicy([(0.5, 0.0), (-0.2, np.log(0.7)), (1.0, np.log(1.3))], separable=True)
+    cov0, mean0, sigma0 = policy.cov.copy(), policy.mean.copy(), policy.sigma
+    raw = policy.sample(rng, n)
+    w = np.full(n, 1.0 / n)
+    _update_gaussian(policy, raw, w, w.copy(), 0.0, math.inf, fresh, None)
+    rates = cma_rates(dim, float(n), separable=True)
+    y = (raw - mean0) / sigma0
+    np.testing.assert_allclose(policy.mean, raw.mean(axis=0))
+    path_sigma = math.sqrt(rates["cs"] * (2 - rates["cs"]) * 3) * y[-3:].mean(axis=0) / np.sqrt(cov0)
+    np.testing.assert_allclose(policy.path_sigma, path_sigma)
+    norm = np.linalg.norm(path_sigma)
+    h = norm / math.sqrt(1 - (1 - rates["cs"]) ** 2) < (1.4 + 2 / (dim + 1)) * rates["chi_n"]
+    path_c = h * math.sqrt(rates["cc"] * (2 - rates["cc"]) * n) * y.mean(axis=0)
+    c1, cmu = fresh * rates["c1"], fresh * rates["cmu"]
+    delta_h = (1 - h) * rates["cc"] * (2 - rates["cc"])
+    expected = (1 + c1 * delta_h - c1 - cmu) * cov0 + c1 * path_c**2 + cmu * (y**2).mean(axis=0)
+    np.testing.assert_allclose(policy.cov, expected, rtol=1e-10)
+    assert policy.sigma == pytest.approx(sigma0 * math.exp(min(1.0, rates["cs"] / rates["ds"] * (norm / rates["chi_n"] - 1))))
+
+
 def test_fisher_norm_matches_the_categorical_fisher_matrix():
     """CatCMA's normalisation: |F^(1/2) g|^2 = g^T F g, F = diag(1/q) + 11^T / q_K on the first K-1 coordinates."""
     rng = np.random.default_rng(2)
@@ -233,6 +258,7 @@ def test_a_separable_path_learns_from_the_fresh_rows_alone():
     other[:12] = policies[0].sample(rng, 12)  # other older rows, ranked the same
     for policy, window in zip(policies, (raw, other)):
         natural_update(policy, window, None, adv, fresh=0.25)
+    assert np.abs(policies[0].path_sigma).max() > 0  # the fresh rows were learnt from
     np.testing.assert_array_equal(policies[0].path_sigma, policies[1].path_sigma)
     assert policies[0].sigma == policies[1].sigma
     assert not np.allclose(policies[0].mean, policies[1].mean)

@@ -7,6 +7,8 @@ import gc
 import json
 import math
 import os
+import sys
+import sysconfig
 
 import numpy as np
 import pytest
@@ -265,9 +267,12 @@ def test_any_result_stream_leaves_a_finite_policy_and_a_working_save(tmp_path_fa
     assert restored.suggest("next") == searcher.suggest("next")
 
 
+@pytest.mark.skipif(sys.implementation.name != "cpython" or bool(sysconfig.get_config_var("Py_GIL_DISABLED")),
+                    reason="untracking dicts of atomic values is CPython's (with the GIL)")
 def test_history_rows_leave_the_garbage_collectors_passes(tmp_path):
     """Rows of strings and numbers alone (trial_ids a tuple inside, a list in history()): Python's full
-    collections skip them, made or restored (with 400 rows of 500 parameters they took 45 ms instead of 32)."""
+    collections skip them, made or restored (with 400 rows of 500 parameters they took 45 ms instead of 34).
+    CPython untracks such dicts during a collection; other interpreters need not."""
     searcher = PGSearcher(SPACE, metric="loss", mode="min", seed=0, batch_size=8)
     drive(searcher, SPACE, 80, seed=0, in_flight=8)
     searcher.save(str(tmp_path / "state.json"))

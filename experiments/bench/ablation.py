@@ -60,6 +60,7 @@ class AblatedLearner(Learner):
         policy._q_min = np.maximum(self._category_margin * policy._q_min, floor)
         if not self._margin:
             policy._int_pos, policy._int_spec = policy._int_pos[:0], policy._int_spec[:0]  # no integer margins
+            policy._int_t_range = tuple(ends[:0] for ends in policy._int_t_range)
         return policy
 
     def initial_scale(self) -> float | None:
