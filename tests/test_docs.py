@@ -36,11 +36,18 @@ def blocks(not_run: bool = False) -> list:
     return params
 
 
+# Ray's forwarding of a worker's own output, e.g. "(trainable pid=31116) Exception ignored in: ..."
+RAY_WORKER_LOG = re.compile(r"\((?:\w+ )?pid=\d+(?:, ip=[\d.]+)?\)")
+
+
 def screen(output: str) -> str:
     """What a terminal shows: each line as its last carriage return left it, blank lines dropped, and
-    without Ray's notice of token authentication (printed only where ~/.ray/auth_token exists)."""
+    without Ray's notice of token authentication (printed only where ~/.ray/auth_token exists) or the
+    lines where Ray forwards a worker's output: a worker killed at shutdown sometimes prints a traceback
+    (SystemExit in Ray's sigterm handler), which has nothing to do with the snippet."""
     lines = (line.rsplit("\r", 1)[-1].rstrip() for line in output.split("\n"))
-    return "".join(line + "\n" for line in lines if line and "Token authentication is enabled" not in line)
+    return "".join(line + "\n" for line in lines
+                   if line and "Token authentication is enabled" not in line and not RAY_WORKER_LOG.search(line))
 
 
 def pattern(expected: str) -> re.Pattern:
