@@ -318,15 +318,13 @@ class NaturalPolicy:
         x = np.where(log > 0, np.exp(t), t)
         k = np.clip(np.floor(x), first, last)
 
-        # Both edges at once: t of k and of k + 1, then their z (one errstate: it costs what the rest does).
-        edges = np.concatenate([k, k + 1])
-        is_log = np.concatenate([log, log]) > 0
-        t_edge = np.where(is_log, np.log(np.where(is_log, np.maximum(edges, 1e-300), 1.0)), edges)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            uu = (t_edge - np.concatenate([lo_t, lo_t])) / np.concatenate([hi_t - lo_t, hi_t - lo_t])
-            z_edge = np.log(uu) - np.log1p(-uu)
-        n = len(k)
-        return np.where(k <= first, -np.inf, z_edge[:n]), np.where(k >= last, np.inf, z_edge[n:])
+        def z_of(edge: np.ndarray) -> np.ndarray:
+            t_edge = np.where(log > 0, np.log(np.where(log > 0, np.maximum(edge, 1e-300), 1.0)), edge)
+            uu = (t_edge - lo_t) / (hi_t - lo_t)
+            return np.log(uu) - np.log1p(-uu)
+
+        with np.errstate(divide="ignore", invalid="ignore"):  # once: it costs what the arithmetic does
+            return np.where(k <= first, -np.inf, z_of(k)), np.where(k >= last, np.inf, z_of(k + 1))
 
     def apply_integer_margin(self) -> None:
         """Widen each integer column's sampled sd (its margin A) until the nearer neighbouring bin has
@@ -481,14 +479,16 @@ def _update_gaussian(policy: NaturalPolicy, raw: np.ndarray, w: np.ndarray, nomi
     # The step-size path of a separable policy learns from each result once: from the window's fresh rows
     # (its last). Results ranked again made successive steps alike, so the path grew on them and sigma
     # with it (bbob-mixint d160, sphere: sigma 1 -> 10 in 190 updates; natural_ablation.md, section 7).
-    rows = slice(-max(1, round(fresh * len(w))), None) if separable else slice(None)
-    path_w = w[rows]
-    # No fresh result selected (all below the window's older ones): nothing new for the path, which waits
-    # with sigma. The older rows leave the window within its length, so this lasts a few updates at most.
-    learnt = path_w.sum() > 0
+    path_step, path_mu_eff, learnt = step, mu_eff_is, True
+    if separable:
+        fresh_w = w[-max(1, round(fresh * len(w))):]
+        # No fresh result selected (all below the window's older ones): nothing new for the path, which
+        # waits with sigma. The older rows leave the window within its length: a few updates at most.
+        learnt = fresh_w.sum() > 0
+        if learnt:
+            path_step = (fresh_w @ y_full[-len(fresh_w):]) / fresh_w.sum()
+            path_mu_eff = float(fresh_w.sum() ** 2 / np.sum(fresh_w**2))
     if learnt:
-        path_step = (path_w @ y_full[rows]) / path_w.sum()
-        path_mu_eff = float(path_w.sum() ** 2 / np.sum(path_w**2))
         whitened = path_step / np.sqrt(policy.cov) if separable else np.linalg.solve(policy.cholesky(), path_step)
         result["csa_step"] = math.sqrt(path_mu_eff) * float(np.linalg.norm(whitened)) / chi_n
         policy.path_sigma = (1 - cs) * policy.path_sigma + math.sqrt(cs * (2 - cs) * path_mu_eff) * whitened

@@ -10,8 +10,8 @@ Those marked ``KNOWN_BIAS`` still fail (strict xfail: fixing them makes them
 fail until the mark goes). Their cause is the window of 4 batches, which learns
 from each result about four times, and the rank model's picks learnt from as
 policy draws. (A third, ASNG's first step of length 1, is fixed: its test
-passes.) Two updates that pass them were built and measured (commits d535e0f and c986e23 in this repository's history):
-they lose 1 to 1.5 mean ranks to the window on our suite and on the noisy
+passes.) Two updates that pass them were built and measured (commits d535e0f
+and c986e23 in this repository's history): they lose 1 to 1.5 mean ranks to the window on our suite and on the noisy
 suite at every checkpoint (10 seeds, 8 workers), so they are not the default.
 Issue 21 stays open on them.
 """

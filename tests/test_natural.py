@@ -35,23 +35,25 @@ def test_rank_weights_are_cmas_and_use_only_the_order():
     assert tied[0] == tied[1] > 0 and tied[2] == tied[3] == 0
 
 
-@pytest.mark.parametrize("fresh", [1.0, 0.25])
-def test_gaussian_update_matches_cma_closed_form(fresh):
+@pytest.mark.parametrize("separable, fresh", [(False, 1.0), (False, 0.25), (True, 0.25)])
+def test_gaussian_update_matches_cma_closed_form(separable, fresh):
     """Equal weights, ratios 1, fresh paths: mean -> sample mean, cov -> CMA's rank-one + rank-mu formula,
-    its rates c1 and c_mu scaled by the share of the samples that are new."""
+    its rates c1 and c_mu scaled by the share of the samples that are new. Separable: sep-CMA-ES's rates,
+    the diagonal of the same formula, and the step-size path from the fresh rows (the last) alone."""
     rng = np.random.default_rng(0)
     dim, n = 3, 12
-    policy = NaturalPolicy([(0.5, 0.0), (-0.2, np.log(0.7)), (1.0, np.log(1.3))])
-    cov0, mean0, sigma0 = policy.cov.copy(), policy.mean.copy(), policy.sigma
+    policy = NaturalPolicy([(0.5, 0.0), (-0.2, np.log(0.7)), (1.0, np.log(1.3))], separable=separable)
+    cov0, mean0, sigma0 = np.diag(policy.variances()), policy.mean.copy(), policy.sigma
     raw = np.array([policy.sample(rng) for _ in range(n)])
     w = np.full(n, 1.0 / n)
     _update_gaussian(policy, raw, w, w.copy(), 0.0, math.inf, fresh, None)
-    rates = cma_rates(dim, float(n))  # equal weights: mu_eff = n
+    rates = cma_rates(dim, float(n), separable)  # equal weights: mu_eff = n
     y = (raw - mean0) / sigma0
     ybar = y.mean(axis=0)
     np.testing.assert_allclose(policy.mean, raw.mean(axis=0))
     inv_sqrt = np.diag(1 / np.sqrt(np.diag(cov0)))  # cov0 is diagonal
-    path_sigma = math.sqrt(rates["cs"] * (2 - rates["cs"]) * n) * inv_sqrt @ ybar
+    path_rows = round(fresh * n) if separable else n
+    path_sigma = math.sqrt(rates["cs"] * (2 - rates["cs"]) * path_rows) * inv_sqrt @ y[-path_rows:].mean(axis=0)
     np.testing.assert_allclose(policy.path_sigma, path_sigma)
     norm = np.linalg.norm(path_sigma)
     h = norm / math.sqrt(1 - (1 - rates["cs"]) ** 2) < (1.4 + 2 / (dim + 1)) * rates["chi_n"]
@@ -60,34 +62,9 @@ def test_gaussian_update_matches_cma_closed_form(fresh):
     c1, cmu = fresh * rates["c1"], fresh * rates["cmu"]
     delta_h = (1 - h) * rates["cc"] * (2 - rates["cc"])
     expected = (1 + c1 * delta_h - c1 - cmu) * cov0 + c1 * np.outer(path_c, path_c) + cmu * sample_cov
-    np.testing.assert_allclose(policy.cov, expected, rtol=1e-10)
+    np.testing.assert_allclose(policy.cov, np.diag(expected) if separable else expected, rtol=1e-10)
     sigma = sigma0 * math.exp(min(1.0, rates["cs"] / rates["ds"] * (norm / rates["chi_n"] - 1)))
     assert policy.sigma == pytest.approx(sigma)
-
-
-def test_separable_update_matches_sep_cma_closed_form_with_the_fresh_rows_path():
-    """Separable, a quarter of the rows fresh (the last): mean, covariance and rank-one path from all rows
-    at sep-CMA-ES's rates times the fresh share; the step-size path from the fresh rows alone."""
-    rng = np.random.default_rng(0)
-    dim, n, fresh = 3, 12, 0.25
-    policy = NaturalPolicy([(0.5, 0.0), (-0.2, np.log(0.7)), (1.0, np.log(1.3))], separable=True)
-    cov0, mean0, sigma0 = policy.cov.copy(), policy.mean.copy(), policy.sigma
-    raw = policy.sample(rng, n)
-    w = np.full(n, 1.0 / n)
-    _update_gaussian(policy, raw, w, w.copy(), 0.0, math.inf, fresh, None)
-    rates = cma_rates(dim, float(n), separable=True)
-    y = (raw - mean0) / sigma0
-    np.testing.assert_allclose(policy.mean, raw.mean(axis=0))
-    path_sigma = math.sqrt(rates["cs"] * (2 - rates["cs"]) * 3) * y[-3:].mean(axis=0) / np.sqrt(cov0)
-    np.testing.assert_allclose(policy.path_sigma, path_sigma)
-    norm = np.linalg.norm(path_sigma)
-    h = norm / math.sqrt(1 - (1 - rates["cs"]) ** 2) < (1.4 + 2 / (dim + 1)) * rates["chi_n"]
-    path_c = h * math.sqrt(rates["cc"] * (2 - rates["cc"]) * n) * y.mean(axis=0)
-    c1, cmu = fresh * rates["c1"], fresh * rates["cmu"]
-    delta_h = (1 - h) * rates["cc"] * (2 - rates["cc"])
-    expected = (1 + c1 * delta_h - c1 - cmu) * cov0 + c1 * path_c**2 + cmu * (y**2).mean(axis=0)
-    np.testing.assert_allclose(policy.cov, expected, rtol=1e-10)
-    assert policy.sigma == pytest.approx(sigma0 * math.exp(min(1.0, rates["cs"] / rates["ds"] * (norm / rates["chi_n"] - 1))))
 
 
 def test_fisher_norm_matches_the_categorical_fisher_matrix():
