@@ -10,6 +10,7 @@ import pytest
 from ray import tune
 from ray.tune.schedulers import ASHAScheduler
 
+from experiments.bench.ablation import AblatedSearcher
 from ray_pg import PGSearcher, rungs
 from ray_pg.results import Finished, Sample
 
@@ -22,6 +23,18 @@ def entry(level: float, values: dict[float, float]) -> Finished:
     """A finished trial cut at ``level`` (inf: ran its course) whose first reward was ``values[t]`` at rung t."""
     passed = np.array([(t, v) for t, v in values.items() if t < level]) if any(t < level for t in values) else None
     return Finished(None, Sample(np.zeros(1), 0.0), np.array([values[level]]), level, passed)
+
+
+@pytest.mark.parametrize(("power", "weight"), [(1.0, 1 + (1 + 3 + 9) / 27), (0.5, 1 + (1 + 3**0.5 + 3) / 27**0.5),
+                                               (0.0, 4.0)])
+def test_a_trial_cut_short_counts_its_share_of_the_training_towards_a_batch(power, weight):
+    # The default counts training (t / T); the ablation's 0.5 (sqrt) and 0 (whole) lost under ASHA.
+    searcher = AblatedSearcher(space=SPACE, metric="loss", mode="min", count_cut_power=power)
+    searcher.suggest("0")
+    learner = searcher._learner
+    learner.full_iterations = float(MAX_T)
+    learner.batch = [entry(level, {level: 0.0}) for level in (1.0, 3.0, 9.0, math.inf)]
+    assert learner.batch_weight() == pytest.approx(weight)
 
 
 def test_trust_is_the_product_of_rank_correlations_from_the_rung_up():

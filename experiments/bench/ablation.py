@@ -23,8 +23,9 @@
 - ``rung_prior=x``: a trial a scheduler cut short counts as far as its rung has predicted the next
   (``rungs.py``), x the trust of a rung with too few trials past it (``rungs.PRIOR``: 0.5); the
   default None counts it fully;
-- ``count_cut_whole=True``: a trial cut short counts 1 towards a batch, not t / T (a trial counting its
-  rung's trust was measured too, at commit 24b76b6: ``experiments/results/asha_rivals.md``).
+- ``count_cut_power=p``: a trial cut short at iteration t counts (t / T) ** p towards a batch (0: one
+  whole trial; the default is ``learner.CUT_COUNT_POWER``; a trial counting its rung's trust was measured
+  too, at commit 24b76b6: ``experiments/results/asha_rivals.md``).
 
 Other keyword arguments go to ``PGSearcher``. The update's cadence (batch and
 window) and its rate scaling are constants of ``ray_pg``; their ablations are
@@ -38,7 +39,7 @@ from typing import Any
 import numpy as np
 
 from ray_pg import PGSearcher
-from ray_pg.learner import CANDIDATES, SEPARABLE_ABOVE, Learner
+from ray_pg.learner import CANDIDATES, CUT_COUNT_POWER, SEPARABLE_ABOVE, Learner
 from ray_pg.natural import NaturalPolicy
 from ray_pg.results import Sample, as_list
 from ray_pg.space import Space
@@ -82,11 +83,11 @@ class AblatedSearcher(PGSearcher):
     def __init__(self, *, covariance: bool = True, margin: bool = True, category_margin: float = 1.0,
                  weights: bool = True, initial_scale: float | None = None, candidates: int = CANDIDATES,
                  min_tau_z: float = MIN_TAU_Z, separable_above: int = SEPARABLE_ABOVE,
-                 rung_prior: float | None = None, count_cut_whole: bool = False, **kwargs: Any) -> None:
+                 rung_prior: float | None = None, count_cut_power: float = CUT_COUNT_POWER, **kwargs: Any) -> None:
         self._knobs = {"covariance": covariance, "margin": margin, "category_margin": category_margin,
                        "weights": weights, "initial_scale": initial_scale, "candidates": candidates,
                        "min_tau_z": min_tau_z, "separable_above": separable_above, "rung_prior": rung_prior,
-                       "count_cut_whole": count_cut_whole}
+                       "count_cut_power": count_cut_power}
         super().__init__(update="natural", **kwargs)
 
     def _new_learner(self, space: Space, rule: str, metric: Any = None) -> AblatedLearner:
