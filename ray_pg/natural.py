@@ -293,8 +293,10 @@ class NaturalPolicy:
             return cat
         if self.separable:
             return cat + 0.5 * self.dim * (1.0 + _LOG_2PI) + float(np.log(self.marginal_sd()).sum())
-        sign, logdet = np.linalg.slogdet(self.sampling_cov())
-        return cat + 0.5 * (self.dim * (1.0 + _LOG_2PI) + (logdet if sign > 0 else -np.inf))
+        # log det(sigma^2 A C A) from C's cached Cholesky factor, no decomposition of its own
+        logdet = 2.0 * (self.dim * math.log(self.sigma) + float(np.log(self.margin).sum())
+                        + float(np.log(np.diag(self.cholesky())).sum()))
+        return cat + 0.5 * (self.dim * (1.0 + _LOG_2PI) + logdet)
 
     def columns(self) -> list[np.ndarray | tuple[float, float]]:
         """Per raw column: its category probabilities, or its Gaussian marginal's (mean, sd)."""

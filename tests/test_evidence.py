@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 from ray import tune
 
+import ray_pg.evidence
 from ray_pg import PGSearcher, plots
 from ray_pg.evidence import Evidence
 
@@ -36,10 +37,14 @@ def test_h_averages_its_degrees_of_freedom_over_every_order_of_the_batch():
     assert h.mean(axis=0) == pytest.approx([2, 2, 1], rel=1e-9)
 
 
-def test_vectorised_sums_equal_one_parameter_at_a_time_on_the_trials_that_drew_it():
+@pytest.mark.parametrize("one_group", [True, False], ids=["one group", "a group per width"])
+def test_vectorised_sums_equal_one_parameter_at_a_time_on_the_trials_that_drew_it(one_group, monkeypatch):
+    # Small spaces are padded into one group (evidence.ONE_GROUP_ENTRIES), larger ones grouped by width.
+    monkeypatch.setattr(ray_pg.evidence, "ONE_GROUP_ENTRIES", 4096 if one_group else 0)
     rng = np.random.default_rng(1)
     columns = COLUMNS + [(-1.0, 0.5), np.array([0.2, 0.3, 0.5])]
     together = Evidence(columns)
+    assert len(together._groups) == (1 if one_group else 2)
     alone = [Evidence([column]) for column in columns]
     for _ in range(5):
         raw = np.column_stack([batch(rng, 7), rng.normal(-1, 0.5, 7), rng.choice(3, 7)]).astype(float)
