@@ -111,11 +111,10 @@ class Learner:
     def __init__(self, space: Space, rule: str, options: Options, rng: np.random.Generator, *,
                  several_metrics: bool, candidates: int = CANDIDATES, min_tau_z: float = surrogate.MIN_TAU_Z,
                  separable_above: int = SEPARABLE_ABOVE, rung_prior: float | None = None,
-                 count_cut_power: float = CUT_COUNT_POWER, evidence_gate: float | None = None):
+                 count_cut_power: float = CUT_COUNT_POWER):
         self.space, self.rule, self.options, self.rng = space, rule, options, rng
         self.several_metrics, self.candidates, self.min_tau_z = several_metrics, candidates, min_tau_z
         self.separable_above, self.rung_prior, self.count_cut_power = separable_above, rung_prior, count_cut_power
-        self.evidence_gate = evidence_gate
         self.policy = self.new_policy(rule)
         self.adam = Adam.zeros(self.policy.params.size)
         self.batch: list[Finished] = []
@@ -222,13 +221,13 @@ class Learner:
         raw, scores = np.array([entry.sample.raw for entry in self.batch]), batch_scores(rewards, levels)
         with one_blas_thread():  # the update's small linear algebra, and the evidence's
             self.evidence.add(raw, scores, self.space.active(raw))  # the fresh batch alone (evidence.py)
-            evidence = self.evidence.scores()
             if self.rule == "natural":  # it ranks its whole window
-                self.natural_update(batch_size, evidence)
+                self.natural_update(batch_size)
             else:
                 old_log_prob = np.array([entry.sample.log_prob for entry in self.batch])
                 self.adam = update(self.policy, self.adam, raw, old_log_prob,
                                    advantages(scores, self.options.advantage), self.options.settings)
+            evidence = self.evidence.scores()
         self.pool = []  # drawn from the policy before this update
         self.num_updates += 1
         self.trials_used += len(self.batch)
@@ -256,10 +255,9 @@ class Learner:
                      self.num_updates, row["batch_size"], row["failed"], row["stopped_early"], summary)
         self.batch = []
 
-    def natural_update(self, batch_size: int, evidence: list[float | None]) -> None:
+    def natural_update(self, batch_size: int) -> None:
         """One natural-gradient step on the window: this batch and the ones before it, ranked together.
-        Then the rank model is refitted to the recent results. ``evidence``: each parameter's so far
-        (``Evidence.scores``)."""
+        Then the rank model is refitted to the recent results."""
         recent = self.window + self.batch
         entries = recent[-max(len(self.batch), NATURAL_WINDOW * batch_size):]
         scores = batch_scores(np.array([e.rewards for e in entries]), np.array([e.level for e in entries]))
@@ -271,18 +269,10 @@ class Learner:
         natural_update(self.policy, np.array([e.sample.raw for e in entries]), old,
                        advantages(scores, self.options.advantage), truncation=self.options.truncation,
                        min_sd=settings.min_sd, max_sd=settings.max_sd, fresh=len(self.batch) / len(entries),
-                       trust=trust, rng=self.rng, cat_gate=self.category_gate(evidence))
+                       trust=trust, rng=self.rng)
         layout = surrogate.Layout.of(self.policy.columns())
         self.window = recent[-max(len(entries), surrogate.memory_size(layout)):]
         self.rank_model = self.fit_rank_model(layout)
-
-    def category_gate(self, evidence: list[float | None]) -> np.ndarray | None:
-        """Each categorical's share of the ASNG step: its evidence over ``evidence_gate`` in [0, 1] (None
-        before any batch drew it: 0), or None (all 1) without a gate."""
-        if self.evidence_gate is None:
-            return None
-        z = np.array([np.nan if evidence[j] is None else evidence[j] for j in self.policy._cat_cols], dtype=float)
-        return np.clip(np.nan_to_num(z, nan=0.0) / self.evidence_gate, 0.0, 1.0)
 
     def fit_rank_model(self, layout: surrogate.Layout | None = None) -> surrogate.RankModel | None:
         """The rank model of the recent results under the current policy (its ``layout``, if known), if it

@@ -144,7 +144,6 @@ class NaturalPolicy:
         scale = np.array([initial_scale if j in bounded else 1.0 for j in self._gauss_cols])
         variances = (scale * np.exp(np.array([columns[j][1] for j in self._gauss_cols], dtype=float))) ** 2
         self.separable = separable
-        self.fresh_snr = False
         self.cov = variances if separable else np.diag(variances)
         self.path_sigma = np.zeros(d)
         self.path_c = np.zeros(d)
@@ -399,7 +398,7 @@ def truncated_ratios(new: np.ndarray, old: np.ndarray, truncation: float) -> np.
 def natural_update(policy: NaturalPolicy, raw: np.ndarray, old_blocks: np.ndarray | None, adv: np.ndarray, *,
                    truncation: float = 1.0, min_sd: float = 0.0, max_sd: float = math.inf,
                    fresh: float = 1.0, trust: np.ndarray | None = None,
-                   rng: np.random.Generator | None = None, cat_gate: np.ndarray | None = None) -> dict[str, float]:
+                   rng: np.random.Generator | None = None) -> dict[str, float]:
     """One natural-gradient step on one batch, in place; returns diagnostics.
 
     Args:
@@ -418,7 +417,6 @@ def natural_update(policy: NaturalPolicy, raw: np.ndarray, old_blocks: np.ndarra
             as much in all as one generation of CMA-ES does (unscaled, it converged early: Hartmann-6).
         trust: A weight in [0, 1] per sample, multiplying its importance ratio: how far its rank is
             believed (``rungs.trust``); None: 1 for every sample.
-        cat_gate: A factor in [0, 1] per categorical on its share of the ASNG step; None: 1 for each.
 
     Returns:
         ``gaussian_share`` and ``categorical_share``: the recombination weight that
@@ -443,8 +441,7 @@ def natural_update(policy: NaturalPolicy, raw: np.ndarray, old_blocks: np.ndarra
         info.update(_update_gaussian(policy, raw, np.where(drawn, weights * ratios[:, 0], 0.0),
                                      weights * drawn, min_sd, max_sd, fresh, rng))
     if len(policy.sizes):
-        info["categorical_share"] = _update_categorical(policy, raw, weights, ratios[:, 1:], cat_gate,
-                                                        fresh if policy.fresh_snr else 1.0)
+        info["categorical_share"] = _update_categorical(policy, raw, weights, ratios[:, 1:])
     return info
 
 
@@ -560,8 +557,7 @@ def _bounded(cov: np.ndarray, sigma: float, min_sd: float, max_sd: float) -> np.
     return cov * np.outer(scale, scale)
 
 
-def _update_categorical(policy: NaturalPolicy, raw: np.ndarray, weights: np.ndarray, ratios: np.ndarray,
-                        gate: np.ndarray | None = None, fresh: float = 1.0) -> float:
+def _update_categorical(policy: NaturalPolicy, raw: np.ndarray, weights: np.ndarray, ratios: np.ndarray) -> float:
     """The ASNG step of CatCMA on every categorical, then the margin; returns the weight share kept."""
     sizes, offsets = policy.sizes, policy.offsets
     cats = raw[:, policy._cat_cols]
@@ -576,20 +572,12 @@ def _update_categorical(policy: NaturalPolicy, raw: np.ndarray, weights: np.ndar
     norm = float(np.linalg.norm(fisher))
     if norm <= 0 or share <= 0:
         return share
-    if fresh < 1.0:  # the path (and so the step's length) from the fresh rows' gradient alone
-        rows = max(1, round(fresh * len(w)))
-        g_fresh = np.sum(w_flat[-rows:] * (onehot(cats[-rows:], offsets, len(policy.q)) - policy.q), axis=0)
-        f_fresh = _sqrt_fisher_times(policy.q, g_fresh, sizes, offsets)
-        n_fresh = float(np.linalg.norm(f_fresh))
-        direction = f_fresh / n_fresh if n_fresh > 0 else np.zeros_like(f_fresh)
-    else:
-        direction = fisher / norm
     delta = 1.0 / policy.cat_trust
     eps = delta * share / (norm + _EPS)
-    policy.q = policy.q + eps * (grad if gate is None else grad * np.repeat(gate, sizes))
+    policy.q = policy.q + eps * grad
     beta = delta / math.sqrt(len(fisher))
     alpha_snr = 1.5
-    policy.cat_path = (1 - beta) * policy.cat_path + math.sqrt(beta * (2 - beta)) * direction
+    policy.cat_path = (1 - beta) * policy.cat_path + math.sqrt(beta * (2 - beta)) * fisher / norm
     policy.cat_gamma = (1 - beta) ** 2 * policy.cat_gamma + beta * (2 - beta)
     snr = policy.cat_gamma - float(policy.cat_path @ policy.cat_path) / alpha_snr
     # Steps never longer than 1 in the Fisher norm (ASNG's start): results learnt from again in the

@@ -50,8 +50,8 @@ class AblatedLearner(Learner):
     """The default learner with the parts named False switched off (see the module docstring)."""
 
     def __init__(self, *args: Any, covariance: bool, margin: bool, category_margin: float, weights: bool,
-                 initial_scale: float | None, fresh_snr: bool = False, **kwargs: Any) -> None:
-        self._covariance, self._margin, self._weights, self._fresh_snr = covariance, margin, weights, fresh_snr
+                 initial_scale: float | None, **kwargs: Any) -> None:
+        self._covariance, self._margin, self._weights = covariance, margin, weights
         self._category_margin, self._initial_scale_knob = category_margin, initial_scale
         super().__init__(*args, **kwargs)
 
@@ -59,7 +59,6 @@ class AblatedLearner(Learner):
         policy = super().new_policy(rule)
         floor = np.where(policy._q_min > 0, 1e-8, 0.0)
         policy._q_min = np.maximum(self._category_margin * policy._q_min, floor)
-        policy.fresh_snr = self._fresh_snr
         if not self._margin:
             policy._int_pos, policy._int_spec = policy._int_pos[:0], policy._int_spec[:0]  # no integer margins
             policy._int_t_range = tuple(ends[:0] for ends in policy._int_t_range)
@@ -72,8 +71,8 @@ class AblatedLearner(Learner):
         samples = super().samples(policy, raw)
         return samples if self._weights else [Sample(s.raw, s.log_prob, None) for s in samples]
 
-    def natural_update(self, batch_size: int, evidence: list[float | None]) -> None:
-        super().natural_update(batch_size, evidence)
+    def natural_update(self, batch_size: int) -> None:
+        super().natural_update(batch_size)
         if not self._covariance and not self.policy.separable:
             self.policy.cov = np.diag(np.diag(self.policy.cov))
 
@@ -84,13 +83,11 @@ class AblatedSearcher(PGSearcher):
     def __init__(self, *, covariance: bool = True, margin: bool = True, category_margin: float = 1.0,
                  weights: bool = True, initial_scale: float | None = None, candidates: int = CANDIDATES,
                  min_tau_z: float = MIN_TAU_Z, separable_above: int = SEPARABLE_ABOVE,
-                 rung_prior: float | None = None, count_cut_power: float = CUT_COUNT_POWER,
-                 evidence_gate: float | None = None, fresh_snr: bool = False, **kwargs: Any) -> None:
+                 rung_prior: float | None = None, count_cut_power: float = CUT_COUNT_POWER, **kwargs: Any) -> None:
         self._knobs = {"covariance": covariance, "margin": margin, "category_margin": category_margin,
                        "weights": weights, "initial_scale": initial_scale, "candidates": candidates,
                        "min_tau_z": min_tau_z, "separable_above": separable_above, "rung_prior": rung_prior,
-                       "count_cut_power": count_cut_power, "evidence_gate": evidence_gate,
-                       "fresh_snr": fresh_snr}
+                       "count_cut_power": count_cut_power}
         super().__init__(update="natural", **kwargs)
 
     def _new_learner(self, space: Space, rule: str, metric: Any = None) -> AblatedLearner:
