@@ -61,8 +61,8 @@ DRAWN_AHEAD = 8
 SEVERAL_METRICS_INITIAL_SCALE = 1.0
 # A trial an early-stopping scheduler cut at iteration t, when the longest went T, counts (t / T) ** this
 # towards a batch (Learner.batch_weight): the training spent. 0.5 and 0 (every trial whole) make more
-# updates and lost under ASHA: sum of mean ranks of 3 over 4 problems x 3 checkpoints, 5 seeds, 21.7
-# against 25.3 and 25.0 (experiments/results/asha_rivals.md).
+# updates and lost under ASHA: sum of mean ranks of 3 over 4 problems x 3 checkpoints, 10 seeds, 21.3
+# against 26.0 and 24.8 (experiments/results/asha_rivals.md).
 CUT_COUNT_POWER = 1.0
 
 
