@@ -70,7 +70,8 @@ class Runtime:
         stop dict (Tune stops at ``result[key] >= value``).
         """
         iteration = result.get(TRAINING_ITERATION)
-        if not finite(iteration) or any(finite(result.get(key)) and result[key] >= value
+        # Below 1 (Tune counts from 1) it tells nothing of how far: a checkpoint holds levels > 0 only.
+        if not finite(iteration) or iteration < 1 or any(finite(result.get(key)) and result[key] >= value
                                         for key, value in (stop or {}).items()):
             return math.inf
         if self.origin == "none":

@@ -81,8 +81,10 @@ def end(searcher: Any, trial_id: str, result: dict | None, error: bool) -> None:
     elif result is None:  # stopped while paused: Tune judged its last result
         learn(searcher, trial_id, sample, last, how_far(searcher, last, stopped=True), curve)
     else:
-        # Its last result never reached on_trial_result: Tune stopped the trial there.
-        stopped = last is None or last.get(TRAINING_ITERATION) != result.get(TRAINING_ITERATION)
+        # Its last result never reached on_trial_result: Tune stopped the trial there. (``last`` holds
+        # floats: 2**53 + 1 as an int is not its float.)
+        iteration = result.get(TRAINING_ITERATION)
+        stopped = last is None or last.get(TRAINING_ITERATION) != (float(iteration) if finite(iteration) else None)
         learn(searcher, trial_id, sample, result, how_far(searcher, result, stopped), curve)
 
 

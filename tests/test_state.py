@@ -239,6 +239,21 @@ def test_several_metrics_score_by_rank_so_a_zscore_sees_every_trial():
     assert (np.diff(z[:6]) < -0.5).all() and z[6] < z[5]
 
 
+def test_trials_whose_iterations_are_not_positive_or_beyond_floats_save_and_restore(tmp_path):
+    """A level is how far a trial went: an iteration below 1 tells nothing (it was saved as a level the
+    checkpoint then refused), and an int that no float holds is the iteration its float was kept as."""
+    searcher = PGSearcher(SPACE, metric="loss", mode="min", seed=0, batch_size=8)
+    for i, (seen, last) in enumerate([(-5, -3), (0, 0), (2**53 + 1, 2**53 + 1), (1, 2)]):
+        searcher.suggest(str(i))
+        searcher.on_trial_result(str(i), {"loss": float(i), "training_iteration": seen})
+        searcher.on_trial_complete(str(i), {"loss": float(i), "training_iteration": last})
+    assert [entry.level for entry in searcher._learner.batch] == [math.inf, math.inf, math.inf, 2.0]
+    searcher.save(str(tmp_path / "s.json"))
+    restored = PGSearcher(SPACE, metric="loss", mode="min")
+    restored.restore(str(tmp_path / "s.json"))
+    assert restored.suggest("next") == searcher.suggest("next")
+
+
 def test_a_metric_other_than_tunes_is_announced(caplog):
     searcher = PGSearcher(metric="acc", mode="max")
     with caplog.at_level("WARNING", logger="ray_pg"):
