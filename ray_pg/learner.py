@@ -8,6 +8,7 @@ to draw, finished trials with their rewards and levels, the batch size Tune's co
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 from dataclasses import dataclass
@@ -59,6 +60,11 @@ DRAWN_AHEAD = 8
 # 200 trials, 8 workers: 2.76 / 2.33 / 2.38 / 2.51 against 3.57 / 3.77 / 3.23 / 2.99 leaning (0.4; 0.7
 # between), and 2.26 against 3.64 at 64 workers and 400 trials (natural_ablation.md).
 SEVERAL_METRICS_INITIAL_SCALE = 1.0
+# An update holds BLAS to one thread (blas.py) only where the rank model may have more than this many
+# coefficients: below, OpenBLAS's second thread never held a fit up, and the hold cost 0.05 ms an update.
+# The fit's time with one core busy, 1,000 fits, free / held: 64 coefficients p99 0.40 / 0.46 ms, 72:
+# 5.6 / 0.42 ms, 100: worst 132 / 6.4 ms (experiments/results/cost_width.md, 2026-12-04).
+ONE_BLAS_THREAD_ABOVE = 64
 # A trial an early-stopping scheduler cut at iteration t, when the longest went T, counts (t / T) ** this
 # towards a batch (Learner.batch_weight): the training spent. 0.5 and 0 (every trial whole) make more
 # updates and lost under ASHA: sum of mean ranks of 3 over 4 problems x 3 checkpoints, 10 seeds, 21.3
@@ -132,6 +138,10 @@ class Learner:
         self.full_iterations = 1.0
         # With rung_prior: the iterations at which Tune cut trials short so far, the scheduler's rungs (rungs.py).
         self.rung_levels: list[float] = []
+        layout = surrogate.Layout.of(self.policy.columns())
+        # The recent results the rank model keeps (update="natural"), and whether an update holds BLAS.
+        self.memory = surrogate.memory_size(layout)
+        self.hold_blas = surrogate.largest_size(layout) > ONE_BLAS_THREAD_ABOVE
 
     # ---- the two update rules: the policy class, what a sample keeps, the update
     def new_policy(self, rule: str) -> Policy | NaturalPolicy:
@@ -219,7 +229,7 @@ class Learner:
         rewards = np.array([entry.rewards for entry in self.batch])  # (n, metrics)
         levels = np.array([entry.level for entry in self.batch])
         raw, scores = np.array([entry.sample.raw for entry in self.batch]), batch_scores(rewards, levels)
-        with one_blas_thread():  # the update's small linear algebra, and the evidence's
+        with one_blas_thread() if self.hold_blas else contextlib.nullcontext():  # the update's linear algebra
             self.evidence.add(raw, scores, self.space.active(raw))  # the fresh batch alone (evidence.py)
             if self.rule == "natural":  # it ranks its whole window
                 self.natural_update(batch_size)
@@ -259,30 +269,38 @@ class Learner:
         """One natural-gradient step on the window: this batch and the ones before it, ranked together.
         Then the rank model is refitted to the recent results."""
         recent = self.window + self.batch
-        entries = recent[-max(len(self.batch), NATURAL_WINDOW * batch_size):]
-        scores = batch_scores(np.array([e.rewards for e in entries]), np.array([e.level for e in entries]))
+        size = max(len(self.batch), NATURAL_WINDOW * batch_size)
+        entries = recent[-size:]
+        # What the rank model is fitted to next: the update's entries are its last rows.
+        self.window = recent[-max(size, self.memory):]
+        rewards, levels, raw = arrays = _arrays(self.window)
+        n = len(entries)
+        scores = batch_scores(rewards[-n:], levels[-n:])
         old = np.array([np.full(1 + len(self.policy.sizes), np.nan) if e.sample.blocks is None
                         else e.sample.blocks for e in entries])
         settings = self.options.settings
         cut = self.rung_prior is not None and any(math.isfinite(e.level) for e in entries)
         trust = rungs.trust(entries, recent, self.rung_prior) if cut else None
-        natural_update(self.policy, np.array([e.sample.raw for e in entries]), old,
+        natural_update(self.policy, raw[-n:], old,
                        advantages(scores, self.options.advantage), truncation=self.options.truncation,
-                       min_sd=settings.min_sd, max_sd=settings.max_sd, fresh=len(self.batch) / len(entries),
+                       min_sd=settings.min_sd, max_sd=settings.max_sd, fresh=len(self.batch) / n,
                        trust=trust, rng=self.rng)
-        layout = surrogate.Layout.of(self.policy.columns())
-        self.window = recent[-max(len(entries), surrogate.memory_size(layout)):]
-        self.rank_model = self.fit_rank_model(layout)
+        self.rank_model = self.fit_rank_model(arrays)
 
-    def fit_rank_model(self, layout: surrogate.Layout | None = None) -> surrogate.RankModel | None:
-        """The rank model of the recent results under the current policy (its ``layout``, if known), if it
+    def fit_rank_model(self, arrays: tuple[np.ndarray, ...] | None = None) -> surrogate.RankModel | None:
+        """The rank model of the recent results (their ``_arrays``, if known) under the current policy, if it
         orders them (else None)."""
         if self.rule != "natural" or not self.window or self.candidates < 2:
             return None
-        scores = batch_scores(np.array([e.rewards for e in self.window]), np.array([e.level for e in self.window]))
-        layout = surrogate.Layout.of(self.policy.columns()) if layout is None else layout
-        model = surrogate.fit(layout, np.array([e.sample.raw for e in self.window]), scores)
+        rewards, levels, raw = _arrays(self.window) if arrays is None else arrays
+        model = surrogate.fit(surrogate.Layout.of(self.policy.columns()), raw, batch_scores(rewards, levels))
         return model if model is not None and model.trusted(self.min_tau_z) else None
+
+
+def _arrays(entries: list[Finished]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The rewards (n, metrics), levels (n,) and raw samples (n, columns) of finished trials."""
+    return (np.array([e.rewards for e in entries]), np.array([e.level for e in entries]),
+            np.array([e.sample.raw for e in entries]))
 
 
 def auto_batch_size(rule: str, in_flight: int) -> int:

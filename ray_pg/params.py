@@ -216,7 +216,7 @@ class BoundedParam:
             index = min(max(math.floor(x), self.first), self.last)
             return int(index * (self.q or 1))
         if self.q:
-            index = min(max(np.round(x / self.q), self.first), self.last)
+            index = min(max(round(x / self.q), self.first), self.last)  # round: half to even as np.round, without its 2 us
             return float(index * self.q)
         return float(min(max(x, self.first), self.last))
 
@@ -274,7 +274,7 @@ class NormalParam:
 
     def decode(self, raw: float) -> float:
         value = self.mean + self.sd * raw
-        return float(np.round(value / self.q) * self.q) if self.q else float(value)
+        return float(round(value / self.q) * self.q) if self.q else float(value)  # (round: as in BoundedParam)
 
     def encode(self, value: Any) -> tuple[float, float]:
         """(raw, the value as given); the raw value is clipped to +-NORMAL_RAW_LIMIT sds."""

@@ -169,9 +169,12 @@ def average_ranks(values: np.ndarray) -> np.ndarray:
     first = np.empty(len(values), dtype=bool)  # where each run of ties starts
     first[:1] = True
     np.not_equal(sorted_values[1:], sorted_values[:-1], out=first[1:])
+    ranks = np.empty(len(values))
+    if first.all():  # no ties, the usual case: the arithmetic below costs as much again
+        ranks[order] = np.arange(len(values))
+        return ranks
     starts = np.flatnonzero(first)
     ends = np.append(starts[1:], len(values))
-    ranks = np.empty(len(values))
     ranks[order] = ((starts + ends - 1) / 2.0)[np.cumsum(first) - 1]
     return ranks
 

@@ -212,12 +212,13 @@ class Space:
         ``tune.sample_from`` values are computed last, from the decoded config.
         """
         derived: list[tuple[tuple, Function]] = []
-        config = self._fill(self.config, (), (), raw, given or {}, derived)
+        # Python floats: the decoders' scalar arithmetic on numpy scalars cost as much again
+        config = self._fill(self.config, (), (), np.asarray(raw, dtype=float).tolist(), given or {}, derived)
         for at, function in derived:
             config = _assign(config, at, function.sample(config=config))
         return config
 
-    def _fill(self, node: Any, path: Path, at: tuple, raw: np.ndarray, given: dict, derived: list) -> Any:
+    def _fill(self, node: Any, path: Path, at: tuple, raw: list[float], given: dict, derived: list) -> Any:
         """``at``: the path in the decoded config, where a branch's category replaces its choice."""
         index = self._index.get(path)
         if index is not None:

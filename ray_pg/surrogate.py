@@ -112,16 +112,24 @@ def num_coefficients(kind: str, dim: int, num_onehot: int) -> int:
     return 1 + dim + quadratic + num_onehot
 
 
-def model_kinds(layout: Layout) -> tuple[str, ...]:
-    """The model types this layout affords, the most complex first (none: too many coefficients)."""
+def model_sizes(layout: Layout) -> dict[str, int]:
+    """The model types this layout affords, the most complex first (none: too many coefficients), with
+    their coefficients."""
     kinds = ("full", "diagonal", "linear") if layout.dim <= _MAX_FULL_DIM else ("diagonal", "linear")
-    return tuple(k for k in kinds if num_coefficients(k, layout.dim, layout.num_onehot) <= _MAX_COEFFICIENTS)
+    onehot = layout.num_onehot
+    sizes = {k: num_coefficients(k, layout.dim, onehot) for k in kinds}
+    return {k: size for k, size in sizes.items() if size <= _MAX_COEFFICIENTS}
+
+
+def largest_size(layout: Layout) -> int:
+    """The coefficients of the most complex model type for this layout's numerics, over the cap too."""
+    return num_coefficients("full" if layout.dim <= _MAX_FULL_DIM else "diagonal", layout.dim, layout.num_onehot)
 
 
 def memory_size(layout: Layout) -> int:
     """How many recent results the largest model type for this layout needs (2x its coefficients)."""
-    kinds = model_kinds(layout)
-    return 2 * num_coefficients(kinds[0], layout.dim, layout.num_onehot) if kinds else 0
+    sizes = model_sizes(layout)
+    return 2 * next(iter(sizes.values())) if sizes else 0
 
 
 def features(layout: Layout, raw: np.ndarray, kind: str) -> np.ndarray:
@@ -138,7 +146,7 @@ def features(layout: Layout, raw: np.ndarray, kind: str) -> np.ndarray:
         parts.append(z[:, upper[0]] * z[:, upper[1]])
     if len(layout.sizes):
         coded = onehot(raw[:, layout.categorical], layout.offsets, int(layout.sizes.sum()))
-        parts.append(np.delete(coded, layout.offsets + layout.sizes - 1, axis=1))  # the last is implied by 1
+        parts.append(coded[:, _all_but_last(tuple(layout.sizes.tolist()))])  # the last is implied by 1
     return np.hstack(parts)
 
 
@@ -151,20 +159,19 @@ def fit(layout: Layout, raw: np.ndarray, scores: np.ndarray) -> RankModel | None
         raw: Recent results' raw samples (n, num_columns), NaN where an actor was not drawn.
         scores: Their scores, higher is better, NaN for failed trials (ranked last).
     """
-    kinds = model_kinds(layout)
-    if not kinds:
+    size = model_sizes(layout)
+    if not size:
         return None
     ranks = advantages(np.asarray(scores, dtype=float), "rank")  # in [-0.5, 0.5], failures last
     order = np.argsort(-ranks, kind="stable")
     kept = order[:int(_TRUNCATION * len(raw))]
-    size = {k: num_coefficients(k, layout.dim, layout.num_onehot) for k in kinds}
-    usable = [k for k in kinds if len(kept) >= _MIN_RELATIVE_SIZE * size[k]]
+    usable = [k for k in size if len(kept) >= _MIN_RELATIVE_SIZE * size[k]]
     if not usable and len(kept) < _MIN_LINEAR_SIZE * size["linear"]:
         return None
     kind = usable[0] if usable else "linear"
     y = ranks[kept]
-    coef, loo = weighted_least_squares(features(layout, raw[kept], kind), y,
-                                       np.linspace(_MAX_WEIGHT, 1.0, len(kept)), 0.0 if usable else _RIDGE)
+    coef, loo = weighted_least_squares(features(layout, raw[kept], kind), y, _regression_weights(len(kept)),
+                                       0.0 if usable else _RIDGE)
     return RankModel(kind, coef, layout, kendall_tau(loo, y), len(kept))
 
 
@@ -201,6 +208,21 @@ def kendall_tau(a: np.ndarray, b: np.ndarray) -> float:
         return 0.0
     first, second = _upper(len(a), 1)  # each pair once
     return float((np.sign(a[first] - a[second]) * np.sign(b[first] - b[second])).mean())
+
+
+@functools.lru_cache(maxsize=64)
+def _all_but_last(sizes: tuple[int, ...]) -> np.ndarray:
+    """The one-hot columns of categoricals of these sizes but each one's last (cached: np.delete cost more
+    than the indexing)."""
+    return np.flatnonzero(~np.isin(np.arange(sum(sizes)), np.cumsum(sizes) - 1))
+
+
+@functools.lru_cache(maxsize=64)
+def _regression_weights(n: int) -> np.ndarray:
+    """The weights of ``n`` fitted results, best first: from ``_MAX_WEIGHT`` down to 1 (cached, read only)."""
+    weights = np.linspace(_MAX_WEIGHT, 1.0, n)
+    weights.flags.writeable = False
+    return weights
 
 
 @functools.lru_cache(maxsize=64)

@@ -421,12 +421,13 @@ def test_a_blas_loaded_after_the_first_update_is_held_to_one_thread_too():
 
         seen, update = [], learner.Learner.natural_update
         learner.Learner.natural_update = lambda self, size: (seen.append(blas()), update(self, size))
-        searcher = PGSearcher({"x": tune.uniform(0, 1)}, metric="loss", mode="min", seed=0)
+        # Ten numerics: a rank model of 66 coefficients, above learner.ONE_BLAS_THREAD_ABOVE
+        searcher = PGSearcher({f"x{i}": tune.uniform(0, 1) for i in range(10)}, metric="loss", mode="min", seed=0)
         rng = np.random.default_rng(0)
 
         def run(trials):
             for i in trials:
-                searcher.on_trial_complete(str(i), {"loss": searcher.suggest(str(i))["x"] + rng.normal()})
+                searcher.on_trial_complete(str(i), {"loss": searcher.suggest(str(i))["x0"] + rng.normal()})
 
         run(range(20))
         loaded = len(blas())
@@ -443,8 +444,9 @@ def test_a_blas_loaded_after_the_first_update_is_held_to_one_thread_too():
 
 
 def test_updates_hold_blas_to_one_thread_and_restore_it_even_from_four_threads(monkeypatch):
-    """The update's small linear algebra runs on one BLAS thread (a second one waits for a busy core when
-    trials share the machine); what the process had is back after every update, whichever thread ran it."""
+    """The update's linear algebra runs on one BLAS thread where the rank model may be large (a second thread
+    waits for a busy core when trials share the machine); what the process had is back after every update,
+    whichever thread ran it. A small space's update leaves BLAS as it is (the hold costs more than it saves)."""
     import threading
 
     from threadpoolctl import threadpool_info
@@ -466,9 +468,13 @@ def test_updates_hold_blas_to_one_thread_and_restore_it_even_from_four_threads(m
 
     monkeypatch.setattr(learner.Learner, "natural_update", spy)
     drive(PGSearcher(SPACES["mixed"], metric="loss", mode="min", seed=0), SPACES["mixed"], 60, 0)
+    assert len(seen) >= 5 and all(threads == before for threads in seen), seen  # a model of 11 coefficients
+    seen.clear()
+    wide = {**SPACES["mixed"], **{f"x{i}": tune.uniform(0, 1) for i in range(7)}}  # 10 numerics: 67
+    drive(PGSearcher(wide, metric="loss", mode="min", seed=0), wide, 60, 0)
     assert blas_threads() == before
-    searchers = [PGSearcher(SPACES["mixed"], metric="loss", mode="min", seed=seed) for seed in range(4)]
-    threads = [threading.Thread(target=drive, args=(s, SPACES["mixed"], 120, 0)) for s in searchers]
+    searchers = [PGSearcher(wide, metric="loss", mode="min", seed=seed) for seed in range(4)]
+    threads = [threading.Thread(target=drive, args=(s, wide, 120, 0)) for s in searchers]
     for thread in threads:
         thread.start()
     for thread in threads:
