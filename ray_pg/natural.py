@@ -156,7 +156,8 @@ class NaturalPolicy:
         # at least _FIRST_CAT_TRUST, and sqrt(free parameters), so that one choice among 100 is not settled
         # by the first noisy batch (needle100: median regret 0.32 at 200 trials with 1, 0.016 with this start).
         self.cat_trust = max(_FIRST_CAT_TRUST, math.sqrt(num_free))
-        self._chol: tuple[np.ndarray, np.ndarray] | None = None  # (cov it was taken of, its Cholesky factor)
+        # (cov it was taken of, its Cholesky factor L, L^-1)
+        self._chol: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
 
     # ------------------------------------------------------------ parameters
 
@@ -206,9 +207,17 @@ class NaturalPolicy:
     def cholesky(self) -> np.ndarray:
         """L with cov = L L^T, of the current covariance (cached). A Cholesky factor rather than
         CMA-ES's eigendecomposition: several times cheaper, and what sampling and CSA need."""
+        return self._factors()[0]
+
+    def cholesky_inverse(self) -> np.ndarray:
+        """L^-1 (cached): whitening and densities by a product, where a solve (numpy's are by LU) costs more."""
+        return self._factors()[1]
+
+    def _factors(self) -> tuple[np.ndarray, np.ndarray]:
         if self._chol is None or self._chol[0] is not self.cov:
-            self._chol = (self.cov, _cholesky(self.cov))
-        return self._chol[1]
+            chol = _cholesky(self.cov)
+            self._chol = (self.cov, chol, np.linalg.inv(chol))
+        return self._chol[1], self._chol[2]
 
     def sampling_cov(self) -> np.ndarray:
         """The covariance samples are drawn with: sigma^2 A C A (a full policy's; a separable one has
@@ -272,7 +281,7 @@ class NaturalPolicy:
                 return out
             full = self.sigma * self.margin[:, None] * self.cholesky()  # the factor of sampling_cov()
             if drawn.all():  # the common case (no branch left out): one density, no grouping
-                out[:, 0] = _gauss_log_density(z, self.mean, full)
+                out[:, 0] = _gauss_log_density(z, self.mean, full, self.cholesky_inverse() / (self.sigma * self.margin))
                 return out
             cov = self.sampling_cov()
             for mask in np.unique(drawn, axis=0):
@@ -368,9 +377,10 @@ def _cholesky(cov: np.ndarray) -> np.ndarray:
         return np.linalg.cholesky(cov + np.eye(len(cov)) * (1e-12 * float(np.max(np.diag(cov)))))
 
 
-def _gauss_log_density(x: np.ndarray, mean: np.ndarray, chol: np.ndarray) -> np.ndarray:
-    """log N(x; mean, L L^T) per row, from the Cholesky factor L."""
-    solved = np.linalg.solve(chol, (x - mean).T)
+def _gauss_log_density(x: np.ndarray, mean: np.ndarray, chol: np.ndarray,
+                       inverse: np.ndarray | None = None) -> np.ndarray:
+    """log N(x; mean, L L^T) per row, from the Cholesky factor L (and L^-1, if known)."""
+    solved = (np.linalg.inv(chol) if inverse is None else inverse) @ (x - mean).T
     return -0.5 * np.sum(solved**2, axis=0) - np.log(np.diag(chol)).sum() - 0.5 * len(mean) * _LOG_2PI
 
 
@@ -491,7 +501,7 @@ def _update_gaussian(policy: NaturalPolicy, raw: np.ndarray, w: np.ndarray, nomi
             path_step = (fresh_w @ y_full[-len(fresh_w):]) / fresh_w.sum()
             path_mu_eff = float(fresh_w.sum() ** 2 / np.sum(fresh_w**2))
     if learnt:
-        whitened = path_step / np.sqrt(policy.cov) if separable else np.linalg.solve(policy.cholesky(), path_step)
+        whitened = path_step / np.sqrt(policy.cov) if separable else policy.cholesky_inverse() @ path_step
         result["csa_step"] = math.sqrt(path_mu_eff) * float(np.linalg.norm(whitened)) / chi_n
         policy.path_sigma = (1 - cs) * policy.path_sigma + math.sqrt(cs * (2 - cs) * path_mu_eff) * whitened
     norm = float(np.linalg.norm(policy.path_sigma))

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import math
 import numbers
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable, Union
 
 import numpy as np
@@ -194,21 +194,26 @@ class BoundedParam:
     q: float | None
     first: float
     last: float
+    # The range in the units u in [0, 1] spreads over: log(low) and log(high) - log(low) when ``log``, else
+    # low and high - low (once: every decoded value needs them).
+    _start: float = field(init=False, repr=False, compare=False)
+    _span: float = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        start, end = (math.log(self.low), math.log(self.high)) if self.log else (self.low, self.high)
+        object.__setattr__(self, "_start", start)
+        object.__setattr__(self, "_span", end - start)
 
     def column(self) -> tuple[float, float]:
         """The policy column: a Gaussian over z, (mean, log sd)."""
         return 0.0, math.log(BOUNDED_INITIAL_SD)
 
     def _x(self, z: float) -> float:
-        u = _sigmoid(z)
-        if self.log:
-            return math.exp(math.log(self.low) + u * (math.log(self.high) - math.log(self.low)))
-        return self.low + u * (self.high - self.low)
+        t = self._start + _sigmoid(z) * self._span
+        return math.exp(t) if self.log else t
 
     def _u(self, x: float) -> float:
-        if self.log:
-            return (math.log(x) - math.log(self.low)) / (math.log(self.high) - math.log(self.low))
-        return (x - self.low) / (self.high - self.low)
+        return ((math.log(x) if self.log else x) - self._start) / self._span
 
     def decode(self, raw: float) -> int | float:
         x = self._x(raw)
