@@ -8,7 +8,6 @@ to draw, finished trials with their rewards and levels, the batch size Tune's co
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import math
 from dataclasses import dataclass
@@ -21,7 +20,7 @@ from ray_pg.evidence import Evidence
 from ray_pg.natural import NaturalPolicy, natural_update
 from ray_pg.params import BoundedParam
 from ray_pg.policy import Adam, Policy, UpdateSettings, advantages, update
-from ray_pg.results import Finished, Sample, batch_scores, batch_summary
+from ray_pg.results import Finished, Sample, batch_scores, batch_summary, finished_arrays
 from ray_pg.space import Space
 
 logger = logging.getLogger(__name__)
@@ -60,11 +59,6 @@ DRAWN_AHEAD = 8
 # 200 trials, 8 workers: 2.76 / 2.33 / 2.38 / 2.51 against 3.57 / 3.77 / 3.23 / 2.99 leaning (0.4; 0.7
 # between), and 2.26 against 3.64 at 64 workers and 400 trials (natural_ablation.md).
 SEVERAL_METRICS_INITIAL_SCALE = 1.0
-# An update holds BLAS to one thread (blas.py) only where the rank model may have more than this many
-# coefficients: below, OpenBLAS's second thread never held a fit up, and the hold cost 0.05 ms an update.
-# The fit's time with one core busy, 1,000 fits, free / held: 64 coefficients p99 0.40 / 0.46 ms, 72:
-# 5.6 / 0.42 ms, 100: worst 132 / 6.4 ms (experiments/results/cost_width.md, 2026-12-04).
-ONE_BLAS_THREAD_ABOVE = 64
 # A trial an early-stopping scheduler cut at iteration t, when the longest went T, counts (t / T) ** this
 # towards a batch (Learner.batch_weight): the training spent. 0.5 and 0 (every trial whole) make more
 # updates and lost under ASHA: sum of mean ranks of 3 over 4 problems x 3 checkpoints, 10 seeds, 21.3
@@ -139,9 +133,8 @@ class Learner:
         # With rung_prior: the iterations at which Tune cut trials short so far, the scheduler's rungs (rungs.py).
         self.rung_levels: list[float] = []
         layout = surrogate.Layout.of(self.policy.columns())
-        # The recent results the rank model keeps (update="natural"), and whether an update holds BLAS.
-        self.memory = surrogate.memory_size(layout)
-        self.hold_blas = surrogate.largest_size(layout) > ONE_BLAS_THREAD_ABOVE
+        # The recent results the rank model keeps (update="natural"), and the most coefficients it may have.
+        self.memory, self.model_size = surrogate.memory_size(layout), surrogate.largest_size(layout)
 
     # ---- the two update rules: the policy class, what a sample keeps, the update
     def new_policy(self, rule: str) -> Policy | NaturalPolicy:
@@ -229,7 +222,7 @@ class Learner:
         rewards = np.array([entry.rewards for entry in self.batch])  # (n, metrics)
         levels = np.array([entry.level for entry in self.batch])
         raw, scores = np.array([entry.sample.raw for entry in self.batch]), batch_scores(rewards, levels)
-        with one_blas_thread() if self.hold_blas else contextlib.nullcontext():  # the update's linear algebra
+        with one_blas_thread(self.model_size):  # the update's small linear algebra, and the evidence's
             self.evidence.add(raw, scores, self.space.active(raw))  # the fresh batch alone (evidence.py)
             if self.rule == "natural":  # it ranks its whole window
                 self.natural_update(batch_size)
@@ -273,7 +266,7 @@ class Learner:
         entries = recent[-size:]
         # What the rank model is fitted to next: the update's entries are its last rows.
         self.window = recent[-max(size, self.memory):]
-        rewards, levels, raw = arrays = _arrays(self.window)
+        rewards, levels, raw = arrays = finished_arrays(self.window)
         n = len(entries)
         scores = batch_scores(rewards[-n:], levels[-n:])
         old = np.array([np.full(1 + len(self.policy.sizes), np.nan) if e.sample.blocks is None
@@ -288,20 +281,13 @@ class Learner:
         self.rank_model = self.fit_rank_model(arrays)
 
     def fit_rank_model(self, arrays: tuple[np.ndarray, ...] | None = None) -> surrogate.RankModel | None:
-        """The rank model of the recent results (their ``_arrays``, if known) under the current policy, if it
+        """The rank model of the recent results (their ``finished_arrays``, if known) under the current policy, if it
         orders them (else None)."""
         if self.rule != "natural" or not self.window or self.candidates < 2:
             return None
-        rewards, levels, raw = _arrays(self.window) if arrays is None else arrays
+        rewards, levels, raw = finished_arrays(self.window) if arrays is None else arrays
         model = surrogate.fit(surrogate.Layout.of(self.policy.columns()), raw, batch_scores(rewards, levels))
         return model if model is not None and model.trusted(self.min_tau_z) else None
-
-
-def _arrays(entries: list[Finished]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The rewards (n, metrics), levels (n,) and raw samples (n, columns) of finished trials (n > 0)."""
-    n = len(entries)  # concatenated: np.array reads each row's type and shape first, at twice the cost
-    return (np.concatenate([e.rewards for e in entries]).reshape(n, -1), np.array([e.level for e in entries]),
-            np.concatenate([e.sample.raw for e in entries]).reshape(n, -1))
 
 
 def auto_batch_size(rule: str, in_flight: int) -> int:

@@ -421,7 +421,7 @@ def test_a_blas_loaded_after_the_first_update_is_held_to_one_thread_too():
 
         seen, update = [], learner.Learner.natural_update
         learner.Learner.natural_update = lambda self, size: (seen.append(blas()), update(self, size))
-        # Ten numerics: a rank model of 66 coefficients, above learner.ONE_BLAS_THREAD_ABOVE
+        # Ten numerics: a rank model of 66 coefficients, above blas.ONE_THREAD_ABOVE
         searcher = PGSearcher({f"x{i}": tune.uniform(0, 1) for i in range(10)}, metric="loss", mode="min", seed=0)
         rng = np.random.default_rng(0)
 
