@@ -114,13 +114,17 @@ def test_runner_summary_and_plots_end_to_end(tmp_path):
     assert all(0 < os.path.getsize(figures / p) < 300_000 for p in pngs)
 
 
-def test_cost_windows_and_plot(tmp_path):
-    argv = ["--methods", "random", "pg", "--max-trials", "60", "--processes", "1",
+def test_cost_windows_and_plot(tmp_path, capsys):
+    argv = ["--methods", "random", "pg", "--max-trials", "60", "--processes", "1", "--repeats", "2",
             "--results", str(tmp_path), "--out", str(tmp_path)]
     assert cost.main(argv) == 0
     table = pd.read_parquet(tmp_path / "cost" / "cost.parquet")
     assert set(table["method"]) == {"random", "pg"}
-    assert table.groupby("method")["trials"].max().tolist() == [60, 60]
+    assert table.groupby(["method", "repeat"])["trials"].max().tolist() == [60, 60, 60, 60]
+    # The ratio of each repeat's last window, PG's over random's in the same repeat.
+    last = table[table["trials"] == 60].set_index(["repeat", "method"])["ms_per_trial"]
+    assert cost.ratios(table)["pg"].tolist() == [last[r, "pg"] / last[r, "random"] for r in (0, 1)]
+    assert "ratio to random per repeat" in capsys.readouterr().out
     assert (table["ms_per_trial"] > 0).all()
     assert (table["worst_ms"] >= table["ms_per_trial"]).all()
     assert (tmp_path / "cost.png").stat().st_size > 0

@@ -7,8 +7,11 @@ grows with the history, so they cannot reach 10,000 trials in reasonable time).
 The searcher's CPU time (set_search_properties + suggest + on_trial_complete)
 is averaged over windows of trials with log-spaced edges, with the most spent between two completions
 in each window (``worst_ms``: a slow update blocks Tune), and written as rows
-(method, problem, workers, seed, window_start, trials, ms_per_trial, worst_ms) to
-``<results>/cost/cost.parquet``, then drawn to ``<out>/cost.png``.
+(method, problem, workers, seed, repeat, window_start, trials, ms_per_trial, worst_ms) to
+``<results>/cost/cost.parquet``, then drawn to ``<out>/cost.png`` (medians over repeats). With
+``--repeats`` the methods' runs alternate, and the last window's ratio of each method to the first is
+printed per repeat: on a shared machine the load changes within seconds, so a ratio is read from runs
+made side by side.
 
 Example:
     python -m experiments.bench.cost --methods random pg tpe hyperopt --max-trials 10000 --time-cap-s 60
@@ -47,6 +50,7 @@ class Args:
     results: Path = Path("results")  # rows go to <results>/cost/cost.parquet
     out: Path = Path("experiments/results")  # cost.png goes here
     processes: int = 2  # methods timed in parallel (1 gives the least noisy timings)
+    repeats: int = 1  # runs of each method, alternated (each the same seed: the same work)
 
 
 def windows(frame: pd.DataFrame) -> pd.DataFrame:
@@ -64,12 +68,21 @@ def windows(frame: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _time_one(task: Task) -> pd.DataFrame:
+def _time_one(task_and_repeat: tuple[Task, int]) -> pd.DataFrame:
+    task, repeat = task_and_repeat
     frame = simulate.run_task(task, {**PROBLEMS, **COST_PROBLEMS}[task.problem])["trials"]
     table = windows(frame)
+    table.insert(0, "repeat", repeat)
     for key in ("method", "problem", "workers", "seed"):
         table.insert(0, key, getattr(task, key))
     return table
+
+
+def ratios(cost: pd.DataFrame) -> pd.DataFrame:
+    """Per repeat, each method's ms per trial in its last window over the first method's (same repeat)."""
+    last = cost[cost["trials"] == cost.groupby(["method", "repeat"])["trials"].transform("max")]
+    table = last.pivot_table(index="repeat", columns="method", values="ms_per_trial", sort=False)
+    return table.div(table.iloc[:, 0], axis=0).iloc[:, 1:]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -77,9 +90,9 @@ def main(argv: list[str] | None = None) -> int:
 
     args = cli.parse(Args, argv)
     tasks = [
-        Task("suite", m, args.problem, args.seed, args.workers, args.max_trials,
-             time_cap_s=args.time_cap_s if m.split("[")[0] in args.capped else 0.0)
-        for m in args.methods
+        (Task("suite", m, args.problem, args.seed, args.workers, args.max_trials,
+              time_cap_s=args.time_cap_s if m.split("[")[0] in args.capped else 0.0), repeat)
+        for repeat in range(args.repeats) for m in args.methods
     ]
     start = time.perf_counter()
     if args.processes > 1:
@@ -92,7 +105,12 @@ def main(argv: list[str] | None = None) -> int:
     write(cost, path)
     args.out.mkdir(parents=True, exist_ok=True)
     png = plot_cost(cost, args.out / "cost.png")
-    print(cost.pivot_table(index="trials", columns="method", values="ms_per_trial").round(3).to_string())
+    medians = cost.pivot_table(index="trials", columns="method", values="ms_per_trial", aggfunc="median")
+    print(medians.round(3).to_string())
+    if len(args.methods) > 1:
+        table = ratios(cost)
+        print(f"last window, ratio to {args.methods[0]} per repeat:\n{table.round(2).to_string()}\n"
+              f"median {table.median().round(2).to_dict()}")
     print(f"wrote {path} and {png} in {time.perf_counter() - start:.0f}s")
     return 0
 
