@@ -312,9 +312,8 @@ class NaturalPolicy:
         views: list = [None] * self._width
         for row, j in enumerate(self._cat_cols):
             views[j] = self.q[self.offsets[row]:self.offsets[row] + self.sizes[row]].copy()
-        sd = self.marginal_sd()
-        for i, j in enumerate(self._gauss_cols):
-            views[j] = (float(self.mean[i]), float(sd[i]))
+        for j, mean, sd in zip(self._gauss_cols.tolist(), self.mean.tolist(), self.marginal_sd().tolist()):
+            views[j] = (mean, sd)
         return views
 
     # ---------------------------------------------------------------- margins
@@ -335,7 +334,8 @@ class NaturalPolicy:
             return np.log(uu) - np.log1p(-uu)
 
         with np.errstate(divide="ignore", invalid="ignore"):  # once: it costs what the arithmetic does
-            return np.where(k <= first, -np.inf, z_of(k)), np.where(k >= last, np.inf, z_of(k + 1))
+            lower, upper = z_of(np.stack([k, k + 1]))  # both edges in one pass
+        return np.where(k <= first, -np.inf, lower), np.where(k >= last, np.inf, upper)
 
     def apply_integer_margin(self) -> None:
         """Widen each integer column's sampled sd (its margin A) until the nearer neighbouring bin has
