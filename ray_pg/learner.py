@@ -8,6 +8,7 @@ to draw, finished trials with their rewards and levels, the batch size Tune's co
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 from dataclasses import dataclass
@@ -118,9 +119,7 @@ class Learner:
         self.policy = self.new_policy(rule)
         self.adam = Adam.zeros(self.policy.params.size)
         self.batch: list[Finished] = []
-        # update="natural": the recent results; the update learns from the last batches of them, the
-        # rank model from all.
-        self.window: list[Finished] = []
+        self.window: list[Finished] = []  # update="natural": the recent results (the update's: the last batches)
         self.rank_model: surrogate.RankModel | None = None
         # Suggestions drawn ahead from the policy (and picked by the rank model), until the next update.
         self.pool: list[Sample] = []
@@ -128,13 +127,16 @@ class Learner:
         # How much each parameter's draws explained the ranks of the batches so far (history's :evidence).
         self.evidence = Evidence(self.policy.columns())
         self.num_updates = self.num_failed = self.trials_used = 0
-        # The most training_iterations any completed trial reached.
-        self.full_iterations = 1.0
+        self.full_iterations = 1.0  # the most training_iterations any completed trial reached
         # With rung_prior: the iterations at which Tune cut trials short so far, the scheduler's rungs (rungs.py).
         self.rung_levels: list[float] = []
+
+    @functools.cached_property
+    def _sizes(self) -> tuple[int, int]:
+        """The recent results the rank model keeps (update="natural") and the most coefficients it may have
+        (the size of an update's linear algebra: ``one_blas_thread``); a property, for older pickles."""
         layout = surrogate.Layout.of(self.policy.columns())
-        # The recent results the rank model keeps (update="natural"), and the most coefficients it may have.
-        self.memory, self.model_size = surrogate.memory_size(layout), surrogate.largest_size(layout)
+        return surrogate.memory_size(layout), surrogate.largest_size(layout)
 
     # ---- the two update rules: the policy class, what a sample keeps, the update
     def new_policy(self, rule: str) -> Policy | NaturalPolicy:
@@ -222,7 +224,7 @@ class Learner:
         rewards = np.array([entry.rewards for entry in self.batch])  # (n, metrics)
         levels = np.array([entry.level for entry in self.batch])
         raw, scores = np.array([entry.sample.raw for entry in self.batch]), batch_scores(rewards, levels)
-        with one_blas_thread(self.model_size):  # the update's small linear algebra, and the evidence's
+        with one_blas_thread(self._sizes[1]):  # the update's small linear algebra, and the evidence's
             self.evidence.add(raw, scores, self.space.active(raw))  # the fresh batch alone (evidence.py)
             if self.rule == "natural":  # it ranks its whole window
                 self.natural_update(batch_size)
@@ -265,7 +267,7 @@ class Learner:
         size = max(len(self.batch), NATURAL_WINDOW * batch_size)
         entries = recent[-size:]
         # What the rank model is fitted to next: the update's entries are its last rows.
-        self.window = recent[-max(size, self.memory):]
+        self.window = recent[-max(size, self._sizes[0]):]
         rewards, levels, raw = arrays = finished_arrays(self.window)
         n = len(entries)
         scores = batch_scores(rewards[-n:], levels[-n:])

@@ -214,7 +214,7 @@ class NaturalPolicy:
         return self._factors()[1]
 
     def _factors(self) -> tuple[np.ndarray, np.ndarray]:
-        if self._chol is None or self._chol[0] is not self.cov:
+        if self._chol is None or self._chol[0] is not self.cov or len(self._chol) < 3:  # older pickles: (cov, L)
             chol = _cholesky(self.cov)
             self._chol = (self.cov, chol, np.linalg.inv(chol))
         return self._chol[1], self._chol[2]
@@ -279,17 +279,21 @@ class NaturalPolicy:
                 density = -0.5 * ((z - self.mean) / sd) ** 2 - np.log(sd) - 0.5 * _LOG_2PI
                 out[:, 0] = np.where(drawn.any(axis=1), np.nansum(density, axis=1), np.nan)
                 return out
-            full = self.sigma * self.margin[:, None] * self.cholesky()  # the factor of sampling_cov()
+            scale = self.sigma * self.margin
+            full = scale[:, None] * self.cholesky()  # the factor of sampling_cov()
             if drawn.all():  # the common case (no branch left out): one density, no grouping
-                out[:, 0] = _gauss_log_density(z, self.mean, full, self.cholesky_inverse() / (self.sigma * self.margin))
+                out[:, 0] = _gauss_log_density(z, self.mean, full, self.cholesky_inverse() / scale)
                 return out
             cov = self.sampling_cov()
             for mask in np.unique(drawn, axis=0):
                 if not mask.any():
                     continue
                 rows = (drawn == mask).all(axis=1)
-                chol = full if mask.all() else _cholesky(cov[np.ix_(mask, mask)])
-                out[rows, 0] = _gauss_log_density(z[np.ix_(rows, mask)], self.mean[mask], chol)
+                if mask.all():
+                    out[rows, 0] = _gauss_log_density(z[rows], self.mean, full, self.cholesky_inverse() / scale)
+                else:
+                    out[rows, 0] = _gauss_log_density(z[np.ix_(rows, mask)], self.mean[mask],
+                                                      _cholesky(cov[np.ix_(mask, mask)]))
         return out
 
     def log_prob(self, raw: np.ndarray) -> np.ndarray:

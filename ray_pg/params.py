@@ -19,9 +19,10 @@ signature kept side by side, since each pair must invert the other exactly.
 
 from __future__ import annotations
 
+import functools
 import math
 import numbers
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable, Union
 
 import numpy as np
@@ -65,6 +66,11 @@ def path_name(path: Path) -> str:
 
 def _sigmoid(z: float) -> float:
     return 0.5 * (1.0 + math.tanh(0.5 * z))
+
+
+def _round(x: float) -> float:
+    """``np.round`` of a finite float (half to even, -0.0 for -0.5 <= x < 0) without its 2 us a call."""
+    return math.copysign(round(x), x)
 
 
 def _logit(u: float) -> float:
@@ -194,26 +200,25 @@ class BoundedParam:
     q: float | None
     first: float
     last: float
-    # The range in the units u in [0, 1] spreads over: log(low) and log(high) - log(low) when ``log``, else
-    # low and high - low (once: every decoded value needs them).
-    _start: float = field(init=False, repr=False, compare=False)
-    _span: float = field(init=False, repr=False, compare=False)
-
-    def __post_init__(self) -> None:
+    @functools.cached_property
+    def _range(self) -> tuple[float, float]:
+        """Where u in [0, 1] starts and its span: log(low), log(high) - log(low) when ``log``, else low,
+        high - low (once: every decoded value needs them; a property, so that older pickles compute it)."""
         start, end = (math.log(self.low), math.log(self.high)) if self.log else (self.low, self.high)
-        object.__setattr__(self, "_start", start)
-        object.__setattr__(self, "_span", end - start)
+        return start, end - start
 
     def column(self) -> tuple[float, float]:
         """The policy column: a Gaussian over z, (mean, log sd)."""
         return 0.0, math.log(BOUNDED_INITIAL_SD)
 
     def _x(self, z: float) -> float:
-        t = self._start + _sigmoid(z) * self._span
+        start, span = self._range
+        t = start + _sigmoid(z) * span
         return math.exp(t) if self.log else t
 
     def _u(self, x: float) -> float:
-        return ((math.log(x) if self.log else x) - self._start) / self._span
+        start, span = self._range
+        return ((math.log(x) if self.log else x) - start) / span
 
     def decode(self, raw: float) -> int | float:
         x = self._x(raw)
@@ -221,7 +226,7 @@ class BoundedParam:
             index = min(max(math.floor(x), self.first), self.last)
             return int(index * (self.q or 1))
         if self.q:
-            index = min(max(round(x / self.q), self.first), self.last)  # round: half to even as np.round, without its 2 us
+            index = min(max(_round(x / self.q), self.first), self.last)
             return float(index * self.q)
         return float(min(max(x, self.first), self.last))
 
@@ -279,7 +284,7 @@ class NormalParam:
 
     def decode(self, raw: float) -> float:
         value = self.mean + self.sd * raw
-        return float(round(value / self.q) * self.q) if self.q else float(value)  # (round: as in BoundedParam)
+        return float(_round(value / self.q) * self.q) if self.q else float(value)
 
     def encode(self, value: Any) -> tuple[float, float]:
         """(raw, the value as given); the raw value is clipped to +-NORMAL_RAW_LIMIT sds."""

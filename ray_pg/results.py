@@ -138,7 +138,13 @@ def check_objectives(metric: Any, mode: Any) -> None:
 
 
 def finite(value: Any) -> bool:
-    return not isinstance(value, bool) and isinstance(value, Real) and math.isfinite(value)
+    """A number (not a bool) that a float holds, not inf or NaN (an int beyond floats is not: 10**400)."""
+    if isinstance(value, bool) or not isinstance(value, Real):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # math.isfinite converts an int to a float first
+        return False
 
 
 def as_list(value: Any) -> list:

@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 
 from ray_pg.policy import Adam
-from ray_pg.results import Finished, Sample, check_objectives, finite
+from ray_pg.results import Finished, Sample, as_list, check_objectives, finite
 
 STATE_VERSION = 3
 SPACE_FILE = "ray_pg-space-{digest}.json"
@@ -325,6 +325,12 @@ def decode(searcher: Any, state: Any) -> tuple[Any, dict]:
         check_objectives(parsed["_metric"], parsed["_mode"])
     except ValueError as exc:
         raise CheckpointError(f"checkpoint fields 'metric'/'mode' do not fit this searcher's: {exc}") from exc
+    metrics = len(as_list(parsed["_metric"]))
+    for name in ("batch", "window"):
+        for i, entry in enumerate(parsed[f"_{name}"]):
+            if parsed["_metric"] is not None and len(entry.rewards) != metrics:
+                raise CheckpointError(f"checkpoint field '{name}[{i}].rewards': expected one per metric "
+                                      f"({metrics}), got {len(entry.rewards)}")
     # The natural update keeps each marginal sd within max_sd, or at its prior's if that is wider.
     max_sd = np.maximum(learner.options.settings.max_sd, np.sqrt(policy.variances())) if rule == "natural" else None
     try:

@@ -213,9 +213,11 @@ def kendall_tau(a: np.ndarray, b: np.ndarray) -> float:
 
 @functools.lru_cache(maxsize=64)
 def _all_but_last(sizes: tuple[int, ...]) -> np.ndarray:
-    """The one-hot columns of categoricals of these sizes but each one's last (cached: np.delete cost more
-    than the indexing)."""
-    return np.flatnonzero(~np.isin(np.arange(sum(sizes)), np.cumsum(sizes) - 1))
+    """The one-hot columns of categoricals of these sizes but each one's last (cached, read only: np.delete
+    cost more than the indexing)."""
+    kept = np.flatnonzero(~np.isin(np.arange(sum(sizes)), np.cumsum(sizes) - 1))
+    kept.flags.writeable = False
+    return kept
 
 
 @functools.lru_cache(maxsize=64)
@@ -229,5 +231,7 @@ def _regression_weights(n: int) -> np.ndarray:
 @functools.lru_cache(maxsize=64)
 def _upper(n: int, k: int) -> tuple[np.ndarray, np.ndarray]:
     """``np.triu_indices(n, k)``, cached: it builds an n x n mask on every call, which cost more than the
-    products it indexes (0.03 ms per trial on 10 parameters; ``experiments.bench.cost``)."""
-    return np.triu_indices(n, k)
+    products it indexes (0.03 ms per trial on 10 parameters; ``experiments.bench.cost``). Read only."""
+    rows, columns = np.triu_indices(n, k)
+    rows.flags.writeable = columns.flags.writeable = False
+    return rows, columns

@@ -53,7 +53,7 @@ def report(searcher: Any, trial_id: str, result: dict) -> None:
         keys = [*as_list(searcher._metric), TRAINING_ITERATION, *(searcher._stop or {})]  # the keys read here
         # As floats, as a checkpoint restores them.
         searcher._last[trial_id] = {key: float(result[key]) for key in keys if key in result and finite(result[key])}
-        if records_rungs(searcher) and finite(result.get(TRAINING_ITERATION)):
+        if records_rungs(searcher) and finite(result.get(TRAINING_ITERATION)) and result[TRAINING_ITERATION] >= 1:
             curve = searcher._curves.setdefault(trial_id, {})
             curve[float(result[TRAINING_ITERATION])] = float(rewards(searcher, result)[0])
             searcher._curves[trial_id] = rungs.kept(curve, searcher._learner.rung_levels)

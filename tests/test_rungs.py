@@ -130,6 +130,16 @@ def test_weighing_rungs_each_trial_keeps_its_results_at_the_rungs_it_passed():
     assert not searcher._curves  # nothing pending: no curve kept
 
 
+def test_a_result_at_an_iteration_below_1_leaves_no_rung_point_and_the_state_restores(tmp_path):
+    # Recorded, an iteration of 0 was a curve point the checkpoint refused ("expected iterations > 0").
+    searcher = asha_searcher()
+    searcher.suggest("a")
+    searcher.on_trial_result("a", {"loss": 1.0, "training_iteration": 0})
+    assert not searcher._curves.get("a")
+    searcher.save(str(tmp_path / "s.json"))
+    asha_searcher().restore(str(tmp_path / "s.json"))
+
+
 def test_rung_data_restores_and_the_run_continues_exactly(tmp_path):
     """Saved mid-run, with trials pending between rungs: the restored searcher keeps their curves."""
     original = asha_searcher()

@@ -262,3 +262,27 @@ def test_a_searcher_pickled_by_an_older_release_is_refused_by_name():
     older = {key: value for key, value in searcher.__getstate__().items() if key != "_learner"}
     with pytest.raises(CheckpointError, match="older ray_pg"):
         PGSearcher.__new__(PGSearcher).__setstate__(older)
+
+
+def test_a_searcher_pickled_before_the_cached_sizes_and_factors_runs_on_as_this_releases():
+    """Pickled on 2026-12-04 morning: no cached sizes on the learner, the policy's cache (cov, L) without L^-1,
+    bounded parameters without their range."""
+    import pickle
+
+    searcher = PGSearcher(trainables.SPACE, metric="loss", mode="min", seed=0)
+    for i in range(12):
+        searcher.on_trial_complete(str(i), {"loss": float(searcher.suggest(str(i))["dropout"])})
+    same = pickle.loads(pickle.dumps(searcher))
+    state = searcher.__getstate__()
+    learner = state["_learner"]
+    learner.__dict__.pop("_sizes", None)
+    learner.policy._chol = (learner.policy.cov, learner.policy.cholesky())
+    for param in state["_space"].params:
+        param.__dict__.pop("_range", None)
+    older = PGSearcher.__new__(PGSearcher)
+    older.__setstate__(state)
+    for i in range(12, 30):
+        assert older.suggest(str(i)) == same.suggest(str(i))
+        older.on_trial_complete(str(i), {"loss": float(i % 7)})
+        same.on_trial_complete(str(i), {"loss": float(i % 7)})
+    assert older.num_updates == same.num_updates > 2

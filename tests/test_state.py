@@ -254,6 +254,26 @@ def test_trials_whose_iterations_are_not_positive_or_beyond_floats_save_and_rest
     assert restored.suggest("next") == searcher.suggest("next")
 
 
+def test_a_checkpoint_with_rewards_other_than_one_per_metric_is_refused(tmp_path):
+    # The window's rewards are stacked into one array: a row of two rewards with one metric was misread.
+    searcher = PGSearcher(SPACE, metric="loss", mode="min", seed=0)
+    drive(searcher, SPACE, 12, seed=0)
+    state = searcher.get_state()
+    for field in ("window", "batch"):
+        broken = json.loads(json.dumps(state))
+        broken[field][-1]["rewards"] = [1.0, 2.0]
+        with pytest.raises(CheckpointError, match=rf"'{field}\[{len(state[field]) - 1}\].rewards': expected one per metric"):
+            PGSearcher(SPACE, metric="loss", mode="min").set_state(broken)
+
+
+def test_a_result_beyond_floats_is_a_failed_trial_not_a_crash():
+    searcher = PGSearcher(SPACE, metric="loss", mode="min", seed=0)
+    searcher.suggest("a")
+    searcher.on_trial_result("a", {"loss": 10**400, "training_iteration": 10**400})
+    searcher.on_trial_complete("a", {"loss": 10**400, "training_iteration": 10**400})
+    assert searcher.num_failed == 1
+
+
 def test_a_metric_other_than_tunes_is_announced(caplog):
     searcher = PGSearcher(metric="acc", mode="max")
     with caplog.at_level("WARNING", logger="ray_pg"):

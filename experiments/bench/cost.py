@@ -79,9 +79,11 @@ def _time_one(task_and_repeat: tuple[Task, int]) -> pd.DataFrame:
 
 
 def ratios(cost: pd.DataFrame) -> pd.DataFrame:
-    """Per repeat, each method's ms per trial in its last window over the first method's (same repeat)."""
-    last = cost[cost["trials"] == cost.groupby(["method", "repeat"])["trials"].transform("max")]
+    """Per repeat, each method's ms per trial in the last window over the first method's (same repeat); NaN
+    for a run that a time cap stopped before it (its windows are not the others')."""
+    last = cost[cost["trials"] == cost["trials"].max()]
     table = last.pivot_table(index="repeat", columns="method", values="ms_per_trial", sort=False)
+    table = table.reindex(columns=list(dict.fromkeys(cost["method"])))
     return table.div(table.iloc[:, 0], axis=0).iloc[:, 1:]
 
 
