@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from ray import tune
+from ray.tune.search import Searcher
 
 from experiments.bench import __main__ as bench_cli
 from experiments.bench import cost, results, simulate
@@ -129,8 +130,48 @@ def test_cost_windows_and_plot(tmp_path, capsys):
     capped = table[~((table["method"] == "pg") & (table["repeat"] == 1) & (table["trials"] == 60))]
     assert list(cost.ratios(capped)) == ["pg"] and np.isnan(cost.ratios(capped)["pg"][1])
     assert (table["ms_per_trial"] > 0).all()
-    assert (table["worst_ms"] >= table["ms_per_trial"]).all()
+    # The longest single call is at most all the window's calls together.
+    assert (table["worst_ms"] > 0).all()
+    assert (table["worst_ms"] <= table["ms_per_trial"] * (table["trials"] - table["window_start"])).all()
     assert (tmp_path / "cost.png").stat().st_size > 0
+
+
+class _Clocked(Searcher):
+    """A searcher whose calls take set CPU seconds on a fake clock: set_search_properties 10, suggest 1,
+    on_trial_result 2, on_trial_complete 3."""
+
+    def __init__(self, clock: list[float]):
+        super().__init__(metric="value", mode="min")
+        self.clock = clock
+
+    def set_search_properties(self, metric, mode, config, **spec):
+        self.clock[0] += 10
+        return True
+
+    def suggest(self, trial_id):
+        self.clock[0] += 1
+        return {"x": 0.5}
+
+    def on_trial_result(self, trial_id, result):
+        self.clock[0] += 2
+
+    def on_trial_complete(self, trial_id, result=None, error=False):
+        self.clock[0] += 3
+
+
+def test_simulate_times_each_call_and_keeps_the_longest_since_the_last_completion(monkeypatch):
+    """The worst call is one call, not the CPU between two completions (set_search_properties and the
+    first suggestions had counted as one 'call')."""
+    clock = [0.0]
+    monkeypatch.setattr(simulate.time, "process_time", lambda: clock[0])
+    done = list(simulate.simulate(_Clocked(clock), {"x": tune.uniform(0, 1)}, "value", "min", workers=4,
+                                  budget=6, seed=0, evaluate=lambda config: ({"value": 1.0}, None)))
+    assert [d.longest_call for d in done] == [10, 3, 3, 3, 3, 3]
+    # Searcher CPU so far: set_search_properties and 4 suggestions, then 5 per completion (and 1 per new trial).
+    assert [d.cpu for d in done] == [19, 25, 31, 36, 41, 46]
+    rows = cost.windows(pd.DataFrame({"wall_time": [d.cpu for d in done],
+                                      "longest_call": [d.longest_call for d in done]}))
+    assert rows["worst_ms"].tolist() == [10_000] and rows["ms_per_trial"].tolist() == [1000 * 46 / 6]
 
 
 @pytest.mark.slow

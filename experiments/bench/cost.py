@@ -4,9 +4,10 @@ Each method is driven by the simulated workers (same async protocol, same proble
 for up to ``max_trials`` trials; methods in ``capped`` stop once the searcher
 has used ``time_cap_s`` seconds of CPU (TPE's and HyperOpt's cost per trial
 grows with the history, so they cannot reach 10,000 trials in reasonable time).
-The searcher's CPU time (set_search_properties + suggest + on_trial_complete)
-is averaged over windows of trials with log-spaced edges, with the most spent between two completions
-in each window (``worst_ms``: a slow update blocks Tune), and written as rows
+The searcher's CPU time (set_search_properties + suggest + on_trial_result + on_trial_complete)
+is averaged over windows of trials with log-spaced edges, with its longest single call in each window
+(``worst_ms``: a slow update blocks Tune; the first window's include set_search_properties), and
+written as rows
 (method, problem, workers, seed, repeat, window_start, trials, ms_per_trial, worst_ms) to
 ``<results>/cost/cost.parquet``, then drawn to ``<out>/cost.png`` (medians over repeats). With
 ``--repeats`` the methods' runs alternate, and the last window's ratio of each method to the first is
@@ -56,15 +57,14 @@ class Args:
 def windows(frame: pd.DataFrame) -> pd.DataFrame:
     """Mean searcher ms per trial in each window of completed trials of one run."""
     cpu = np.concatenate([[0.0], frame["wall_time"].to_numpy()])
-    # Between two completions: one on_trial_complete (with any update it triggers) and the next suggest.
-    per_trial = np.diff(cpu)
+    longest = frame["longest_call"].to_numpy()  # before each completion, since the one before
     n = len(frame)
     rows = []
     edges = [e for e in WINDOW_EDGES if e < n] + [n]
     for start, end in zip(edges[:-1], edges[1:]):
         if end > start:
             rows.append({"window_start": start, "trials": end, "ms_per_trial": 1000 * (cpu[end] - cpu[start]) / (end - start),
-                         "worst_ms": 1000 * per_trial[start:end].max()})
+                         "worst_ms": 1000 * longest[start:end].max()})
     return pd.DataFrame(rows)
 
 

@@ -15,8 +15,10 @@ the seed alone, so all methods see the same durations.
 tidy rows: ``trial, suggest_index, sim_time, value`` (what the searcher saw),
 ``true_value`` (noise-free), ``regret`` (true_value - optimum),
 ``best_so_far``, ``wall_time`` (searcher CPU seconds so far in
-set_search_properties + suggest + on_trial_result + on_trial_complete) and
-``invalid`` (parameters not valid for their domain).
+set_search_properties + suggest + on_trial_result + on_trial_complete),
+``longest_call`` (CPU seconds of the searcher's longest single call since the
+previous completion: the first row's include set_search_properties and the
+first suggestions) and ``invalid`` (parameters not valid for their domain).
 
 ``best_so_far`` follows one of two rules. ``by_observed``: the noise-free
 regret of the incumbent, the trial with the best *observed* value so far
@@ -47,7 +49,7 @@ MODE = "min"
 # Regrets below -REGRET_TOL mean a wrong optimum; above it, float rounding.
 REGRET_TOL = 1e-9
 COLUMNS = ["trial", "suggest_index", "sim_time", "value", "true_value", "regret", "best_so_far", "wall_time",
-           "invalid"]
+           "longest_call", "invalid"]
 
 
 @dataclass(frozen=True)
@@ -58,6 +60,7 @@ class Completion:
     sim_time: float  # simulated time of its completion
     outcome: Any  # what ``evaluate`` returned for its config
     cpu: float  # searcher CPU seconds spent so far
+    longest_call: float  # CPU seconds of the searcher's longest single call since the previous completion
 
 
 def simulate(searcher: Any, space: dict, metric: str | list[str] | None, mode: str | list[str] | None,
@@ -71,12 +74,20 @@ def simulate(searcher: Any, space: dict, metric: str | list[str] | None, mode: s
     """
     from ray.tune.search import ConcurrencyLimiter, Searcher
 
-    cpu = 0.0
+    cpu = longest = 0.0
+
+    def timed(call: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        nonlocal cpu, longest
+        start = time.process_time()
+        out = call(*args, **kwargs)
+        spent = time.process_time() - start
+        cpu, longest = cpu + spent, max(longest, spent)
+        return out
+
     limiter = ConcurrencyLimiter(searcher, max_concurrent=workers)
     if hand_space:
-        start = time.process_time()
-        accepted = limiter.set_search_properties(metric, mode, space, num_samples=budget, stop={}, time_budget_s=None)
-        cpu += time.process_time() - start
+        accepted = timed(limiter.set_search_properties, metric, mode, space, num_samples=budget, stop={},
+                         time_budget_s=None)
         if not accepted:
             raise RuntimeError(f"{type(searcher).__name__}: set_search_properties returned False")
     durations = np.random.default_rng([seed, 1])
@@ -86,9 +97,7 @@ def simulate(searcher: Any, space: dict, metric: str | list[str] | None, mode: s
         while not finished and suggested < budget and len(in_flight) < workers:
             trial_id = f"{next_id:05d}"  # a new id for every call, as Tune does
             next_id += 1
-            start = time.process_time()
-            config = limiter.suggest(trial_id)
-            cpu += time.process_time() - start
+            config = timed(limiter.suggest, trial_id)
             if config is None:
                 break
             if config == Searcher.FINISHED:
@@ -103,11 +112,10 @@ def simulate(searcher: Any, space: dict, metric: str | list[str] | None, mode: s
             raise RuntimeError(f"{type(searcher).__name__} returned None from suggest with no trial in flight")
         now, order, trial_id, metrics, outcome = heapq.heappop(in_flight)
         result = {**metrics, "training_iteration": 1, "trial_id": trial_id}
-        start = time.process_time()
-        limiter.on_trial_result(trial_id, {**result, "done": False})
-        limiter.on_trial_complete(trial_id=trial_id, result={**result, "done": True}, error=False)
-        cpu += time.process_time() - start
-        yield Completion(order + 1, now, outcome, cpu)
+        timed(limiter.on_trial_result, trial_id, {**result, "done": False})
+        timed(limiter.on_trial_complete, trial_id=trial_id, result={**result, "done": True}, error=False)
+        yield Completion(order + 1, now, outcome, cpu, longest)
+        longest = 0.0
 
 
 class Incumbent:
@@ -161,7 +169,7 @@ def run_task(task: Task, problem: Problem, by_observed: bool = False) -> dict[st
             best = min(best, regret)
         rows.append({"trial": len(rows) + 1, "suggest_index": done.suggest_index, "sim_time": done.sim_time,
                      "value": observed, "true_value": true, "regret": regret, "best_so_far": best,
-                     "wall_time": done.cpu, "invalid": bad})
+                     "wall_time": done.cpu, "longest_call": done.longest_call, "invalid": bad})
         if task.time_cap_s and done.cpu > task.time_cap_s:
             break
     return frames(rows, task, COLUMNS, searcher)

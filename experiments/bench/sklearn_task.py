@@ -116,32 +116,30 @@ class TimedLimiter(ConcurrencyLimiter):
     """Tune's ConcurrencyLimiter that also times the searcher and logs completions."""
 
     def __init__(self, searcher: Any, max_concurrent: int) -> None:
-        self.cpu = 0.0
+        self.cpu = self.longest = 0.0  # searcher CPU seconds in all, and in its longest call since a completion
         self.records: list[dict[str, Any]] = []
         self._suggested: dict[str, tuple[int, int]] = {}
         self._start = time.perf_counter()
+        self._timed(super().__init__, searcher, max_concurrent=max_concurrent)
+
+    def _timed(self, call: Any, *args: Any, **kwargs: Any) -> Any:
         start = time.thread_time()
-        super().__init__(searcher, max_concurrent=max_concurrent)
-        self.cpu += time.thread_time() - start
+        out = call(*args, **kwargs)
+        spent = time.thread_time() - start
+        self.cpu, self.longest = self.cpu + spent, max(self.longest, spent)
+        return out
 
     def set_search_properties(self, metric: str | None, mode: str | None, config: dict, **spec: Any) -> bool:
-        start = time.thread_time()
-        accepted = super().set_search_properties(metric, mode, config, **spec)
-        self.cpu += time.thread_time() - start
-        return accepted
+        return self._timed(super().set_search_properties, metric, mode, config, **spec)
 
     def suggest(self, trial_id: str) -> dict | None:
-        start = time.thread_time()
-        config = super().suggest(trial_id)
-        self.cpu += time.thread_time() - start
+        config = self._timed(super().suggest, trial_id)
         if isinstance(config, dict):
             self._suggested[trial_id] = (len(self._suggested) + 1, len(invalid_paths(SPACE, config)))
         return config
 
     def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
-        start = time.thread_time()
-        super().on_trial_complete(trial_id, result=result, error=error)
-        self.cpu += time.thread_time() - start
+        self._timed(super().on_trial_complete, trial_id, result=result, error=error)
         value = np.nan if not result or METRIC not in result else float(result[METRIC])
         order, bad = self._suggested.get(trial_id, (0, 0))
         self.records.append(
@@ -150,9 +148,11 @@ class TimedLimiter(ConcurrencyLimiter):
                 "sim_time": time.perf_counter() - self._start,
                 "value": value,
                 "wall_time": self.cpu,
+                "longest_call": self.longest,
                 "invalid": bad,
             }
         )
+        self.longest = 0.0
 
 
 def run_task(task: Task) -> dict[str, pd.DataFrame]:
@@ -169,7 +169,8 @@ def run_task(task: Task) -> dict[str, pd.DataFrame]:
                                         reuse_actors=True),
             run_config=tune.RunConfig(name="run", storage_path=storage, verbose=0),
         ).fit()
-    frame = pd.DataFrame(limiter.records, columns=["suggest_index", "sim_time", "value", "wall_time", "invalid"])
+    frame = pd.DataFrame(limiter.records, columns=["suggest_index", "sim_time", "value", "wall_time", "longest_call",
+                                                  "invalid"])
     frame["trial"] = np.arange(1, len(frame) + 1)
     frame["true_value"] = frame["value"]
     frame["regret"] = frame["value"] - OPTIMUM
