@@ -23,9 +23,6 @@
 - ``rung_prior=x``: a trial a scheduler cut short counts as far as its rung has predicted the next
   (``rungs.py``), x the trust of a rung with too few trials past it (``rungs.PRIOR``: 0.5); the
   default None counts it fully;
-- ``keep_sd_z=z``: after each update a numeric whose evidence (``ray_pg/evidence.py``) is under z, or
-  not yet measured, keeps the marginal sd it had before (a scratch knob: issue 21, coordinates nobody
-  showed to matter shrink with CMA-ES's one step size);
 - ``count_cut_power=p``: a trial cut short at iteration t counts (t / T) ** p towards a batch (0: one
   whole trial; the default is ``learner.CUT_COUNT_POWER``; a trial counting its rung's trust was measured
   too, at commit 24b76b6: ``experiments/results/asha_rivals.md``).
@@ -53,8 +50,8 @@ class AblatedLearner(Learner):
     """The default learner with the parts named False switched off (see the module docstring)."""
 
     def __init__(self, *args: Any, covariance: bool, margin: bool, category_margin: float, weights: bool,
-                 initial_scale: float | None, keep_sd_z: float | None = None, **kwargs: Any) -> None:
-        self._covariance, self._margin, self._weights, self._keep_sd_z = covariance, margin, weights, keep_sd_z
+                 initial_scale: float | None, **kwargs: Any) -> None:
+        self._covariance, self._margin, self._weights = covariance, margin, weights
         self._category_margin, self._initial_scale_knob = category_margin, initial_scale
         super().__init__(*args, **kwargs)
 
@@ -75,16 +72,9 @@ class AblatedLearner(Learner):
         return samples if self._weights else [Sample(s.raw, s.log_prob, None) for s in samples]
 
     def natural_update(self, batch_size: int) -> None:
-        before = self.policy.marginal_sd().copy()
         super().natural_update(batch_size)
         if not self._covariance and not self.policy.separable:
             self.policy.cov = np.diag(np.diag(self.policy.cov))
-        if self._keep_sd_z is not None:
-            scores = self.evidence.scores()
-            z = np.array([-np.inf if scores[j] is None else scores[j] for j in self.policy._gauss_cols])
-            factor = np.where(z < self._keep_sd_z, before / self.policy.marginal_sd(), 1.0)
-            cov = self.policy.cov
-            self.policy.cov = cov * factor**2 if self.policy.separable else cov * np.outer(factor, factor)
 
 
 class AblatedSearcher(PGSearcher):
@@ -93,12 +83,11 @@ class AblatedSearcher(PGSearcher):
     def __init__(self, *, covariance: bool = True, margin: bool = True, category_margin: float = 1.0,
                  weights: bool = True, initial_scale: float | None = None, candidates: int = CANDIDATES,
                  min_tau_z: float = MIN_TAU_Z, separable_above: int = SEPARABLE_ABOVE,
-                 rung_prior: float | None = None, count_cut_power: float = CUT_COUNT_POWER,
-                 keep_sd_z: float | None = None, **kwargs: Any) -> None:
+                 rung_prior: float | None = None, count_cut_power: float = CUT_COUNT_POWER, **kwargs: Any) -> None:
         self._knobs = {"covariance": covariance, "margin": margin, "category_margin": category_margin,
                        "weights": weights, "initial_scale": initial_scale, "candidates": candidates,
                        "min_tau_z": min_tau_z, "separable_above": separable_above, "rung_prior": rung_prior,
-                       "count_cut_power": count_cut_power, "keep_sd_z": keep_sd_z}
+                       "count_cut_power": count_cut_power}
         super().__init__(update="natural", **kwargs)
 
     def _new_learner(self, space: Space, rule: str, metric: Any = None) -> AblatedLearner:
