@@ -137,41 +137,44 @@ def test_cost_windows_and_plot(tmp_path, capsys):
 
 
 class _Clocked(Searcher):
-    """A searcher whose calls take set CPU seconds on a fake clock: set_search_properties 10, suggest 1,
-    on_trial_result 2, on_trial_complete 3."""
+    """A searcher whose calls take set CPU seconds on a fake clock: set_search_properties 10, suggest 4,
+    on_trial_result 2, on_trial_complete 3 (the 11th: 20)."""
 
     def __init__(self, clock: list[float]):
         super().__init__(metric="value", mode="min")
-        self.clock = clock
+        self.clock, self.completed = clock, 0
 
     def set_search_properties(self, metric, mode, config, **spec):
         self.clock[0] += 10
         return True
 
     def suggest(self, trial_id):
-        self.clock[0] += 1
+        self.clock[0] += 4
         return {"x": 0.5}
 
     def on_trial_result(self, trial_id, result):
         self.clock[0] += 2
 
     def on_trial_complete(self, trial_id, result=None, error=False):
-        self.clock[0] += 3
+        self.completed += 1
+        self.clock[0] += 20 if self.completed == 11 else 3
 
 
 def test_simulate_times_each_call_and_keeps_the_longest_since_the_last_completion(monkeypatch):
     """The worst call is one call, not the CPU between two completions (set_search_properties and the
-    first suggestions had counted as one 'call')."""
+    first suggestions had counted as one 'call'); a suggestion made after a completion counts in the next."""
     clock = [0.0]
     monkeypatch.setattr(simulate.time, "process_time", lambda: clock[0])
     done = list(simulate.simulate(_Clocked(clock), {"x": tune.uniform(0, 1)}, "value", "min", workers=4,
-                                  budget=6, seed=0, evaluate=lambda config: ({"value": 1.0}, None)))
-    assert [d.longest_call for d in done] == [10, 3, 3, 3, 3, 3]
-    # Searcher CPU so far: set_search_properties and 4 suggestions, then 5 per completion (and 1 per new trial).
-    assert [d.cpu for d in done] == [19, 25, 31, 36, 41, 46]
+                                  budget=12, seed=0, evaluate=lambda config: ({"value": 1.0}, None)))
+    assert [d.longest_call for d in done] == [10, 4, 4, 4, 4, 4, 4, 4, 4, 3, 20, 3]
+    # Searcher CPU: set_search_properties and 4 suggestions, 5 per completion, 4 per later suggestion.
+    cpu = np.cumsum([10 + 16 + 5] + [9] * 8 + [5, 22, 5])
+    assert [d.cpu for d in done] == cpu.tolist()
     rows = cost.windows(pd.DataFrame({"wall_time": [d.cpu for d in done],
                                       "longest_call": [d.longest_call for d in done]}))
-    assert rows["worst_ms"].tolist() == [10_000] and rows["ms_per_trial"].tolist() == [1000 * 46 / 6]
+    assert rows["worst_ms"].tolist() == [10_000, 20_000]
+    assert rows["ms_per_trial"].tolist() == [1000 * cpu[9] / 10, 1000 * (cpu[11] - cpu[9]) / 2]
 
 
 @pytest.mark.slow

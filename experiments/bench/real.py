@@ -154,7 +154,8 @@ def run_task(task: Task, problem: RealProblem) -> dict[str, pd.DataFrame]:
         true = incumbent.score if incumbent.offer(observed, lambda: problem.true_loss(config)) else np.nan
         rows.append({"trial": len(rows) + 1, "suggest_index": done.suggest_index, "sim_time": done.sim_time,
                      "value": observed, "true_value": true, "regret": true, "best_so_far": incumbent.score,
-                     "wall_time": done.cpu, "longest_call": done.longest_call, "invalid": len(invalid_paths(problem.space, config)), "fit_s": seconds})
+                     "wall_time": done.cpu, "longest_call": done.longest_call,
+                     "invalid": len(invalid_paths(problem.space, config)), "fit_s": seconds})
         if task.time_cap_s and done.cpu > task.time_cap_s:
             break
     return frames(rows, task, COLUMNS + ["fit_s"], searcher)

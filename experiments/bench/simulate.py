@@ -17,8 +17,8 @@ tidy rows: ``trial, suggest_index, sim_time, value`` (what the searcher saw),
 ``best_so_far``, ``wall_time`` (searcher CPU seconds so far in
 set_search_properties + suggest + on_trial_result + on_trial_complete),
 ``longest_call`` (CPU seconds of the searcher's longest single call since the
-previous completion: the first row's include set_search_properties and the
-first suggestions) and ``invalid`` (parameters not valid for their domain).
+previous completion: the first row's calls include set_search_properties, when
+the space is handed over by it, and the first suggestions) and ``invalid`` (parameters not valid for their domain).
 
 ``best_so_far`` follows one of two rules. ``by_observed``: the noise-free
 regret of the incumbent, the trial with the best *observed* value so far
@@ -63,6 +63,26 @@ class Completion:
     longest_call: float  # CPU seconds of the searcher's longest single call since the previous completion
 
 
+class CallTimer:
+    """Calls a searcher's methods and times each on ``clock``: the CPU seconds of all of them, and the longest
+    call since ``since_completion`` was last asked."""
+
+    def __init__(self, clock: Callable[[], float]):
+        self.clock, self.total, self.longest = clock, 0.0, 0.0
+
+    def __call__(self, call: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        start = self.clock()
+        out = call(*args, **kwargs)
+        spent = self.clock() - start
+        self.total, self.longest = self.total + spent, max(self.longest, spent)
+        return out
+
+    def since_completion(self) -> float:
+        """The longest call since the last time this was asked (at the previous completion)."""
+        longest, self.longest = self.longest, 0.0
+        return longest
+
+
 def simulate(searcher: Any, space: dict, metric: str | list[str] | None, mode: str | list[str] | None,
              workers: int, budget: int, seed: int, evaluate: Callable[[dict], tuple[dict, Any]],
              hand_space: bool = True) -> Iterator[Completion]:
@@ -74,17 +94,8 @@ def simulate(searcher: Any, space: dict, metric: str | list[str] | None, mode: s
     """
     from ray.tune.search import ConcurrencyLimiter, Searcher
 
-    cpu = longest = 0.0
-
-    def timed(call: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        nonlocal cpu, longest
-        start = time.process_time()
-        out = call(*args, **kwargs)
-        spent = time.process_time() - start
-        cpu, longest = cpu + spent, max(longest, spent)
-        return out
-
-    limiter = ConcurrencyLimiter(searcher, max_concurrent=workers)
+    timed = CallTimer(time.process_time)
+    limiter = timed(ConcurrencyLimiter, searcher, max_concurrent=workers)  # it sets the searcher's concurrency
     if hand_space:
         accepted = timed(limiter.set_search_properties, metric, mode, space, num_samples=budget, stop={},
                          time_budget_s=None)
@@ -114,8 +125,7 @@ def simulate(searcher: Any, space: dict, metric: str | list[str] | None, mode: s
         result = {**metrics, "training_iteration": 1, "trial_id": trial_id}
         timed(limiter.on_trial_result, trial_id, {**result, "done": False})
         timed(limiter.on_trial_complete, trial_id=trial_id, result={**result, "done": True}, error=False)
-        yield Completion(order + 1, now, outcome, cpu, longest)
-        longest = 0.0
+        yield Completion(order + 1, now, outcome, timed.total, timed.since_completion())
 
 
 class Incumbent:

@@ -11,7 +11,8 @@ Rows are the simulated suites' tidy rows (``experiments.bench.simulate.COLUMNS``
 the error itself (optimum 0), ``true_value`` equals ``value`` and ``sim_time``
 is real seconds since the Tuner started. ``wall_time`` is the CPU time of the
 driver thread spent inside the searcher (``time.thread_time``: Tune calls
-searchers from its controller thread; other driver threads are not counted).
+searchers from its controller thread; other driver threads are not counted), and
+``longest_call`` its longest single call since the previous completion.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from ray.tune.search import ConcurrencyLimiter
 from experiments.bench.domains import invalid_paths
 from experiments.bench.methods import make
 from experiments.bench.results import Task, tidy
-from experiments.bench.simulate import COLUMNS
+from experiments.bench.simulate import COLUMNS, CallTimer
 
 PROBLEM = "sklearn_digits"
 METRIC = "loss"
@@ -116,30 +117,26 @@ class TimedLimiter(ConcurrencyLimiter):
     """Tune's ConcurrencyLimiter that also times the searcher and logs completions."""
 
     def __init__(self, searcher: Any, max_concurrent: int) -> None:
-        self.cpu = self.longest = 0.0  # searcher CPU seconds in all, and in its longest call since a completion
+        self.timed = CallTimer(time.thread_time)
         self.records: list[dict[str, Any]] = []
         self._suggested: dict[str, tuple[int, int]] = {}
         self._start = time.perf_counter()
-        self._timed(super().__init__, searcher, max_concurrent=max_concurrent)
-
-    def _timed(self, call: Any, *args: Any, **kwargs: Any) -> Any:
-        start = time.thread_time()
-        out = call(*args, **kwargs)
-        spent = time.thread_time() - start
-        self.cpu, self.longest = self.cpu + spent, max(self.longest, spent)
-        return out
+        self.timed(super().__init__, searcher, max_concurrent=max_concurrent)
 
     def set_search_properties(self, metric: str | None, mode: str | None, config: dict, **spec: Any) -> bool:
-        return self._timed(super().set_search_properties, metric, mode, config, **spec)
+        return self.timed(super().set_search_properties, metric, mode, config, **spec)
+
+    def on_trial_result(self, trial_id: str, result: dict) -> None:
+        self.timed(super().on_trial_result, trial_id, result)
 
     def suggest(self, trial_id: str) -> dict | None:
-        config = self._timed(super().suggest, trial_id)
+        config = self.timed(super().suggest, trial_id)
         if isinstance(config, dict):
             self._suggested[trial_id] = (len(self._suggested) + 1, len(invalid_paths(SPACE, config)))
         return config
 
     def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
-        self._timed(super().on_trial_complete, trial_id, result=result, error=error)
+        self.timed(super().on_trial_complete, trial_id, result=result, error=error)
         value = np.nan if not result or METRIC not in result else float(result[METRIC])
         order, bad = self._suggested.get(trial_id, (0, 0))
         self.records.append(
@@ -147,12 +144,11 @@ class TimedLimiter(ConcurrencyLimiter):
                 "suggest_index": order,
                 "sim_time": time.perf_counter() - self._start,
                 "value": value,
-                "wall_time": self.cpu,
-                "longest_call": self.longest,
+                "wall_time": self.timed.total,
+                "longest_call": self.timed.since_completion(),
                 "invalid": bad,
             }
         )
-        self.longest = 0.0
 
 
 def run_task(task: Task) -> dict[str, pd.DataFrame]:

@@ -39,8 +39,9 @@ suggested parameters not valid for their domain (scored clipped into it).
 Rows: the common keys, ``trial, suggest_index, sim_time, f1, f2, f3`` (f3 NaN
 with two objectives), ``invalid, hv_so_far`` (hypervolume of all trials
 completed so far, at the problem's reference), ``best_so_far`` (1 - hv_so_far /
-hv_true: lower is better, as in every benchmark) and ``wall_time`` (the
-searcher's cumulative CPU seconds).
+hv_true: lower is better, as in every benchmark), ``wall_time`` (the
+searcher's cumulative CPU seconds) and ``longest_call`` (its longest single call
+since the previous completion).
 """
 
 from __future__ import annotations
@@ -74,7 +75,7 @@ SPACE: dict[str, Any] = {
 }
 
 COLUMNS = ["trial", "suggest_index", "sim_time", "f1", "f2", "f3", "invalid", "hv_so_far", "best_so_far",
-           "wall_time"]
+           "wall_time", "longest_call"]
 
 
 # ---------------------------------------------------------------------- problems
@@ -168,7 +169,7 @@ def run_task(task: Task) -> dict[str, pd.DataFrame]:
         objectives = dict(zip(["f1", "f2", "f3"], [*values, math.nan]))
         rows.append({"trial": len(rows) + 1, "suggest_index": done.suggest_index, "sim_time": done.sim_time,
                      **objectives, "invalid": bad, "hv_so_far": hv, "best_so_far": 1.0 - hv / problem.hv_true,
-                     "wall_time": done.cpu})
+                     "wall_time": done.cpu, "longest_call": done.longest_call})
     _check_searcher(method, searcher, len(rows))
     return {"trials": tidy(rows, task, COLUMNS)}
 
