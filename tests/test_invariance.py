@@ -131,6 +131,23 @@ def test_branch_with_few_trials_keeps_its_spread_under_noise():
     assert np.exp(np.log(ratios).mean(axis=0)).min() > 0.6, np.exp(np.log(ratios).mean(axis=0))
 
 
+@pytest.mark.xfail(strict=True, reason="issue 21: CMA-ES's one step size shrinks every coordinate as the relevant "
+                                       "ones converge; spreads held without evidence lose on our suites "
+                                       "(natural_ablation.md, section 10)")
+def test_coordinate_the_metric_ignores_keeps_its_spread():
+    """A noise-free 2-D sphere and a third coordinate the metric ignores: nothing shows that the third matters,
+    so it should keep its spread (today it falls to the sd floor with the other two, 0.07 of its start, in
+    every seed: on a real task an edge it was never shown to matter at is never explored)."""
+    space = {"a": tune.uniform(0.0, 1.0), "b": tune.uniform(0.0, 1.0), "ignored": tune.uniform(0.0, 1.0)}
+
+    def reward(config, rng):
+        return -((config["a"] - 0.3) ** 2 + (config["b"] - 0.7) ** 2)
+
+    start = sds(PGSearcher(space, metric="r", mode="max"))[2]
+    ratios = np.array([sds(run(space, seed, reward, trials=200))[2] / start for seed in range(10)])
+    assert np.exp(np.log(ratios).mean()) > 0.5, ratios
+
+
 def test_two_way_choice_is_not_decided_by_one_batch():
     """sgd worse than adam by a noisy margin: the first update leans, it does not decide; later ones learn."""
     space = {"opt": tune.choice(["sgd", "adam"]), "x": tune.uniform(0.0, 1.0)}
