@@ -280,9 +280,10 @@ class NaturalPolicy:
                 out[:, 0] = np.where(drawn.any(axis=1), np.nansum(density, axis=1), np.nan)
                 return out
             scale = self.sigma * self.margin
-            full = scale[:, None] * self.cholesky()  # the factor of sampling_cov()
+            full = scale[:, None] * self.cholesky()  # the factor of sampling_cov() ...
+            full_inverse = self.cholesky_inverse() / scale  # ... and its inverse
             if drawn.all():  # the common case (no branch left out): one density, no grouping
-                out[:, 0] = _gauss_log_density(z, self.mean, full, self.cholesky_inverse() / scale)
+                out[:, 0] = _gauss_log_density(z, self.mean, full, full_inverse)
                 return out
             cov = self.sampling_cov()
             for mask in np.unique(drawn, axis=0):
@@ -290,7 +291,7 @@ class NaturalPolicy:
                     continue
                 rows = (drawn == mask).all(axis=1)
                 if mask.all():
-                    out[rows, 0] = _gauss_log_density(z[rows], self.mean, full, self.cholesky_inverse() / scale)
+                    out[rows, 0] = _gauss_log_density(z[rows], self.mean, full, full_inverse)
                 else:
                     out[rows, 0] = _gauss_log_density(z[np.ix_(rows, mask)], self.mean[mask],
                                                       _cholesky(cov[np.ix_(mask, mask)]))

@@ -147,6 +147,13 @@ def finite(value: Any) -> bool:
         return False
 
 
+def level_of(result: dict) -> float | None:
+    """How far the trial of ``result`` went, as a float: its training_iteration if finite and at least 1
+    (Tune counts from 1: below, it tells nothing of how far), else None."""
+    iteration = result.get(TRAINING_ITERATION)
+    return float(iteration) if finite(iteration) and iteration >= 1 else None
+
+
 def as_list(value: Any) -> list:
     """``None`` -> [], a list, tuple or 1-D array as a list, anything else (a 0-d array's item) -> [value].
 

@@ -32,7 +32,7 @@ from ray.tune.schedulers import AsyncHyperBandScheduler, FIFOScheduler, HyperBan
 from ray.tune.search import ConcurrencyLimiter, Repeater
 from ray.tune.stopper import CombinedStopper, MaximumIterationStopper, NoopStopper, Stopper, TimeoutStopper
 
-from ray_pg.results import TRAINING_ITERATION, finite
+from ray_pg.results import TRAINING_ITERATION, finite, level_of
 
 logger = logging.getLogger(__name__)
 
@@ -69,18 +69,17 @@ class Runtime:
         whose last result was withheld from ``on_trial_result`` was stopped there. ``stop``: Tune's
         stop dict (Tune stops at ``result[key] >= value``).
         """
-        iteration = result.get(TRAINING_ITERATION)
-        # Below 1 (Tune counts from 1) it tells nothing of how far: a checkpoint holds levels > 0 only.
-        if not finite(iteration) or iteration < 1 or any(finite(result.get(key)) and result[key] >= value
-                                        for key, value in (stop or {}).items()):
+        iteration = level_of(result)  # a checkpoint holds levels > 0 only
+        if iteration is None or any(finite(result.get(key)) and result[key] >= value
+                                    for key, value in (stop or {}).items()):
             return math.inf
         if self.origin == "none":
-            return float(iteration) if stopped else math.inf
+            return iteration if stopped else math.inf
         if not self.cuts_trials() or (not stopped and iteration >= longest):
             return math.inf
         if any(finite(result.get(key)) and result[key] >= cap for key, cap in self.caps()):
             return math.inf
-        return float(iteration)
+        return iteration
 
     def caps(self) -> list[tuple[str, float]]:
         """The result keys and values at which the scheduler or a stopper ends every trial: its full length."""

@@ -325,10 +325,10 @@ def decode(searcher: Any, state: Any) -> tuple[Any, dict]:
         check_objectives(parsed["_metric"], parsed["_mode"])
     except ValueError as exc:
         raise CheckpointError(f"checkpoint fields 'metric'/'mode' do not fit this searcher's: {exc}") from exc
-    metrics = len(as_list(parsed["_metric"]))
-    for name in ("batch", "window"):
+    metrics = len(as_list(parsed["_metric"])) if parsed["_metric"] is not None else None
+    for name in ("batch", "window") if metrics else ():
         for i, entry in enumerate(parsed[f"_{name}"]):
-            if parsed["_metric"] is not None and len(entry.rewards) != metrics:
+            if len(entry.rewards) != metrics:
                 raise CheckpointError(f"checkpoint field '{name}[{i}].rewards': expected one per metric "
                                       f"({metrics}), got {len(entry.rewards)}")
     # The natural update keeps each marginal sd within max_sd, or at its prior's if that is wider.

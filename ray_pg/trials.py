@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from ray_pg import rungs
-from ray_pg.results import TRAINING_ITERATION, Finished, Sample, as_list, finite, rewards_of
+from ray_pg.results import TRAINING_ITERATION, Finished, Sample, as_list, finite, level_of, rewards_of
 
 logger = logging.getLogger(__name__)
 
@@ -53,9 +53,10 @@ def report(searcher: Any, trial_id: str, result: dict) -> None:
         keys = [*as_list(searcher._metric), TRAINING_ITERATION, *(searcher._stop or {})]  # the keys read here
         # As floats, as a checkpoint restores them.
         searcher._last[trial_id] = {key: float(result[key]) for key in keys if key in result and finite(result[key])}
-        if records_rungs(searcher) and finite(result.get(TRAINING_ITERATION)) and result[TRAINING_ITERATION] >= 1:
+        level = level_of(result)
+        if level is not None and records_rungs(searcher):
             curve = searcher._curves.setdefault(trial_id, {})
-            curve[float(result[TRAINING_ITERATION])] = float(rewards(searcher, result)[0])
+            curve[level] = float(rewards(searcher, result)[0])
             searcher._curves[trial_id] = rungs.kept(curve, searcher._learner.rung_levels)
 
 
@@ -91,8 +92,9 @@ def end(searcher: Any, trial_id: str, result: dict | None, error: bool) -> None:
 def how_far(searcher: Any, result: dict, stopped: bool) -> float:
     """How far a trial went if Tune cut it short, else inf (it ran its course)."""
     learner = searcher._learner
-    if finite(result.get(TRAINING_ITERATION)):
-        learner.full_iterations = max(learner.full_iterations, float(result[TRAINING_ITERATION]))
+    level = level_of(result)
+    if level is not None:
+        learner.full_iterations = max(learner.full_iterations, level)
     return (searcher._runtime or searcher._start_run()).level(result, stopped, searcher._stop, learner.full_iterations)
 
 

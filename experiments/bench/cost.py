@@ -7,9 +7,8 @@ grows with the history, so they cannot reach 10,000 trials in reasonable time).
 The searcher's CPU time (set_search_properties + suggest + on_trial_result + on_trial_complete)
 is averaged over windows of trials with log-spaced edges, with its longest single call in each window
 (``worst_ms``: a slow update blocks Tune; the first window includes set_search_properties where the
-space is handed over by it), and
-written as rows
-(method, problem, workers, seed, repeat, window_start, trials, ms_per_trial, worst_ms) to
+space is handed over by it), and written as rows (method, problem, workers, seed, repeat, window_start,
+trials, ms_per_trial, worst_ms) to
 ``<results>/cost/cost.parquet``, then drawn to ``<out>/cost.png`` (medians over repeats). With
 ``--repeats`` the methods' runs alternate, and the last window's ratio of each method to the first is
 printed per repeat: on a shared machine the load changes within seconds, so a ratio is read from runs

@@ -18,7 +18,8 @@ tidy rows: ``trial, suggest_index, sim_time, value`` (what the searcher saw),
 set_search_properties + suggest + on_trial_result + on_trial_complete),
 ``longest_call`` (CPU seconds of the searcher's longest single call since the
 previous completion: the first row's calls include set_search_properties, when
-the space is handed over by it, and the first suggestions) and ``invalid`` (parameters not valid for their domain).
+the space is handed over by it, and the first suggestions) and ``invalid``
+(parameters not valid for their domain).
 
 ``best_so_far`` follows one of two rules. ``by_observed``: the noise-free
 regret of the incumbent, the trial with the best *observed* value so far
