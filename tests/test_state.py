@@ -443,6 +443,33 @@ def test_a_wide_space_gets_a_separable_policy_that_restores_and_continues_exactl
     assert drive(restored, space, 20, seed=2, score=score) == drive(original, space, 20, seed=2, score=score)
 
 
+def test_first_suggestions_of_a_separable_policy_restore_with_the_draws_they_are_learnt_from(tmp_path):
+    """With ``first_spread`` (an ablation) a separable policy suggests its first draws narrower and learns from
+    the draws themselves (``Sample.drawn``): a checkpoint taken with such suggestions in flight keeps both, so
+    the restored searcher's first update, and what follows, is the original's."""
+    from experiments.bench.ablation import AblatedSearcher
+    from ray_pg.learner import SEPARABLE_ABOVE
+
+    space = {f"x{i}": tune.uniform(-1.0, 1.0) for i in range(SEPARABLE_ABOVE + 1)}
+
+    def score(config: dict) -> float:
+        return sum((config[f"x{i}"] - 0.3) ** 2 for i in range(SEPARABLE_ABOVE + 1))
+
+    original = AblatedSearcher(space=space, metric="loss", mode="min", seed=0, first_spread=0.5)
+    pending = {f"p{i}": original.suggest(f"p{i}") for i in range(6)}
+    state = original.get_state()
+    assert all("drawn" in state["pending"][tid] for tid in pending)
+    original.save(str(tmp_path / "s.json"))
+    restored = AblatedSearcher(first_spread=0.5)
+    restored.restore(str(tmp_path / "s.json"))
+    for searcher in (original, restored):
+        for tid, config in pending.items():
+            searcher.on_trial_complete(tid, result={"loss": score(config)})
+    assert original.num_updates == 1
+    assert drive(restored, space, 30, seed=2, score=score) == drive(original, space, 30, seed=2, score=score)
+    assert json.dumps(restored.get_state()) == json.dumps(original.get_state())
+
+
 def test_suggestions_drawn_ahead_are_saved_and_suggested_after_a_restore():
     """The natural policy draws DRAWN_AHEAD suggestions at a time: those not yet handed out are part of the
     state, so a checkpoint taken between two suggestions continues as the original does."""

@@ -20,6 +20,8 @@
   is z null sds above 0 (the default is ``surrogate.MIN_TAU_Z``);
 - ``separable_above=d``: the Gaussian is separable (diagonal, sep-CMA-ES's
   rates) beyond d numeric columns (the default is ``learner.SEPARABLE_ABOVE``);
+- ``first_spread=x``: a separable policy's suggestions before its first update are drawn at x of its
+  spread, and learnt from as the policy's own draws (the default, ``learner.FIRST_SPREAD``, is 1: off);
 - ``rung_prior=x``: a trial a scheduler cut short counts as far as its rung has predicted the next
   (``rungs.py``), x the trust of a rung with too few trials past it (``rungs.PRIOR``: 0.5); the
   default None counts it fully;
@@ -39,7 +41,7 @@ from typing import Any
 import numpy as np
 
 from ray_pg import PGSearcher
-from ray_pg.learner import CANDIDATES, CUT_COUNT_POWER, SEPARABLE_ABOVE, Learner
+from ray_pg.learner import CANDIDATES, CUT_COUNT_POWER, FIRST_SPREAD, SEPARABLE_ABOVE, Learner
 from ray_pg.natural import NaturalPolicy
 from ray_pg.results import Sample, as_list
 from ray_pg.space import Space
@@ -83,11 +85,12 @@ class AblatedSearcher(PGSearcher):
     def __init__(self, *, covariance: bool = True, margin: bool = True, category_margin: float = 1.0,
                  weights: bool = True, initial_scale: float | None = None, candidates: int = CANDIDATES,
                  min_tau_z: float = MIN_TAU_Z, separable_above: int = SEPARABLE_ABOVE,
-                 rung_prior: float | None = None, count_cut_power: float = CUT_COUNT_POWER, **kwargs: Any) -> None:
+                 first_spread: float = FIRST_SPREAD, rung_prior: float | None = None,
+                 count_cut_power: float = CUT_COUNT_POWER, **kwargs: Any) -> None:
         self._knobs = {"covariance": covariance, "margin": margin, "category_margin": category_margin,
                        "weights": weights, "initial_scale": initial_scale, "candidates": candidates,
-                       "min_tau_z": min_tau_z, "separable_above": separable_above, "rung_prior": rung_prior,
-                       "count_cut_power": count_cut_power}
+                       "min_tau_z": min_tau_z, "separable_above": separable_above, "first_spread": first_spread,
+                       "rung_prior": rung_prior, "count_cut_power": count_cut_power}
         super().__init__(update="natural", **kwargs)
 
     def _new_learner(self, space: Space, rule: str, metric: Any = None) -> AblatedLearner:
