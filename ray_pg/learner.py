@@ -54,8 +54,8 @@ CANDIDATES = 16
 SEPARABLE_ABOVE = 20
 # update="natural", a separable Gaussian: suggestions before the first update are drawn at this share of
 # the policy's spread and learnt from as the policy's draws with the same normal vectors (``Sample.drawn``).
-# 0.5 took CatCMA's early checkpoints on bbob-mixint d40-d160 (64 workers) but lost from 200 trials on, head
-# to head, once the rank model picked suggestions (bbob_mixint_large.md): an ablation, 1 (off) by default.
+# 0.5 led CatCMA at every checkpoint of bbob-mixint d40 (64 workers) and at 25 trials in d160, but lost to 1
+# from 200 trials on, head to head, with the rank model picking (bbob_mixint_large.md): 1 (off) by default.
 FIRST_SPREAD = 1.0
 # update="natural": suggestions are drawn this many at a time (and the rank model picks each), until the
 # next update: one vectorised draw costs about what one suggestion's did (experiments/results/
