@@ -4,8 +4,6 @@ A ``Learner`` holds the policy (``policy.py``'s REINFORCE policy or ``natural.py
 finished trials being filled, the window of recent results, the rank model that picks suggestions
 (``surrogate.py``) and one history row per update. The searcher (``searcher.py``) feeds it: samples
 to draw, finished trials with their rewards and levels, the batch size Tune's concurrency implies.
-
-Over 300 lines: each default keeps beside it the ablation that chose it, a sixth of the module.
 """
 
 from __future__ import annotations
@@ -52,11 +50,6 @@ CANDIDATES = 16
 # 1.51 / 1.51 / 1.46 (even); d40, 64 workers, 3 seeds: 2.22 / 2.22 / 2.15 / 1.85 / 1.69 against full's
 # 2.34 / 2.36 / 2.12 / 1.92 / 1.82 of 4 with CatCMA and random (natural_ablation.md, section 6).
 SEPARABLE_ABOVE = 20
-# update="natural", a separable Gaussian: suggestions before the first update are drawn at this share of
-# the policy's spread and learnt from as the policy's draws with the same normal vectors (``Sample.drawn``).
-# 0.5 led CatCMA at every checkpoint of bbob-mixint d40 (64 workers) and at 25 trials in d160, but lost to 1
-# from 200 trials on, head to head, with the rank model picking (bbob_mixint_large.md): 1 (off) by default.
-FIRST_SPREAD = 1.0
 # update="natural": suggestions are drawn this many at a time (and the rank model picks each), until the
 # next update: one vectorised draw costs about what one suggestion's did (experiments/results/
 # cost_width.md). A constant, not the batch size, so that what a searcher suggests does not depend on it.
@@ -110,21 +103,19 @@ class Learner:
     """The policy of one search space under one update rule, and everything it learns from.
 
     ``rng`` is the searcher's generator (one stream: the searcher draws queued points from it too).
-    ``candidates`` and ``min_tau_z`` are the rank model's knobs, ``separable_above`` and ``first_spread``
-    the natural policy's, ``rung_prior`` (a number: trials cut short count as far as their rung predicts
-    the next, ``rungs.py``; None, the default, measured better: they count fully) and ``count_cut_power`` (a
-    trial cut short counts (t / T) ** power towards a batch, ``batch_weight``) the early-stopping ones
-    (ablations change them).
+    ``candidates`` and ``min_tau_z`` are the rank model's knobs, ``separable_above`` the natural policy's,
+    ``rung_prior`` (a number: trials cut short count as far as their rung predicts the next, ``rungs.py``;
+    None, the default, measured better: they count fully) and ``count_cut_power`` (a trial cut short counts
+    (t / T) ** power towards a batch, ``batch_weight``) the early-stopping ones (ablations change them).
     """
 
     def __init__(self, space: Space, rule: str, options: Options, rng: np.random.Generator, *,
                  several_metrics: bool, candidates: int = CANDIDATES, min_tau_z: float = surrogate.MIN_TAU_Z,
-                 separable_above: int = SEPARABLE_ABOVE, first_spread: float = FIRST_SPREAD,
-                 rung_prior: float | None = None, count_cut_power: float = CUT_COUNT_POWER):
+                 separable_above: int = SEPARABLE_ABOVE, rung_prior: float | None = None,
+                 count_cut_power: float = CUT_COUNT_POWER):
         self.space, self.rule, self.options, self.rng = space, rule, options, rng
         self.several_metrics, self.candidates, self.min_tau_z = several_metrics, candidates, min_tau_z
-        self.separable_above, self.first_spread = separable_above, first_spread
-        self.rung_prior, self.count_cut_power = rung_prior, count_cut_power
+        self.separable_above, self.rung_prior, self.count_cut_power = separable_above, rung_prior, count_cut_power
         self.policy = self.new_policy(rule)
         self.adam = Adam.zeros(self.policy.params.size)
         self.batch: list[Finished] = []
@@ -187,12 +178,9 @@ class Learner:
 
     def draw(self, size: int) -> list[Sample]:
         """``size`` samples of the policy; while a rank model is trusted, each the best of ``candidates``
-        by it. A separable policy's before its first update are suggested at ``first_spread`` of its spread."""
+        by it."""
         if self.rank_model is None:
-            samples = self.samples(self.policy, self.space.mask_inactive(self.policy.sample(self.rng, size)))
-            if self.first_spread == 1 or self.num_updates or not self.policy.separable:
-                return samples
-            return [s._replace(raw=self.policy.narrowed(s.raw, self.first_spread), drawn=s.raw) for s in samples]
+            return self.samples(self.policy, self.space.mask_inactive(self.policy.sample(self.rng, size)))
         candidates = self.space.mask_inactive(self.policy.sample(self.rng, size * self.candidates))
         best = self.rank_model.predict(candidates).reshape(size, self.candidates).argmax(axis=1)
         return self.samples(self.policy, candidates.reshape(size, self.candidates, -1)[np.arange(size), best])

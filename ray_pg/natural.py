@@ -245,12 +245,6 @@ class NaturalPolicy:
             sharp.q = q / np.repeat(np.add.reduceat(q, self.offsets), self.sizes)
         return sharp
 
-    def narrowed(self, raw: np.ndarray, spread: float) -> np.ndarray:
-        """A copy of the raw sample ``raw`` with each numeric's deviation from the mean times ``spread``."""
-        narrow = raw.copy()
-        narrow[self._gauss_cols] = self.mean + spread * (raw[self._gauss_cols] - self.mean)
-        return narrow
-
     def sample(self, rng: np.random.Generator, size: int | None = None) -> np.ndarray:
         """One raw sample (num_columns,), or ``size`` of them (size, num_columns)."""
         rows = 1 if size is None else size

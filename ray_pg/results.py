@@ -23,7 +23,8 @@ class Sample(NamedTuple):
 
     ``blocks``: per-block log-probabilities (``NaturalPolicy.block_log_prob``), for a natural-gradient searcher.
     ``drawn``: the policy's own draw that the update learns from in its place, when ``raw`` (what was suggested)
-    was drawn narrower (``Learner.draw``); None: ``raw`` itself. ``log_prob`` and ``blocks`` are ``drawn``'s.
+    differs from it (the ``first_spread`` ablation, ``experiments/bench/ablation.py``); None: ``raw`` itself.
+    ``log_prob`` and ``blocks`` are ``drawn``'s.
     """
 
     raw: np.ndarray

@@ -20,8 +20,10 @@
   is z null sds above 0 (the default is ``surrogate.MIN_TAU_Z``);
 - ``separable_above=d``: the Gaussian is separable (diagonal, sep-CMA-ES's
   rates) beyond d numeric columns (the default is ``learner.SEPARABLE_ABOVE``);
-- ``first_spread=x``: a separable policy's suggestions before its first update are drawn at x of its
-  spread, and learnt from as the policy's own draws (the default, ``learner.FIRST_SPREAD``, is 1: off);
+- ``first_spread=x``: a separable policy's suggestions before its first update are its draws with each
+  numeric's deviation from the mean times x, and the update learns from the draws (``Sample.drawn``);
+  1, the default, suggests the draws (``experiments/results/bbob_mixint_large.md``: 0.5 led CatCMA at every
+  checkpoint of d40 but lost to 1 from 200 trials on, head to head, in d40-d160);
 - ``rung_prior=x``: a trial a scheduler cut short counts as far as its rung has predicted the next
   (``rungs.py``), x the trust of a rung with too few trials past it (``rungs.PRIOR``: 0.5); the
   default None counts it fully;
@@ -41,7 +43,7 @@ from typing import Any
 import numpy as np
 
 from ray_pg import PGSearcher
-from ray_pg.learner import CANDIDATES, CUT_COUNT_POWER, FIRST_SPREAD, SEPARABLE_ABOVE, Learner
+from ray_pg.learner import CANDIDATES, CUT_COUNT_POWER, SEPARABLE_ABOVE, Learner
 from ray_pg.natural import NaturalPolicy
 from ray_pg.results import Sample, as_list
 from ray_pg.space import Space
@@ -52,8 +54,8 @@ class AblatedLearner(Learner):
     """The default learner with the parts named False switched off (see the module docstring)."""
 
     def __init__(self, *args: Any, covariance: bool, margin: bool, category_margin: float, weights: bool,
-                 initial_scale: float | None, **kwargs: Any) -> None:
-        self._covariance, self._margin, self._weights = covariance, margin, weights
+                 initial_scale: float | None, first_spread: float, **kwargs: Any) -> None:
+        self._covariance, self._margin, self._weights, self._first_spread = covariance, margin, weights, first_spread
         self._category_margin, self._initial_scale_knob = category_margin, initial_scale
         super().__init__(*args, **kwargs)
 
@@ -73,6 +75,18 @@ class AblatedLearner(Learner):
         samples = super().samples(policy, raw)
         return samples if self._weights else [Sample(s.raw, s.log_prob, None) for s in samples]
 
+    def draw(self, size: int) -> list[Sample]:
+        samples = super().draw(size)
+        if self._first_spread == 1 or self.num_updates or not self.policy.separable:
+            return samples
+        numeric, mean = self.policy._gauss_cols, self.policy.mean
+        narrowed = []
+        for s in samples:
+            raw = s.raw.copy()
+            raw[numeric] = mean + self._first_spread * (s.raw[numeric] - mean)
+            narrowed.append(s._replace(raw=raw, drawn=s.raw))
+        return narrowed
+
     def natural_update(self, batch_size: int) -> None:
         super().natural_update(batch_size)
         if not self._covariance and not self.policy.separable:
@@ -85,7 +99,7 @@ class AblatedSearcher(PGSearcher):
     def __init__(self, *, covariance: bool = True, margin: bool = True, category_margin: float = 1.0,
                  weights: bool = True, initial_scale: float | None = None, candidates: int = CANDIDATES,
                  min_tau_z: float = MIN_TAU_Z, separable_above: int = SEPARABLE_ABOVE,
-                 first_spread: float = FIRST_SPREAD, rung_prior: float | None = None,
+                 first_spread: float = 1.0, rung_prior: float | None = None,
                  count_cut_power: float = CUT_COUNT_POWER, **kwargs: Any) -> None:
         self._knobs = {"covariance": covariance, "margin": margin, "category_margin": category_margin,
                        "weights": weights, "initial_scale": initial_scale, "candidates": candidates,
