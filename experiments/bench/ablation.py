@@ -27,10 +27,6 @@
 - ``rung_prior=x``: a trial a scheduler cut short counts as far as its rung has predicted the next
   (``rungs.py``), x the trust of a rung with too few trials past it (``rungs.PRIOR``: 0.5); the
   default None counts it fully;
-- ``completed_only=True``, ``fit_scaled=True``, ``fit_empirical=True``: scratch knobs of the sixth session
-  of 2026-12-04, removed by the next commit (``asha_rivals.md``, ``bbob_mixint_large.md``): the update learns
-  from trials that reached max_t alone; the rank model's numerics scaled by the policy's sd times the
-  window's RMS suggestion spread, or by the fitted points' own sd;
 - ``count_cut_power=p``: a trial cut short at iteration t counts (t / T) ** p towards a batch (0: one
   whole trial; the default is ``learner.CUT_COUNT_POWER``; a trial counting its rung's trust was measured
   too, at commit 24b76b6: ``experiments/results/asha_rivals.md``).
@@ -58,9 +54,7 @@ class AblatedLearner(Learner):
     """The default learner with the parts named False switched off (see the module docstring)."""
 
     def __init__(self, *args: Any, covariance: bool, margin: bool, category_margin: float, weights: bool,
-                 initial_scale: float | None, first_spread: float, completed_only: bool = False,
-                 fit_scaled: bool = False, fit_empirical: bool = False, **kwargs: Any) -> None:
-        self._completed_only, self._fit_scaled, self._fit_empirical = completed_only, fit_scaled, fit_empirical
+                 initial_scale: float | None, first_spread: float, **kwargs: Any) -> None:
         self._covariance, self._margin, self._weights, self._first_spread = covariance, margin, weights, first_spread
         self._category_margin, self._initial_scale_knob = category_margin, initial_scale
         super().__init__(*args, **kwargs)
@@ -93,39 +87,7 @@ class AblatedLearner(Learner):
             narrowed.append(s._replace(raw=raw, drawn=s.raw))
         return narrowed
 
-    def fit_rank_model(self, arrays: tuple[np.ndarray, ...] | None = None):
-        if not (self._fit_scaled or self._fit_empirical):
-            return super().fit_rank_model(arrays)
-        if self.rule != "natural" or not self.window or self.candidates < 2:
-            return None
-        import warnings
-        from ray_pg import surrogate
-        from ray_pg.results import batch_scores, finished_arrays
-        rewards, levels, raw = finished_arrays(self.window) if arrays is None else arrays
-        layout = surrogate.Layout.of(self.policy.columns())
-        if self._fit_scaled:
-            factor = np.array([1.0 if e.sample.drawn is None else self._first_spread for e in self.window])
-            layout = layout._replace(scale=layout.scale * float(np.sqrt(np.mean(factor**2))))
-        else:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                spread = np.nanstd(raw[:, layout.numeric], axis=0)
-            layout = layout._replace(scale=np.where(spread > 0, spread, layout.scale))
-        model = surrogate.fit(layout, raw, batch_scores(rewards, levels))
-        return model if model is not None and model.trusted(self.min_tau_z) else None
-
     def natural_update(self, batch_size: int) -> None:
-        if self._completed_only:
-            import math
-            batch, window = self.batch, self.window
-            self.batch = [e for e in batch if math.isinf(e.level)]
-            self.window = [e for e in window if math.isinf(e.level)]
-            if not self.batch:
-                self.batch, self.window = batch, window
-                return
-            super().natural_update(batch_size)
-            self.batch = batch
-            return
         super().natural_update(batch_size)
         if not self._covariance and not self.policy.separable:
             self.policy.cov = np.diag(np.diag(self.policy.cov))
@@ -138,10 +100,8 @@ class AblatedSearcher(PGSearcher):
                  weights: bool = True, initial_scale: float | None = None, candidates: int = CANDIDATES,
                  min_tau_z: float = MIN_TAU_Z, separable_above: int = SEPARABLE_ABOVE,
                  first_spread: float = 1.0, rung_prior: float | None = None,
-                 count_cut_power: float = CUT_COUNT_POWER, completed_only: bool = False, fit_scaled: bool = False,
-                 fit_empirical: bool = False, **kwargs: Any) -> None:
-        self._knobs = {"completed_only": completed_only, "fit_scaled": fit_scaled, "fit_empirical": fit_empirical,
-                       "covariance": covariance, "margin": margin, "category_margin": category_margin,
+                 count_cut_power: float = CUT_COUNT_POWER, **kwargs: Any) -> None:
+        self._knobs = {"covariance": covariance, "margin": margin, "category_margin": category_margin,
                        "weights": weights, "initial_scale": initial_scale, "candidates": candidates,
                        "min_tau_z": min_tau_z, "separable_above": separable_above, "first_spread": first_spread,
                        "rung_prior": rung_prior, "count_cut_power": count_cut_power}
