@@ -27,8 +27,6 @@
 - ``rung_prior=x``: a trial a scheduler cut short counts as far as its rung has predicted the next
   (``rungs.py``), x the trust of a rung with too few trials past it (``rungs.PRIOR``: 0.5); the
   default None counts it fully;
-- ``window=k``: a scratch knob of the sixth session of 2026-12-04, removed by the next commit
-  (``natural_ablation.md`` section 11): the natural update's window of k batches (``NATURAL_WINDOW``);
 - ``count_cut_power=p``: a trial cut short at iteration t counts (t / T) ** p towards a batch (0: one
   whole trial; the default is ``learner.CUT_COUNT_POWER``; a trial counting its rung's trust was measured
   too, at commit 24b76b6: ``experiments/results/asha_rivals.md``).
@@ -56,8 +54,7 @@ class AblatedLearner(Learner):
     """The default learner with the parts named False switched off (see the module docstring)."""
 
     def __init__(self, *args: Any, covariance: bool, margin: bool, category_margin: float, weights: bool,
-                 initial_scale: float | None, first_spread: float, window: int = 0, **kwargs: Any) -> None:
-        self._window = window
+                 initial_scale: float | None, first_spread: float, **kwargs: Any) -> None:
         self._covariance, self._margin, self._weights, self._first_spread = covariance, margin, weights, first_spread
         self._category_margin, self._initial_scale_knob = category_margin, initial_scale
         super().__init__(*args, **kwargs)
@@ -91,15 +88,7 @@ class AblatedLearner(Learner):
         return narrowed
 
     def natural_update(self, batch_size: int) -> None:
-        if self._window:
-            import ray_pg.learner as learner_module
-            kept, learner_module.NATURAL_WINDOW = learner_module.NATURAL_WINDOW, self._window
-            try:
-                super().natural_update(batch_size)
-            finally:
-                learner_module.NATURAL_WINDOW = kept
-        else:
-            super().natural_update(batch_size)
+        super().natural_update(batch_size)
         if not self._covariance and not self.policy.separable:
             self.policy.cov = np.diag(np.diag(self.policy.cov))
 
@@ -111,9 +100,8 @@ class AblatedSearcher(PGSearcher):
                  weights: bool = True, initial_scale: float | None = None, candidates: int = CANDIDATES,
                  min_tau_z: float = MIN_TAU_Z, separable_above: int = SEPARABLE_ABOVE,
                  first_spread: float = 1.0, rung_prior: float | None = None,
-                 count_cut_power: float = CUT_COUNT_POWER, window: int = 0, **kwargs: Any) -> None:
-        self._knobs = {"window": window,
-                       "covariance": covariance, "margin": margin, "category_margin": category_margin,
+                 count_cut_power: float = CUT_COUNT_POWER, **kwargs: Any) -> None:
+        self._knobs = {"covariance": covariance, "margin": margin, "category_margin": category_margin,
                        "weights": weights, "initial_scale": initial_scale, "candidates": candidates,
                        "min_tau_z": min_tau_z, "separable_above": separable_above, "first_spread": first_spread,
                        "rung_prior": rung_prior, "count_cut_power": count_cut_power}
