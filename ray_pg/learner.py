@@ -21,7 +21,7 @@ from ray_pg.evidence import Evidence
 from ray_pg.natural import NaturalPolicy, natural_update
 from ray_pg.params import BoundedParam
 from ray_pg.policy import Adam, Policy, UpdateSettings, advantages, update
-from ray_pg.results import Finished, Sample, batch_scores, batch_summary, finished_arrays, policy_draws
+from ray_pg.results import Finished, Sample, batch_scores, batch_summary, finished_arrays
 from ray_pg.space import Space
 
 logger = logging.getLogger(__name__)
@@ -276,7 +276,7 @@ class Learner:
         settings = self.options.settings
         cut = self.rung_prior is not None and any(math.isfinite(e.level) for e in entries)
         trust = rungs.trust(entries, recent, self.rung_prior) if cut else None
-        natural_update(self.policy, policy_draws(entries, raw[-n:]), old,
+        natural_update(self.policy, raw[-n:], old,
                        advantages(scores, self.options.advantage), truncation=self.options.truncation,
                        min_sd=settings.min_sd, max_sd=settings.max_sd, fresh=len(self.batch) / n,
                        trust=trust, rng=self.rng)

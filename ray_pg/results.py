@@ -22,15 +22,11 @@ class Sample(NamedTuple):
     """A suggestion in flight or in the batch: its raw vector and log-probability under the drawing policy.
 
     ``blocks``: per-block log-probabilities (``NaturalPolicy.block_log_prob``), for a natural-gradient searcher.
-    ``drawn``: the policy's own draw that the update learns from in its place, when ``raw`` (what was suggested)
-    differs from it (the ``first_spread`` ablation, ``experiments/bench/ablation.py``); None: ``raw`` itself.
-    ``log_prob`` and ``blocks`` are ``drawn``'s.
     """
 
     raw: np.ndarray
     log_prob: float
     blocks: np.ndarray | None = None
-    drawn: np.ndarray | None = None
 
 
 class Finished(NamedTuple):
@@ -51,14 +47,6 @@ def finished_arrays(entries: list[Finished]) -> tuple[np.ndarray, np.ndarray, np
     n = len(entries)  # concatenated: np.array reads each row's type and shape first, at twice the cost
     return (np.concatenate([e.rewards for e in entries]).reshape(n, -1), np.array([e.level for e in entries]),
             np.concatenate([e.sample.raw for e in entries]).reshape(n, -1))
-
-
-def policy_draws(entries: list[Finished], raw: np.ndarray) -> np.ndarray:
-    """What an update learns from: the entries' raw samples (``raw``, their ``finished_arrays``), each one
-    drawn narrower replaced by the policy's draw it stands for (``Sample.drawn``)."""
-    if all(e.sample.drawn is None for e in entries):
-        return raw
-    return np.array([e.sample.raw if e.sample.drawn is None else e.sample.drawn for e in entries])
 
 
 def rewards_of(result: dict | list | Real | None, metrics: list[str], modes: list[str]) -> np.ndarray:

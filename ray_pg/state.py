@@ -117,11 +117,7 @@ def sample_from_json(x: Any, field: str, width: int) -> Sample:
     blocks = None if x.get("blocks") is None else array_from_json(x["blocks"], f"{field}.blocks")
     if blocks is not None and np.isinf(blocks).any():
         raise CheckpointError(f"checkpoint field {field!r}: blocks must be finite or null, got {x['blocks']!r}")
-    drawn = None if x.get("drawn") is None else array_from_json(x["drawn"], f"{field}.drawn", width)
-    if drawn is not None and (np.isinf(drawn).any() or not np.array_equal(np.isnan(drawn), np.isnan(raw))):
-        raise CheckpointError(f"checkpoint field {field!r}: drawn must be finite where raw is, null where it is, "
-                              f"got {x['drawn']!r}")
-    return Sample(raw, log_prob, blocks, drawn)
+    return Sample(raw, log_prob, blocks)
 
 
 def digest(data: Any) -> str:
@@ -243,8 +239,6 @@ def sample_json(sample: Sample) -> dict:
     found = {"raw": to_json(sample.raw), "log_prob": sample.log_prob}
     if sample.blocks is not None:
         found["blocks"] = to_json(sample.blocks)
-    if sample.drawn is not None:
-        found["drawn"] = to_json(sample.drawn)
     return found
 
 

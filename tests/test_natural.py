@@ -397,9 +397,9 @@ def test_corrupted_natural_policy_in_a_checkpoint_is_refused(tmp_path):
 
 def test_a_separable_policy_can_suggest_its_first_draws_narrower_and_learn_from_them_at_full_spread(monkeypatch):
     """With ``first_spread`` (an ablation) a separable policy suggests its draws before its first update at that
-    share of their deviation from the initial mean, and the update learns from the draws themselves: on a flat
-    objective the first normalised CSA step averages 1 over seeds (learnt from what was suggested, it would
-    average ``first_spread``). The default suggests the policy's own draws."""
+    share of their deviation from the initial mean, and the searcher keeps and learns from the draws
+    themselves: on a flat objective the first normalised CSA step averages 1 over seeds (learnt from what was
+    suggested, it would average ``first_spread``). The default suggests the policy's own draws."""
     from ray import tune
 
     import ray_pg.learner
@@ -418,23 +418,24 @@ def test_a_separable_policy_can_suggest_its_first_draws_narrower_and_learn_from_
         searcher = AblatedSearcher(space=space, metric="loss", mode="min", seed=seed, first_spread=0.5)
         ids = [f"t{i}" for i in range(5)]
         configs = [searcher.suggest(tid) for tid in ids]
-        samples = [searcher._pending[tid] for tid in ids]
-        drawn, raw = np.array([s.drawn for s in samples]), np.array([s.raw for s in samples])
+        drawn = np.array([searcher._pending[tid].raw for tid in ids])
         numeric = searcher._learner.policy._gauss_cols
-        np.testing.assert_allclose(raw[:, numeric], 0.5 * drawn[:, numeric])
-        np.testing.assert_array_equal(np.delete(raw, numeric, axis=1), np.delete(drawn, numeric, axis=1))
+        narrowed = drawn.copy()
+        narrowed[:, numeric] = 0.5 * drawn[:, numeric]  # the initial mean is 0
+        assert configs == [searcher._space.decode(row, {}) for row in narrowed]
+        assert all(config != searcher._space.decode(row, {}) for config, row in zip(configs, drawn))
         assert max(abs(c["x0"]) for c in configs) < 1.0
         noise = np.random.default_rng(seed)
         for tid in ids:
             searcher.on_trial_complete(tid, {"loss": noise.normal()})
         assert searcher.num_updates == 1
-        searcher.suggest("later")
-        assert searcher._pending["later"].drawn is None  # after the first update: the policy's own draws
+        later = searcher.suggest("later")  # after the first update: the policy's own draws
+        assert later == searcher._space.decode(searcher._pending["later"].raw, {})
     assert np.mean(steps) == pytest.approx(1.0, abs=0.12), np.mean(steps)
     narrow = {f"x{i}": tune.uniform(-1.0, 1.0) for i in range(SEPARABLE_ABOVE)}
     full = AblatedSearcher(space=narrow, metric="loss", mode="min", seed=0, first_spread=0.5)
     default = PGSearcher(space, metric="loss", mode="min", seed=0)
     for searcher in (full, default):
-        searcher.suggest("t0")
-        assert searcher._pending["t0"].drawn is None
+        config = searcher.suggest("t0")
+        assert config == searcher._space.decode(searcher._pending["t0"].raw, {})
     assert full._learner.policy.separable is False and default._learner.policy.separable is True

@@ -445,8 +445,8 @@ def test_a_wide_space_gets_a_separable_policy_that_restores_and_continues_exactl
 
 def test_first_suggestions_of_a_separable_policy_restore_with_the_draws_they_are_learnt_from(tmp_path):
     """With ``first_spread`` (an ablation) a separable policy suggests its first draws narrower and learns from
-    the draws themselves (``Sample.drawn``): a checkpoint taken with such suggestions in flight keeps both, so
-    the restored searcher's first update, and what follows, is the original's."""
+    the draws themselves: a checkpoint taken with such suggestions in flight keeps the draws, so the restored
+    searcher's first update, and what follows, is the original's."""
     from experiments.bench.ablation import AblatedSearcher
     from ray_pg.learner import SEPARABLE_ABOVE
 
@@ -458,7 +458,8 @@ def test_first_suggestions_of_a_separable_policy_restore_with_the_draws_they_are
     original = AblatedSearcher(space=space, metric="loss", mode="min", seed=0, first_spread=0.5)
     pending = {f"p{i}": original.suggest(f"p{i}") for i in range(6)}
     state = original.get_state()
-    assert all("drawn" in state["pending"][tid] for tid in pending)
+    kept = {tid: original._space.decode(np.array(state["pending"][tid]["raw"], dtype=float), {}) for tid in pending}
+    assert all(kept[tid] != config for tid, config in pending.items())  # the draws, not the narrowed suggestions
     original.save(str(tmp_path / "s.json"))
     restored = AblatedSearcher(first_spread=0.5)
     restored.restore(str(tmp_path / "s.json"))

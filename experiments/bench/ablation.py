@@ -20,10 +20,11 @@
   is z null sds above 0 (the default is ``surrogate.MIN_TAU_Z``);
 - ``separable_above=d``: the Gaussian is separable (diagonal, sep-CMA-ES's
   rates) beyond d numeric columns (the default is ``learner.SEPARABLE_ABOVE``);
-- ``first_spread=x``: a separable policy's suggestions before its first update are its draws with each
-  numeric's deviation from the mean times x, and the update learns from the draws (``Sample.drawn``);
-  1, the default, suggests the draws (``experiments/results/bbob_mixint_large.md``: 0.5 led CatCMA at every
-  checkpoint of d40 but lost to 1 from 200 trials on, head to head, in d40-d160);
+- ``first_spread=x``: before its first update a separable policy's configs are suggested with each
+  numeric's deviation from the mean times x, while the searcher keeps and learns from the draws themselves
+  (the update, the rank model and the checkpoint see only draws); 1, the default, suggests the draws
+  (``experiments/results/bbob_mixint_large.md``: 0.5 leads the default to 100 trials and loses to it from
+  200 on in d40-d160);
 - ``rung_prior=x``: a trial a scheduler cut short counts as far as its rung has predicted the next
   (``rungs.py``), x the trust of a rung with too few trials past it (``rungs.PRIOR``: 0.5); the
   default None counts it fully;
@@ -54,8 +55,8 @@ class AblatedLearner(Learner):
     """The default learner with the parts named False switched off (see the module docstring)."""
 
     def __init__(self, *args: Any, covariance: bool, margin: bool, category_margin: float, weights: bool,
-                 initial_scale: float | None, first_spread: float, **kwargs: Any) -> None:
-        self._covariance, self._margin, self._weights, self._first_spread = covariance, margin, weights, first_spread
+                 initial_scale: float | None, **kwargs: Any) -> None:
+        self._covariance, self._margin, self._weights = covariance, margin, weights
         self._category_margin, self._initial_scale_knob = category_margin, initial_scale
         super().__init__(*args, **kwargs)
 
@@ -75,18 +76,6 @@ class AblatedLearner(Learner):
         samples = super().samples(policy, raw)
         return samples if self._weights else [Sample(s.raw, s.log_prob, None) for s in samples]
 
-    def draw(self, size: int) -> list[Sample]:
-        samples = super().draw(size)
-        if self._first_spread == 1 or self.num_updates or not self.policy.separable:
-            return samples
-        numeric, mean = self.policy._gauss_cols, self.policy.mean
-        narrowed = []
-        for s in samples:
-            raw = s.raw.copy()
-            raw[numeric] = mean + self._first_spread * (s.raw[numeric] - mean)
-            narrowed.append(s._replace(raw=raw, drawn=s.raw))
-        return narrowed
-
     def natural_update(self, batch_size: int) -> None:
         super().natural_update(batch_size)
         if not self._covariance and not self.policy.separable:
@@ -103,9 +92,22 @@ class AblatedSearcher(PGSearcher):
                  count_cut_power: float = CUT_COUNT_POWER, **kwargs: Any) -> None:
         self._knobs = {"covariance": covariance, "margin": margin, "category_margin": category_margin,
                        "weights": weights, "initial_scale": initial_scale, "candidates": candidates,
-                       "min_tau_z": min_tau_z, "separable_above": separable_above, "first_spread": first_spread,
+                       "min_tau_z": min_tau_z, "separable_above": separable_above,
                        "rung_prior": rung_prior, "count_cut_power": count_cut_power}
+        self._first_spread = first_spread
         super().__init__(update="natural", **kwargs)
+
+    def suggest(self, trial_id: str) -> dict | None:
+        queued = bool(self._queue)  # a point the user gave is suggested as given
+        config = super().suggest(trial_id)
+        learner, sample = self._learner, self._pending.get(trial_id)
+        if (self._first_spread == 1 or queued or sample is None or learner.num_updates
+                or not learner.policy.separable):
+            return config
+        numeric, mean = learner.policy._gauss_cols, learner.policy.mean
+        narrowed = sample.raw.copy()
+        narrowed[numeric] = mean + self._first_spread * (sample.raw[numeric] - mean)
+        return self._space.decode(narrowed, {})
 
     def _new_learner(self, space: Space, rule: str, metric: Any = None) -> AblatedLearner:
         several = len(as_list(self.metric if metric is None else metric)) > 1
