@@ -23,7 +23,7 @@
 - ``first_spread=x``: before its first update a separable policy's configs are suggested with each
   numeric's deviation from the mean times x, while the searcher keeps and learns from the draws themselves
   (the update, the rank model and the checkpoint see only draws); 1, the default, suggests the draws
-  (``experiments/results/bbob_mixint_large.md``: 0.5 leads the default to 100 trials and loses to it from
+  (``experiments/results/bbob_mixint_large.md``: 0.5 leads the default to 50-100 trials and loses to it from
   200 on in d40-d160);
 - ``rung_prior=x``: a trial a scheduler cut short counts as far as its rung has predicted the next
   (``rungs.py``), x the trust of a rung with too few trials past it (``rungs.PRIOR``: 0.5); the
