@@ -30,10 +30,7 @@
   default None counts it fully;
 - ``count_cut_power=p``: a trial cut short at iteration t counts (t / T) ** p towards a batch (0: one
   whole trial; the default is ``learner.CUT_COUNT_POWER``; a trial counting its rung's trust was measured
-  too, at commit 24b76b6: ``experiments/results/asha_rivals.md``);
-- ``kernel="always"|"early"`` (scratch, issue 21): the rank model is a kernel ridge regression of the ranks
-  of the whole window (RBF on the standardised numerics and the one-hots, length scale sqrt(dim)),
-  always, or only while the linear-quadratic model is not yet the most complex its layout affords.
+  too, at commit 24b76b6: ``experiments/results/asha_rivals.md``).
 
 Other keyword arguments go to ``PGSearcher``. The update's cadence (batch and
 window) and its rate scaling are constants of ``ray_pg``; their ablations are
@@ -46,10 +43,7 @@ from typing import Any
 
 import numpy as np
 
-from ray_pg import PGSearcher, surrogate
-from ray_pg.actors import onehot
-from ray_pg.policy import advantages
-from ray_pg.results import batch_scores, finished_arrays
+from ray_pg import PGSearcher
 from ray_pg.learner import CANDIDATES, CUT_COUNT_POWER, SEPARABLE_ABOVE, Learner
 from ray_pg.natural import NaturalPolicy
 from ray_pg.results import Sample, as_list
@@ -64,7 +58,6 @@ class AblatedLearner(Learner):
                  initial_scale: float | None, **kwargs: Any) -> None:
         self._covariance, self._margin, self._weights = covariance, margin, weights
         self._category_margin, self._initial_scale_knob = category_margin, initial_scale
-        self._kernel = kwargs.pop("kernel")
         super().__init__(*args, **kwargs)
 
     def new_policy(self, rule: str) -> NaturalPolicy:
@@ -89,63 +82,6 @@ class AblatedLearner(Learner):
             self.policy.cov = np.diag(np.diag(self.policy.cov))
 
 
-    def fit_rank_model(self, arrays: tuple[np.ndarray, ...] | None = None) -> Any:
-        model = super().fit_rank_model(arrays)
-        if self._kernel is None or self.rule != "natural" or not self.window or self.candidates < 2:
-            return model
-        layout = surrogate.Layout.of(self.policy.columns())
-        if self._kernel == "early" and model is not None and model.kind == next(iter(surrogate.model_sizes(layout)), None):
-            return model
-        rewards, levels, raw = finished_arrays(self.window) if arrays is None else arrays
-        kernel = KernelRankModel.fit(layout, raw, batch_scores(rewards, levels))
-        return kernel if kernel is not None and kernel.trusted(self.min_tau_z) else None
-
-
-class KernelRankModel:
-    """Kernel ridge regression of the ranks (a GP's posterior mean with a fixed RBF kernel)."""
-
-    RIDGE = 0.5  # noise variance relative to the kernel's (ranks of noisy CV scores)
-
-    def __init__(self, layout, x, alpha, tau, fitted):
-        self.layout, self.x, self.alpha, self.tau, self.fitted, self.kind = layout, x, alpha, tau, fitted, "kernel"
-
-    @staticmethod
-    def inputs(layout, raw):
-        raw = np.atleast_2d(raw)
-        z = (raw[:, layout.numeric] - layout.center) / layout.scale
-        z[np.isnan(z)] = 0.0
-        if not len(layout.sizes):
-            return z
-        return np.hstack([z, onehot(raw[:, layout.categorical], layout.offsets, int(layout.sizes.sum()))])
-
-    @staticmethod
-    def gram(a, b, length2):
-        d2 = (a * a).sum(1)[:, None] + (b * b).sum(1)[None, :] - 2 * a @ b.T
-        return np.exp(-0.5 * np.maximum(d2, 0.0) / length2)
-
-    @classmethod
-    def fit(cls, layout, raw, scores):
-        n = len(raw)
-        if n < 4:
-            return None
-        y = advantages(np.asarray(scores, dtype=float), "rank")
-        x = cls.inputs(layout, raw)
-        length2 = max(1.0, layout.dim + len(layout.sizes))
-        a = cls.gram(x, x, length2) + cls.RIDGE * np.eye(n)
-        inverse = np.linalg.inv(a)
-        alpha = inverse @ y
-        loo = y - alpha / np.diag(inverse)
-        model = cls(layout, x, alpha, surrogate.kendall_tau(loo, y), n)
-        model.length2 = length2
-        return model
-
-    def predict(self, raw):
-        return self.gram(self.inputs(self.layout, raw), self.x, self.length2) @ self.alpha
-
-    def trusted(self, min_tau_z=surrogate.MIN_TAU_Z):
-        return self.fitted >= 2 and self.tau >= min_tau_z * surrogate.tau_null_sd(self.fitted)
-
-
 class AblatedSearcher(PGSearcher):
     """``PGSearcher(update="natural")`` whose learner is an ``AblatedLearner``."""
 
@@ -153,12 +89,11 @@ class AblatedSearcher(PGSearcher):
                  weights: bool = True, initial_scale: float | None = None, candidates: int = CANDIDATES,
                  min_tau_z: float = MIN_TAU_Z, separable_above: int = SEPARABLE_ABOVE,
                  first_spread: float = 1.0, rung_prior: float | None = None,
-                 count_cut_power: float = CUT_COUNT_POWER, kernel: str | None = None, **kwargs: Any) -> None:
+                 count_cut_power: float = CUT_COUNT_POWER, **kwargs: Any) -> None:
         self._knobs = {"covariance": covariance, "margin": margin, "category_margin": category_margin,
                        "weights": weights, "initial_scale": initial_scale, "candidates": candidates,
                        "min_tau_z": min_tau_z, "separable_above": separable_above,
-                       "rung_prior": rung_prior, "count_cut_power": count_cut_power,
-                       "kernel": kernel}
+                       "rung_prior": rung_prior, "count_cut_power": count_cut_power}
         self._first_spread = first_spread
         super().__init__(update="natural", **kwargs)
 
