@@ -11,7 +11,7 @@ from ray import tune
 from ray.tune.search import Searcher
 
 from experiments.bench import __main__ as bench_cli
-from experiments.bench import cost, results, simulate
+from experiments.bench import analysis, cost, results, simulate
 from experiments.bench.domains import KINDS, domain_kind, invalid_paths, random_config, walk
 from experiments.bench.methods import parse_method
 from experiments.bench.problems import COST_PROBLEMS, PROBLEMS
@@ -63,7 +63,7 @@ def test_tpe_adapter_suggests_valid_values_for_every_problem():
         assert rows["invalid"].sum() == 0, name
 
 
-def test_runner_summary_and_plots_end_to_end(tmp_path):
+def test_runner_summary_and_plots_end_to_end(tmp_path, capsys):
     out, figures = tmp_path / "results", tmp_path / "figures"
     problems, methods = ["train_net", "needle100"], ["random", "pg"]
     argv = ["suite", "--problems", *problems, "--methods", *methods, "--seeds", "1", "--workers", "4",
@@ -109,10 +109,36 @@ def test_runner_summary_and_plots_end_to_end(tmp_path):
     assert "| all problems | 16 |" in text and "| tuning half | 16 |" in text and "held-out" not in text.split(
         "### Median")[1]
 
+    capsys.readouterr()
+    assert bench_cli.main(["compare", *argv]) == 0
+    printed = capsys.readouterr().out
+    assert "random against each other method, 2 (problem, seed) pairs, at [16] trials" in printed
+    assert printed.count("| pg | share | ") == 1 and "| pg | sd | " in printed
+
     assert bench_cli.main(["plots", *argv]) == 0
     pngs = sorted(p.name for p in figures.glob("*.png"))
     assert pngs == ["curves_w4_b16.png", "policy_pg_train_net_w4_s0.png"]
     assert all(0 < os.path.getsize(figures / p) < 300_000 for p in pngs)
+
+
+def test_head_to_head_shares_rank_differences_and_their_sd():
+    """Two problems, two seeds, three methods; at checkpoint 10 every figure worked out by hand. A run one
+    method lacks leaves the ranks (not the pair's share); a tie counts half."""
+    scores = {  # (problem, seed) -> scores of a, b, c
+        ("p", 0): (1.0, 2.0, 3.0), ("p", 1): (2.0, 1.0, 3.0), ("q", 0): (1.0, 1.0, 0.0), ("q", 1): (0.0, 5.0, None)}
+    rows = [(m, problem, seed, 8, 10, value) for (problem, seed), values in scores.items()
+            for m, value in zip("abc", values) if value is not None]
+    frame = pd.DataFrame(rows, columns=[*results.KEYS, 10]).set_index(results.KEYS)
+    table = analysis.head_to_head(frame, "a")
+    # a against b: p wins 1 of 2, q 1.5 of 2 (a tie, a win): (0.5 + 0.75) / 2.
+    assert table.loc[("b", "share"), 10] == pytest.approx(0.625)
+    # Ranks of the 3 runs c finished: p0 (1, 2, 3), p1 (2, 1, 3), q0 (2.5, 2.5, 1): a - b = -1, 1, 0.
+    assert table.loc[("b", "rank difference"), 10] == pytest.approx(0.0)
+    assert table.loc[("b", "sd"), 10] == pytest.approx(1.0 / np.sqrt(3))
+    # a against c: p 2 of 2, q 0 of 1 (c lacks q1): (1 + 0) / 2; ranks a - c = -2, -1, 1.5.
+    assert table.loc[("c", "share"), 10] == pytest.approx(0.5)
+    assert table.loc[("c", "rank difference"), 10] == pytest.approx(-0.5)
+    assert table.loc[("c", "sd"), 10] == pytest.approx(np.std([-2.0, -1.0, 1.5], ddof=1) / np.sqrt(3))
 
 
 def test_cost_windows_and_plot(tmp_path, capsys):

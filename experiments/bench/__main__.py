@@ -3,6 +3,7 @@
 Commands:
     run      run every missing task (method x problem x workers x seed), with a progress bar
     summary  write the benchmark's markdown summary (and figures) from its result files
+    compare  the first of --methods head to head with each other one, from the result files (printed)
     all      run, then summary
     plots    regret curves and PG policy histories of a simulated suite (and the cost plot)
     list     the benchmarks, their problems and defaults, and the methods
@@ -12,6 +13,7 @@ Examples:
     python -m experiments.bench run suite --methods "pg[batch_size=32]" --workers 64 --budget 400
     python -m experiments.bench all asha --seeds 20
     python -m experiments.bench summary suite && python -m experiments.bench plots suite
+    python -m experiments.bench compare suite-noisy --methods pg hebo smac tpe catcma ngopt random
 """
 
 from __future__ import annotations
@@ -25,13 +27,13 @@ from pathlib import Path
 import pandas as pd
 
 from experiments import cli
-from experiments.bench import plots
+from experiments.bench import analysis, plots
 from experiments.bench.benchmarks import BENCHMARKS
 from experiments.bench.methods import METHODS, available, parse_method
 from experiments.bench.results import load
 from experiments.bench.runner import run, tasks_for
 
-COMMANDS = ("run", "summary", "all", "plots", "list")
+COMMANDS = ("run", "summary", "all", "plots", "compare", "list")
 
 
 @dataclass
@@ -103,6 +105,30 @@ def do_summary(name: str, args: Args, command: str) -> int:
     return 0
 
 
+def do_compare(name: str, args: Args) -> int:
+    """Print ``analysis.head_to_head`` of the first of ``--methods`` against the others as a markdown table."""
+    if len(args.methods) < 2:
+        raise SystemExit("compare needs --methods: the method to compare first, then at least one other")
+    trials = load(args.out, name)
+    trials = trials[trials["method"].isin(args.methods)]
+    if args.problems:
+        trials = trials[trials["problem"].isin(select_problems(tuple(trials["problem"].unique()), args.problems))]
+    if args.workers:
+        trials = trials[trials["workers"].isin(args.workers)]
+    absent = [m for m in args.methods if m not in set(trials["method"])]
+    if absent:
+        raise SystemExit(f"no runs of {absent} in {args.out / name}")
+    budget = args.budget or int(trials["budget"].max())
+    checkpoints = [n for n in analysis.CHECKPOINTS if n < budget] + [budget]
+    table = analysis.head_to_head(analysis.scores_at(trials, checkpoints), args.methods[0])
+    order = [m for m in args.methods[1:] for _ in range(3)]
+    table = table.loc[list(zip(order, ["share", "rank difference", "sd"] * (len(order) // 3)))]
+    runs = trials.groupby(["problem", "seed"]).ngroups
+    print(f"{args.methods[0]} against each other method, {runs} (problem, seed) pairs, at {checkpoints} trials:")
+    print(analysis.markdown_table(table.apply(lambda column: column.map("{:.2f}".format)), ["against", "statistic"]))
+    return 0
+
+
 def do_list() -> int:
     for name, bench in BENCHMARKS.items():
         problems = bench.problems()
@@ -126,6 +152,8 @@ def main(argv: list[str] | None = None) -> int:
     status = do_run(name, args) if command in ("run", "all") else 0
     if command in ("summary", "all") and status == 0:
         status = do_summary(name, args, shlex.join(["python", "-m", "experiments.bench", *argv]))
+    if command == "compare":
+        status = do_compare(name, args)
     if command == "plots":
         status = plots.write_all(args.out, name, args.summary_dir)
     return status

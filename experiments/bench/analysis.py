@@ -11,6 +11,10 @@ best score so far, lower is better. From those alone:
   problems of each half (the tuning half, on which PGSearcher's defaults were
   chosen, and the held-out half), at every checkpoint.
 
+``head_to_head`` sets one method against each other run with it: the share of runs where it
+scores lower, and its rank minus the other's with that mean's sd (``python -m experiments.bench
+compare``).
+
 ``summarize_suite`` writes the markdown summary of a single-objective problem
 suite (``summary.md`` for ours, ``bbob_mixint.md`` for COCO's).
 """
@@ -87,6 +91,32 @@ def rank_table(at: pd.DataFrame, halves: dict[str, Callable[[str], bool]]) -> pd
     if len(table):
         table.index = pd.MultiIndex.from_tuples(table.index, names=["half", "workers", "budget", "checkpoint"])
     return table
+
+
+def head_to_head(at: pd.DataFrame, first: str) -> pd.DataFrame:
+    """``first`` against each other method of ``at`` (``scores_at`` of their runs), at each checkpoint.
+
+    Rows (other method, statistic), columns the checkpoints. ``share``: the share of runs where
+    ``first`` scores lower (ties count half), over the seeds both ran per problem, then averaged over
+    problems. ``rank difference``: ``first``'s rank among all of ``at``'s methods minus the other's,
+    averaged over the runs every method finished, and ``sd``: that mean's standard error over the runs
+    (a lead of two of them is unlikely under no difference).
+    """
+    rows: dict[tuple[str, str], dict] = {}
+    for n in at.columns:
+        table = at[n].unstack("method")
+        ranked = table.dropna(how="any").rank(axis=1, method="average")
+        for other in (m for m in table.columns if m != first):
+            pair = table[[first, other]].dropna(how="any")
+            wins = (pair[first] < pair[other]) + 0.5 * (pair[first] == pair[other])
+            per_problem = wins.groupby(level=["problem", "workers", "budget"]).mean()
+            rows.setdefault((other, "share"), {})[n] = per_problem.mean()
+            difference = ranked[first] - ranked[other]
+            rows.setdefault((other, "rank difference"), {})[n] = difference.mean()
+            rows.setdefault((other, "sd"), {})[n] = difference.std(ddof=1) / np.sqrt(len(difference))
+    out = pd.DataFrame.from_dict(rows, orient="index")
+    out.index = pd.MultiIndex.from_tuples(out.index, names=["against", "statistic"])
+    return out
 
 
 def ordered(frame: pd.DataFrame, problems: Iterable[str] = ()) -> tuple[list[str], list[str]]:
