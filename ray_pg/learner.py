@@ -191,7 +191,7 @@ class Learner:
         exploit_from = self.options.exploit_from
         if exploit_from is None:
             exploit_from = EXPLOIT_FROM if not several_metrics and self.rule == "pg" else 1.0
-        if progress is None or progress < exploit_from:
+        if progress is None or progress < exploit_from or exploit_from >= 1:  # 1: never (past the budget too)
             return self.policy
         ramp = min(1.0, (progress - exploit_from) / max(1e-9, 1.0 - exploit_from))
         return self.policy.tempered(1.0 - ramp * (1.0 - self.options.exploit_temperature))

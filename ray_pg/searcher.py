@@ -15,6 +15,7 @@ and messages a user meets, and the constructor documents twenty arguments.
 
 from __future__ import annotations
 
+import copy
 import functools
 import logging
 import threading
@@ -211,16 +212,22 @@ class PGSearcher(Searcher):
             self._start_run()
         num_samples = spec.get("num_samples")
         if isinstance(num_samples, int) and not isinstance(num_samples, bool) and num_samples > 0:
-            # Under a Repeater each suggestion runs `repeat` times.
-            self._num_samples = max(1, num_samples // (self._runtime.repeat if self._runtime else 1))
+            # Under a Repeater each suggestion runs `repeat` times: ceil(num_samples / repeat) suggestions.
+            self._num_samples = max(1, -(-num_samples // (self._runtime.repeat if self._runtime else 1)))
         accepted = self._space is None or self._space_from_checkpoint
         if accepted:
             # Restored before Tune handed its space over: keep the state, use Tune's space.
             restored = self.get_state() if self._space_from_checkpoint else None
-            self._setup(config)
-            if restored is not None:
-                self.set_state(restored)  # CheckpointError if Tune's space is another one
-                self._space_from_checkpoint = False
+            before = {key: copy.copy(value) if isinstance(value, (list, dict, set)) else value
+                      for key, value in self.__dict__.items()}
+            try:
+                self._setup(config)
+                if restored is not None:
+                    self.set_state(restored)  # CheckpointError if Tune's space is another one
+                    self._space_from_checkpoint = False
+            except Exception:
+                self.__dict__.update(before)  # the restored state stays, for a call with the right space
+                raise
         known.score_unscored(self)
         return accepted
 
@@ -239,6 +246,9 @@ class PGSearcher(Searcher):
     def _adopt_objectives(self, metric: Any, mode: Any) -> None:
         """Take Tune's metric and mode where the searcher has none (its own win)."""
         if metric is not None and self._metric is not None and metric not in as_list(self._metric):
+            if self._mode is None:  # Tune's mode is its metric's: it says nothing of ours
+                raise ValueError(f"PGSearcher(metric={self._metric!r}) has no mode, and Tune's mode={mode!r} is for "
+                                 f"its metric {metric!r}: pass PGSearcher(mode='min' or 'max')")
             logger.warning("PGSearcher optimises its own metric %r, not Tune's %r (which then serves the "
                            "scheduler only)", self._metric, metric)
         new_metric = self._metric if self._metric is not None else metric

@@ -199,6 +199,38 @@ class Space:
             active[..., index] = active[..., choice] & (raw[..., choice] == branch)
         return active
 
+    def raw_problem(self, raw: np.ndarray, complete: bool) -> tuple[int, str] | None:
+        """The first row of ``raw`` (n, parameters) that is not a vector this space's policy draws, and why,
+        or None: a choice's value that is not one of its indices, or (``complete``) a parameter of a taken
+        branch left empty. A checkpoint's samples are checked so (``state.decode``); a point may leave
+        values empty."""
+        for j, param in enumerate(self.params):
+            if isinstance(param, ChoiceParam):
+                values = raw[:, j]
+                bad = ~np.isnan(values) & ((values != np.floor(values)) | (values < 0) | (values >= len(param.categories)))
+                if bad.any():
+                    row = int(np.argmax(bad))
+                    return row, (f"{path_name(param.path)!r}: {values[row]!r} is not the index of one of its "
+                                 f"{len(param.categories)} choices")
+        empty = np.isnan(raw) & self.active(raw) if complete else np.zeros(raw.shape, dtype=bool)
+        if empty.any():
+            row, j = (int(k) for k in np.argwhere(empty)[0])
+            return row, f"{path_name(self.params[j].path)!r} is used and has no value"
+        return None
+
+    def given_problem(self, given: dict[int, Any]) -> str | None:
+        """Why ``given`` (parameter index -> value, as ``given_values`` makes) is not one this space's
+        points could give, or None."""
+        for index, value in given.items():
+            param = self.params[index]
+            if isinstance(param, ChoiceParam):
+                return f"{path_name(param.path)!r}: a choice's index is its raw value, not a given value"
+            try:
+                param.encode(value)
+            except (TypeError, ValueError) as exc:
+                return str(exc)
+        return None
+
     def mask_inactive(self, raw: np.ndarray) -> np.ndarray:
         """``raw`` (one sample, or one per row) with NaN for the parameters of every branch that was not
         chosen."""

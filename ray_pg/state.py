@@ -73,7 +73,10 @@ def float_from_json(x: Any, field: str) -> float:
         return float(x)
     if isinstance(x, bool) or not isinstance(x, Real):
         raise CheckpointError(f"checkpoint field {field!r}: expected a number, got {x!r}")
-    return float(x)
+    try:
+        return float(x)
+    except OverflowError as exc:  # a JSON integer beyond a float's range
+        raise CheckpointError(f"checkpoint field {field!r}: {x!r} is beyond a float's range") from exc
 
 
 def array_from_json(x: Any, field: str, length: int | None = None, finite: bool = False) -> np.ndarray:
@@ -318,6 +321,7 @@ def decode(searcher: Any, state: Any) -> tuple[Any, dict]:
     parsed = parse_state(state, width=len(space.params), size=policy.params.size)
     window = expect(state.get("window"), list, "window") if rule == "natural" else []
     parsed["_window"] = [finished_from_json(b, f"window[{i}]", len(space.params)) for i, b in enumerate(window)]
+    _check_samples(space, parsed, 1 + len(policy.sizes) if rule == "natural" else None)
     # Saved before Tune passed a metric or mode: keep the searcher's own.
     for key in ("_metric", "_mode"):
         parsed[key] = getattr(searcher, key) if parsed[key] is None else parsed[key]
@@ -354,6 +358,29 @@ def decode(searcher: Any, state: Any) -> tuple[Any, dict]:
     learner.rank_model = learner.fit_rank_model()  # as it was fitted after the checkpoint's last update
     return space, {**parsed, "_update_rule": rule, "_rng": rng, "_learner": learner,
                    "_evaluated_ids": {str(trial_id) for trial_id in evaluated_ids}}
+
+
+def _check_samples(space: Any, parsed: dict, blocks: int | None) -> None:
+    """Every sample and queued point of ``parsed`` one that ``space`` could hold (``Space.raw_problem``), each
+    sample's block log-probabilities ``blocks`` long (the natural policy's: 1 + its categoricals)."""
+    samples = [*((f"pending[{tid}]", s) for tid, s in parsed["_pending"].items()),
+               *((f"pool[{i}]", s) for i, s in enumerate(parsed["_pool"])),
+               *((f"{name}[{i}]", e.sample) for name in ("batch", "window") for i, e in enumerate(parsed[f"_{name}"])),
+               *((f"unscored[{i}]", u[1]) for i, u in enumerate(parsed["_unscored"]))]
+    queue = parsed["_queue"]
+    for rows, complete, fields in ((np.array([s.raw for _, s in samples]), True, [f for f, _ in samples]),
+                                   (np.array([raw for raw, _ in queue]), False, [f"queue[{i}]" for i in range(len(queue))])):
+        problem = space.raw_problem(rows, complete) if len(rows) else None
+        if problem is not None:
+            raise CheckpointError(f"checkpoint field '{fields[problem[0]]}.raw': {problem[1]}")
+    for field, sample in samples:
+        if blocks is not None and sample.blocks is not None and len(sample.blocks) != blocks:
+            raise CheckpointError(f"checkpoint field '{field}.blocks': expected {blocks} numbers, "
+                                  f"got {len(sample.blocks)}")
+    for i, (_, given) in enumerate(queue):
+        problem = space.given_problem(given)
+        if problem is not None:
+            raise CheckpointError(f"checkpoint field 'queue[{i}].given': {problem}")
 
 
 def _evidence(entries: Any, widths: list[int]) -> list[list]:

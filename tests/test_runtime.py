@@ -115,6 +115,14 @@ def test_repeater_with_several_metrics_is_refused_before_any_trial_runs(local_ra
     assert not list(tmp_path.rglob("result.json"))  # no trial was started
 
 
+def test_under_a_repeater_the_budget_counts_each_group_of_repeats(local_ray_for_module, tmp_path):
+    """10 trials in groups of 3 are 4 suggestions (the last group cut short), not 10 // 3 = 3: past its budget the
+    pg update sharpened every suggestion at once."""
+    searcher = PGSearcher(seed=0)
+    run(tmp_path, trainables.one_shot, Repeater(searcher, repeat=3), config=trainables.SPACE, num_samples=10)
+    assert searcher.get_state()["num_samples"] == searcher.get_state()["num_suggested"] == 4
+
+
 @pytest.mark.slow
 def test_a_run_without_a_setting_warns_once_what_to_set(local_ray_for_module, tmp_path, caplog):
     with caplog.at_level(logging.WARNING, logger="ray_pg"):

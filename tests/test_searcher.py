@@ -228,8 +228,9 @@ def test_suggestions_sharpen_late_in_a_known_budget():
     # The natural update (the default) adapts its own step size: no sharpening.
     natural = PGSearcher(metric="m", mode="max", batch_size=10_000, seed=0)
     natural.set_search_properties(None, None, space, num_samples=2000)
-    values = np.array([natural.suggest(str(i))["x"] for i in range(2000)])
-    assert values[1800:].std() > 0.9 * values[:1000].std()
+    values = np.array([natural.suggest(str(i))["x"] for i in range(2400)])
+    assert values[1800:2000].std() > 0.9 * values[:1000].std()
+    assert values[2000:].std() > 0.9 * values[:1000].std()  # past the budget too (a Repeater's last group): it was sharpened
     searcher = PGSearcher(metric="m", mode="max", batch_size=10_000, seed=0, update="pg")  # the policy never moves
     searcher.set_search_properties(None, None, space, num_samples=2000)
     values = np.array([searcher.suggest(str(i))["x"] for i in range(2000)])

@@ -65,6 +65,17 @@ def mutations(state: dict) -> dict[str, dict]:
         "stop not a dict": changed(stop=[1]),
         "history not a list": changed(history={"a": 1}),
         "queue given out of range": changed(queue=[{"raw": [None] * 5, "given": {"99": 1.0}}]),
+        # Each below was restored, then suggested a value outside its domain or failed later (issue review).
+        "pending choice index -1": changed(**{"pending.pending.raw.0": -1.0}),
+        "pending choice index 7": changed(**{"pending.pending.raw.0": 7.0}),
+        "batch choice index 0.5": changed(**{"batch.0.raw.0": 0.5}),
+        "pool parameter empty": changed(pool=[{**state["pending"]["pending"], "raw": [0.0, None, 0.1, 0.1]}]),
+        "window integer empty": changed(**{"window.0.raw.2": None}),
+        "batch blocks too short": changed(**{"batch.0.blocks": [0.0]}),
+        "queue given outside its domain": changed(queue=[{"raw": [None] * 4, "given": {"3": 42.0}}]),
+        "queue given for a choice": changed(queue=[{"raw": [None] * 4, "given": {"0": 2.5}}]),
+        "queue choice index 2": changed(queue=[{"raw": [2.0, None, None, None], "given": {}}]),
+        "full_iterations beyond a float": changed(full_iterations=10**400),
         "rng garbage": changed(rng={"bit_generator": "MT19937"}),
         "full_iterations NaN": changed(full_iterations=None),
         "evidence of another space": changed(evidence=state["evidence"][:-1]),
@@ -89,6 +100,19 @@ def test_every_malformed_field_is_refused_and_leaves_the_searcher_as_it_was(spac
             assert searcher.set_search_properties("loss", "min", SPACE) and searcher.suggest("t") is not None
         else:
             assert json.dumps(searcher.get_state()) == before, name
+
+
+def test_tune_handing_another_space_to_a_restored_searcher_leaves_the_checkpoint_restorable():
+    """Restored into a bare PGSearcher(), the space comes with set_search_properties: a wrong one is refused and
+    the searcher keeps the checkpoint, so a call with the right space still restores it (it was lost)."""
+    original = trained()
+    searcher = PGSearcher()
+    searcher.set_state(original.get_state())
+    with pytest.raises(CheckpointError, match="differs from the saved one"):
+        searcher.set_search_properties("loss", "min", {"x": tune.uniform(0, 5)})
+    assert searcher.set_search_properties("loss", "min", SPACE)
+    assert searcher.num_updates == original.num_updates > 0
+    assert searcher.get_state() == original.get_state()
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -278,7 +302,10 @@ def test_a_metric_other_than_tunes_is_announced(caplog):
     searcher = PGSearcher(metric="acc", mode="max")
     with caplog.at_level("WARNING", logger="ray_pg"):
         searcher.set_search_properties("loss", "min", SPACE)
-    assert "own metric 'acc'" in caplog.text and searcher.metric == "acc"
+    assert "own metric 'acc'" in caplog.text and searcher.metric == "acc" and searcher.mode == "max"
+    # Without a mode of its own, Tune's (for Tune's metric) is not taken for it: accuracy was minimised.
+    with pytest.raises(ValueError, match="no mode, and Tune's mode='min' is for its metric 'loss'"):
+        PGSearcher(metric="acc").set_search_properties("loss", "min", SPACE)
 
 
 reported = st.one_of(st.floats(), st.sampled_from([1e308, -1e308, 5e-324]), st.none(), st.text(max_size=2),
