@@ -68,7 +68,7 @@ class PGSearcher(Searcher):
         space: Tune search space. None: Tune's ``param_space``/``config``.
         metric: Result key to optimise, or a list of keys (multi-objective). None: Tune's. One given
             here wins over Tune's (which may serve a scheduler only); a warning says when they differ.
-        mode: "max" or "min", or a list of them, one per metric. None: Tune's.
+        mode: "max" or "min", or a list of them, one per metric. None: Tune's, when its metric is this one.
         points_to_evaluate: Configs (possibly partial) to try first; missing parameters are drawn from
             the policy. A conditional choice is named by the values of its branch.
         evaluated_rewards: Metric values already known for ``points_to_evaluate`` (one list per point
