@@ -16,7 +16,9 @@ CatCMA with margin (Hamano et al. 2025, the ``cmaes`` package's ``CatCMAwM``):
   ratio, then a margin: every probability stays >= ``alpha / (K - 1)`` times
   ``_CATEGORY_MARGIN``;
 - integers: a margin on the Gaussian's marginal sd so that the neighbouring
-  integer of the mean's bin keeps probability >= ``alpha / 2``.
+  integer of the mean's bin keeps probability >= ``alpha / 2`` (in the first or
+  last bin of a range of three values or more, the mean moved back towards its
+  neighbour instead).
 
 What CatCMA lacks and a Tune searcher needs: results drawn under an older
 distribution (asynchronous trials) count with a truncated importance weight
@@ -342,19 +344,46 @@ class NaturalPolicy:
             lower, upper = z_of(np.stack([k, k + 1]))  # both edges in one pass
         return np.where(k <= first, -np.inf, lower), np.where(k >= last, np.inf, upper)
 
+    def _integer_pins(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Per integer column: its mean's bin's edges (``integer_edges``), its sd before the margin, and in
+        the range's first or last bin the furthest the mean may be from its neighbour (NaN in others): as far
+        from the inner edge as leaves alpha / 2 beyond it."""
+        lower, upper = self.integer_edges()
+        sd = self.sigma * np.sqrt(self.variances())[self._int_pos]
+        reach = self._int_quantile * sd
+        # Two values have no far end: there the margin widens the sd, as in a bin between two others (held
+        # as the others are, binaries lost on bbob-mixint: natural_ablation.md section 13).
+        ends = self._int_spec[:, 4] - self._int_spec[:, 3] >= 2
+        last, first = ends & np.isinf(upper) & np.isfinite(lower), ends & np.isinf(lower) & np.isfinite(upper)
+        return lower, upper, sd, np.where(last, lower + reach, np.where(first, upper - reach, np.nan))
+
+    def pinned(self) -> np.ndarray:
+        """Which numeric columns are integers whose mean the margin holds at their range's end
+        (``apply_integer_margin``): their reward is flat beyond the edge, so their steps say nothing of
+        the step size."""
+        held = np.zeros(self.dim, dtype=bool)
+        if len(self._int_pos):
+            _, _, sd, pin = self._integer_pins()
+            held[self._int_pos] = np.abs(self.mean[self._int_pos] - pin) <= 1e-9 * np.maximum(sd, 1e-300)
+        return held
+
     def apply_integer_margin(self) -> None:
-        """Widen each integer column's sampled sd (its margin A) until the nearer neighbouring bin has
-        probability >= alpha / 2 (CatCMAwM keeps every neighbour reachable the same way)."""
+        """Keep the nearer neighbouring bin of each integer column's mean at probability >= alpha / 2, as
+        CatCMAwM does: a mean in the first or last bin of a range of three values or more is moved back
+        towards its neighbour; elsewhere the column's sampled sd is widened (its margin A)."""
         if not len(self._int_pos):
             return
         self.margin = np.ones(self.dim)
-        lower, upper = self.integer_edges()
+        lower, upper, sd, pin = self._integer_pins()
+        # An end bin is unbounded outwards, and its reward is flat there, so selection pushes the mean out
+        # without end; widened instead of moved, the sd then grew with it and the sigmoid put the mass
+        # beyond the edge on the range's far end, not on the neighbour (tests/test_natural.py).
         z = self.mean[self._int_pos]
+        z = np.where(np.isnan(pin), z, np.where(np.isinf(upper), np.minimum(z, pin), np.maximum(z, pin)))
+        self.mean[self._int_pos] = z
         distance = np.minimum(z - lower, upper - z)
         distance = np.where(np.isfinite(distance), np.maximum(distance, 0.0), 0.0)
-        needed = distance / self._int_quantile
-        sd = self.sigma * np.sqrt(self.variances())[self._int_pos]
-        self.margin[self._int_pos] = np.maximum(1.0, needed / np.maximum(sd, 1e-300))
+        self.margin[self._int_pos] = np.maximum(1.0, distance / self._int_quantile / np.maximum(sd, 1e-300))
 
     def apply_category_margin(self) -> None:
         """CatCMAwM's projection: every probability >= q_min, each categorical still summing to 1."""
@@ -424,8 +453,8 @@ def natural_update(policy: NaturalPolicy, raw: np.ndarray, old_blocks: np.ndarra
         adv: One advantage per sample, higher is better; only their order is used.
         truncation: Upper bound ``c`` of each importance ratio ``min(pi_now / pi_drew, c)``.
         min_sd, max_sd: Bounds on each numeric column's marginal sd (before its margin).
-        rng: Draws the coordinates of the branches a sample did not take (``_update_gaussian``);
-            needed only where some sample left a numeric column undrawn.
+        rng: Draws the coordinates of the branches a sample did not take, and of integers held at their
+            range's end (``_update_gaussian``); needed only where there are such coordinates.
         fresh: The share of ``raw`` not learnt from before, its last rows (a window of W batches: 1 / W).
             A separable policy's step-size path learns from those rows alone. The covariance rates
             c1 and c_mu are scaled by it, so that a result ranked in W updates moves the covariance
@@ -483,7 +512,11 @@ def _update_gaussian(policy: NaturalPolicy, raw: np.ndarray, w: np.ndarray, nomi
     rates = cma_rates(dim, mu_eff, separable)
     z = raw[:, policy._gauss_cols]
     y = (z - policy.mean) / (policy.sigma * policy.margin)
-    y_full = _fill_undrawn(y, policy.cov, rng)
+    # An integer held at its range's end moves the mean, but the paths and the covariance take its
+    # coordinates as undrawn: else the steps the margin undoes each update pile up in the step-size path
+    # and sigma grows (bbob-mixint sphere, natural_ablation.md section 13).
+    pinned = policy.pinned()
+    y_full = _fill_undrawn(np.where(pinned, np.nan, y) if pinned.any() else y, policy.cov, rng)
     undrawn = np.isnan(z).all(axis=0)
     old_sd = policy.sigma * np.sqrt(policy.variances())
     w = w / nominal.sum()  # the nominal weights sum to 1; truncation only lowers them
@@ -537,7 +570,8 @@ def _fill_undrawn(y: np.ndarray, cov: np.ndarray, rng: np.random.Generator | Non
     if not missing.any():
         return y
     if rng is None:
-        raise ValueError("natural_update needs rng= for samples that did not draw every numeric column")
+        raise ValueError("natural_update needs rng= for samples that did not draw every numeric column, and "
+                         "for integers the margin holds at their range's end")
     full = y.copy()
     if cov.ndim == 1:
         full[missing] = (rng.standard_normal(y.shape) * np.sqrt(cov))[missing]

@@ -132,6 +132,28 @@ def test_integer_margin_keeps_the_neighbouring_integer_reachable():
     assert policy.columns()[1][1] < 0.05  # the continuous column has no margin
 
 
+def test_integer_margin_at_the_end_of_the_range_keeps_the_mass_on_the_neighbour():
+    """randint(0, 5), the best value its last: the mean stays by the last bin's edge, and what the margin keeps
+    beyond that edge goes to the neighbouring value, not to the far end (widening there grew the mean and sd
+    without end, and the sigmoid sent 0.13 of the draws to 0, the worst value)."""
+    rng = np.random.default_rng(8)
+    policy = NaturalPolicy([(0.0, np.log(1.7)), (0.0, np.log(1.7))], integers={0: (0.0, 5.0, False, 0, 4)})
+    alpha = 1 - 0.73 ** (1 / 1)
+
+    def values(raw: np.ndarray) -> np.ndarray:
+        return np.clip(np.floor(5 / (1 + np.exp(-raw[:, 0]))), 0, 4)
+
+    for _ in range(150):  # maximise the integer; x^2 on the other column
+        raw = policy.sample(rng, 8)
+        natural_update(policy, raw, None, values(raw) - raw[:, 1] ** 2, rng=rng)
+    lower, _ = policy.integer_edges()
+    mean, sd = policy.columns()[0]
+    assert policy.margin[0] == pytest.approx(1.0) and lower[0] < mean <= lower[0] + NormalDist().inv_cdf(1 - alpha / 2) * sd + 1e-9
+    share = np.bincount(values(policy.sample(rng, 20_000)).astype(int), minlength=5) / 20_000
+    assert share[4] > 0.7 and share[3] >= alpha / 2 - 0.01  # at least alpha / 2 beyond the edge, as CatCMAwM keeps,
+    assert share[:3].sum() < 0.01  # and on the neighbour
+
+
 def test_truncated_ratios():
     new = np.log(np.array([[0.5, 0.2], [0.1, np.nan]]))
     old = np.log(np.array([[0.25, 0.4], [0.1, 0.3]]))
