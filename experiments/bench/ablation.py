@@ -25,6 +25,10 @@
   (the update, the rank model and the checkpoint see only draws); 1, the default, suggests the draws
   (``experiments/results/bbob_mixint_large.md``: 0.5 leads the default to 50-100 trials and loses to it from
   200 on in d40-d160);
+- ``stratified=True`` or ``"categorical"``: the first generation (the draws before the first update) comes in
+  Latin-hypercube pools: each draw is one of the policy, the pool's uniforms stratified per column, so that
+  a pool of 8 gives a two-way choice 4 and 4 (``"categorical"``: the choices alone, the Gaussian drawn as by
+  default; ``experiments/results/natural_ablation.md`` section 14);
 - ``rung_prior=x``: a trial a scheduler cut short counts as far as its rung has predicted the next
   (``rungs.py``), x the trust of a rung with too few trials past it (``rungs.PRIOR``: 0.5); the
   default None counts it fully;
@@ -39,13 +43,14 @@ listed in ``experiments/results/natural_ablation.md`` with how they were run.
 
 from __future__ import annotations
 
+from statistics import NormalDist
 from typing import Any
 
 import numpy as np
 
 from ray_pg import PGSearcher
 from ray_pg.learner import CANDIDATES, CUT_COUNT_POWER, SEPARABLE_ABOVE, Learner
-from ray_pg.natural import NaturalPolicy
+from ray_pg.natural import NaturalPolicy, _segment_cumsum
 from ray_pg.results import Sample, as_list
 from ray_pg.space import Space
 from ray_pg.surrogate import MIN_TAU_Z
@@ -55,8 +60,8 @@ class AblatedLearner(Learner):
     """The default learner with the parts named False switched off (see the module docstring)."""
 
     def __init__(self, *args: Any, covariance: bool, margin: bool, category_margin: float, weights: bool,
-                 initial_scale: float | None, **kwargs: Any) -> None:
-        self._covariance, self._margin, self._weights = covariance, margin, weights
+                 initial_scale: float | None, stratified: bool | str = False, **kwargs: Any) -> None:
+        self._covariance, self._margin, self._weights, self._stratified = covariance, margin, weights, stratified
         self._category_margin, self._initial_scale_knob = category_margin, initial_scale
         super().__init__(*args, **kwargs)
 
@@ -68,6 +73,12 @@ class AblatedLearner(Learner):
             policy._int_pos, policy._int_spec = policy._int_pos[:0], policy._int_spec[:0]  # no integer margins
             policy._int_t_range = tuple(ends[:0] for ends in policy._int_t_range)
         return policy
+
+    def draw(self, size: int) -> list[Sample]:
+        if not self._stratified or self.num_updates or self.rank_model is not None:
+            return super().draw(size)
+        raw = _stratified_sample(self.policy, self.rng, size, gaussian=self._stratified != "categorical")
+        return self.samples(self.policy, self.space.mask_inactive(raw))
 
     def initial_scale(self) -> float | None:
         return super().initial_scale() if self._initial_scale_knob is None else self._initial_scale_knob
@@ -82,6 +93,25 @@ class AblatedLearner(Learner):
             self.policy.cov = np.diag(np.diag(self.policy.cov))
 
 
+def _stratified_sample(policy: NaturalPolicy, rng: np.random.Generator, rows: int, gaussian: bool) -> np.ndarray:
+    """``policy.sample(rng, rows)`` from Latin-hypercube uniforms: each row is a draw of the policy, the rows
+    stratified per column (the Gaussian's only if ``gaussian``)."""
+    def lhs(cols: int) -> np.ndarray:
+        return np.clip((np.argsort(rng.random((rows, cols)), axis=0) + rng.random((rows, cols))) / rows, 1e-12, 1 - 1e-12)
+    raw = np.empty((rows, policy._width))
+    if len(policy.sizes):
+        u = lhs(len(policy.sizes))
+        cum = _segment_cumsum(policy.q, policy.offsets, policy.sizes)
+        total = cum[policy.offsets + policy.sizes - 1]
+        below = cum <= np.repeat(u * total, policy.sizes, axis=1)
+        raw[:, policy._cat_cols] = np.minimum(np.add.reduceat(below, policy.offsets, axis=1), policy.sizes - 1)
+    if policy.dim:
+        normal = np.vectorize(NormalDist().inv_cdf)(lhs(policy.dim)) if gaussian else rng.standard_normal((rows, policy.dim))
+        deviation = normal * np.sqrt(policy.cov) if policy.separable else normal @ policy.cholesky().T
+        raw[:, policy._gauss_cols] = policy.mean + policy.sigma * policy.margin * deviation
+    return raw
+
+
 class AblatedSearcher(PGSearcher):
     """``PGSearcher(update="natural")`` whose learner is an ``AblatedLearner``."""
 
@@ -89,8 +119,8 @@ class AblatedSearcher(PGSearcher):
                  weights: bool = True, initial_scale: float | None = None, candidates: int = CANDIDATES,
                  min_tau_z: float = MIN_TAU_Z, separable_above: int = SEPARABLE_ABOVE,
                  first_spread: float = 1.0, rung_prior: float | None = None,
-                 count_cut_power: float = CUT_COUNT_POWER, **kwargs: Any) -> None:
-        self._knobs = {"covariance": covariance, "margin": margin, "category_margin": category_margin,
+                 count_cut_power: float = CUT_COUNT_POWER, stratified: bool | str = False, **kwargs: Any) -> None:
+        self._knobs = {"stratified": stratified, "covariance": covariance, "margin": margin, "category_margin": category_margin,
                        "weights": weights, "initial_scale": initial_scale, "candidates": candidates,
                        "min_tau_z": min_tau_z, "separable_above": separable_above,
                        "rung_prior": rung_prior, "count_cut_power": count_cut_power}
