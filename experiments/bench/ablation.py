@@ -50,7 +50,7 @@ import numpy as np
 
 from ray_pg import PGSearcher
 from ray_pg.learner import CANDIDATES, CUT_COUNT_POWER, SEPARABLE_ABOVE, Learner
-from ray_pg.natural import NaturalPolicy, _segment_cumsum
+from ray_pg.natural import NaturalPolicy
 from ray_pg.results import Sample, as_list
 from ray_pg.space import Space
 from ray_pg.surrogate import MIN_TAU_Z
@@ -77,7 +77,7 @@ class AblatedLearner(Learner):
     def draw(self, size: int) -> list[Sample]:
         if not self._stratified or self.num_updates or self.rank_model is not None:
             return super().draw(size)
-        raw = _stratified_sample(self.policy, self.rng, size, gaussian=self._stratified != "categorical")
+        raw = self.policy.sample(_LatinHypercube(self.rng, gaussian=self._stratified != "categorical"), size)
         return self.samples(self.policy, self.space.mask_inactive(raw))
 
     def initial_scale(self) -> float | None:
@@ -93,23 +93,20 @@ class AblatedLearner(Learner):
             self.policy.cov = np.diag(np.diag(self.policy.cov))
 
 
-def _stratified_sample(policy: NaturalPolicy, rng: np.random.Generator, rows: int, gaussian: bool) -> np.ndarray:
-    """``policy.sample(rng, rows)`` from Latin-hypercube uniforms: each row is a draw of the policy, the rows
-    stratified per column (the Gaussian's only if ``gaussian``)."""
-    def lhs(cols: int) -> np.ndarray:
-        return np.clip((np.argsort(rng.random((rows, cols)), axis=0) + rng.random((rows, cols))) / rows, 1e-12, 1 - 1e-12)
-    raw = np.empty((rows, policy._width))
-    if len(policy.sizes):
-        u = lhs(len(policy.sizes))
-        cum = _segment_cumsum(policy.q, policy.offsets, policy.sizes)
-        total = cum[policy.offsets + policy.sizes - 1]
-        below = cum <= np.repeat(u * total, policy.sizes, axis=1)
-        raw[:, policy._cat_cols] = np.minimum(np.add.reduceat(below, policy.offsets, axis=1), policy.sizes - 1)
-    if policy.dim:
-        normal = np.vectorize(NormalDist().inv_cdf)(lhs(policy.dim)) if gaussian else rng.standard_normal((rows, policy.dim))
-        deviation = normal * np.sqrt(policy.cov) if policy.separable else normal @ policy.cholesky().T
-        raw[:, policy._gauss_cols] = policy.mean + policy.sigma * policy.margin * deviation
-    return raw
+class _LatinHypercube:
+    """The two draws ``NaturalPolicy.sample`` asks its generator for, as Latin-hypercube pools: each row
+    uniform (or standard normal), the rows stratified per column (the normals only if ``gaussian``)."""
+
+    def __init__(self, rng: np.random.Generator, gaussian: bool) -> None:
+        self.rng, self.gaussian = rng, gaussian
+
+    def random(self, shape: tuple[int, int]) -> np.ndarray:
+        rows, cols = shape
+        strata = np.argsort(self.rng.random(shape), axis=0)
+        return np.clip((strata + self.rng.random(shape)) / rows, 1e-12, 1 - 1e-12)
+
+    def standard_normal(self, shape: tuple[int, int]) -> np.ndarray:
+        return np.vectorize(NormalDist().inv_cdf)(self.random(shape)) if self.gaussian else self.rng.standard_normal(shape)
 
 
 class AblatedSearcher(PGSearcher):
