@@ -363,13 +363,15 @@ class NaturalPolicy:
         """Which numeric columns are integers whose mean the margin holds at their range's end
         (``apply_integer_margin``): their reward is flat beyond the edge, so their steps say nothing of
         the step size. Kept from the last margin (computed, 40 us of each update on 10 parameters)."""
-        held = self.__dict__.get("_held")  # None: set from a state, or pickled before it was kept
-        if held is None:
-            held = np.zeros(self.dim, dtype=bool)
-            if len(self._int_pos):
-                _, _, sd, pin = self._integer_pins()
-                held[self._int_pos] = np.abs(self.mean[self._int_pos] - pin) <= 1e-9 * np.maximum(sd, 1e-300)
-            self._held = held
+        if self.__dict__.get("_held") is None:  # set from a state, or pickled before it was kept
+            _, _, sd, pin = self._integer_pins()
+            self._held = self._held_at(pin, sd)
+        return self._held
+
+    def _held_at(self, pin: np.ndarray, sd: np.ndarray) -> np.ndarray:
+        """``pinned`` for the integer columns' pins and sds of ``_integer_pins`` (NaN, no pin: never held)."""
+        held = np.zeros(self.dim, dtype=bool)
+        held[self._int_pos] = np.abs(self.mean[self._int_pos] - pin) <= 1e-9 * np.maximum(sd, 1e-300)
         return held
 
     def apply_integer_margin(self) -> None:
@@ -386,8 +388,7 @@ class NaturalPolicy:
         z = self.mean[self._int_pos]
         z = np.where(np.isnan(pin), z, np.where(np.isinf(upper), np.minimum(z, pin), np.maximum(z, pin)))
         self.mean[self._int_pos] = z
-        self._held = np.zeros(self.dim, dtype=bool)
-        self._held[self._int_pos] = z == pin  # NaN (no pin) is never equal
+        self._held = self._held_at(pin, sd)
         distance = np.minimum(z - lower, upper - z)
         distance = np.where(np.isfinite(distance), np.maximum(distance, 0.0), 0.0)
         self.margin[self._int_pos] = np.maximum(1.0, distance / self._int_quantile / np.maximum(sd, 1e-300))

@@ -121,8 +121,7 @@ def do_compare(name: str, args: Args) -> int:
     budget = args.budget or int(trials["budget"].max())
     checkpoints = [n for n in analysis.CHECKPOINTS if n < budget] + [budget]
     table = analysis.head_to_head(analysis.scores_at(trials, checkpoints), args.methods[0])
-    order = [m for m in args.methods[1:] for _ in range(3)]
-    table = table.loc[list(zip(order, ["share", "rank difference", "sd"] * (len(order) // 3)))]
+    table = table.loc[[(m, s) for m in args.methods[1:] for s in ("share", "rank difference", "sd")]]
     runs = trials.groupby(["problem", "seed"]).ngroups
     print(f"{args.methods[0]} against each other method, {runs} (problem, seed) pairs, at {checkpoints} trials:")
     print(analysis.markdown_table(table.apply(lambda column: column.map("{:.2f}".format)), ["against", "statistic"]))

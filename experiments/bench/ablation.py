@@ -101,12 +101,13 @@ class _LatinHypercube:
         self.rng, self.gaussian = rng, gaussian
 
     def random(self, shape: tuple[int, int]) -> np.ndarray:
-        rows, cols = shape
         strata = np.argsort(self.rng.random(shape), axis=0)
-        return np.clip((strata + self.rng.random(shape)) / rows, 1e-12, 1 - 1e-12)
+        return np.clip((strata + self.rng.random(shape)) / shape[0], 1e-12, 1 - 1e-12)
 
     def standard_normal(self, shape: tuple[int, int]) -> np.ndarray:
-        return np.vectorize(NormalDist().inv_cdf)(self.random(shape)) if self.gaussian else self.rng.standard_normal(shape)
+        if not self.gaussian:
+            return self.rng.standard_normal(shape)
+        return np.vectorize(NormalDist().inv_cdf)(self.random(shape))
 
 
 class AblatedSearcher(PGSearcher):
@@ -117,10 +118,10 @@ class AblatedSearcher(PGSearcher):
                  min_tau_z: float = MIN_TAU_Z, separable_above: int = SEPARABLE_ABOVE,
                  first_spread: float = 1.0, rung_prior: float | None = None,
                  count_cut_power: float = CUT_COUNT_POWER, stratified: bool | str = False, **kwargs: Any) -> None:
-        self._knobs = {"stratified": stratified, "covariance": covariance, "margin": margin, "category_margin": category_margin,
+        self._knobs = {"covariance": covariance, "margin": margin, "category_margin": category_margin,
                        "weights": weights, "initial_scale": initial_scale, "candidates": candidates,
                        "min_tau_z": min_tau_z, "separable_above": separable_above,
-                       "rung_prior": rung_prior, "count_cut_power": count_cut_power}
+                       "rung_prior": rung_prior, "count_cut_power": count_cut_power, "stratified": stratified}
         self._first_spread = first_spread
         super().__init__(update="natural", **kwargs)
 

@@ -104,8 +104,7 @@ def head_to_head(at: pd.DataFrame, first: str) -> pd.DataFrame:
     """
     rows: dict[tuple[str, str], dict] = {}
     for n in at.columns:
-        table = at[n].unstack("method")
-        ranked = table.dropna(how="any").rank(axis=1, method="average")
+        table, ranked = at[n].unstack("method"), ranks(at[n])
         for other in (m for m in table.columns if m != first):
             pair = table[[first, other]].dropna(how="any")
             wins = (pair[first] < pair[other]) + 0.5 * (pair[first] == pair[other])
