@@ -28,7 +28,8 @@
 - ``stratified=True`` or ``"categorical"``: the first generation (the draws before the first update) comes in
   Latin-hypercube pools: each draw is one of the policy, the pool's uniforms stratified per column, so that
   a pool of 8 gives a two-way choice 4 and 4 (``"categorical"``: the choices alone, the Gaussian drawn as by
-  default; ``experiments/results/natural_ablation.md`` section 14);
+  default; ``experiments/results/natural_ablation.md`` section 14); ``stratified_pools=k``: only the first k
+  pools of 8 (by default every pool of the first generation);
 - ``rung_prior=x``: a trial a scheduler cut short counts as far as its rung has predicted the next
   (``rungs.py``), x the trust of a rung with too few trials past it (``rungs.PRIOR``: 0.5); the
   default None counts it fully;
@@ -60,8 +61,10 @@ class AblatedLearner(Learner):
     """The default learner with the parts named False switched off (see the module docstring)."""
 
     def __init__(self, *args: Any, covariance: bool, margin: bool, category_margin: float, weights: bool,
-                 initial_scale: float | None, stratified: bool | str = False, **kwargs: Any) -> None:
+                 initial_scale: float | None, stratified: bool | str = False, stratified_pools: int | None = None,
+                 **kwargs: Any) -> None:
         self._covariance, self._margin, self._weights, self._stratified = covariance, margin, weights, stratified
+        self._stratified_pools, self._pools_drawn = stratified_pools, 0
         self._category_margin, self._initial_scale_knob = category_margin, initial_scale
         super().__init__(*args, **kwargs)
 
@@ -75,8 +78,10 @@ class AblatedLearner(Learner):
         return policy
 
     def draw(self, size: int) -> list[Sample]:
-        if not self._stratified or self.num_updates or self.rank_model is not None:
+        if (not self._stratified or self.num_updates or self.rank_model is not None
+                or (self._stratified_pools is not None and self._pools_drawn >= self._stratified_pools)):
             return super().draw(size)
+        self._pools_drawn += 1
         raw = self.policy.sample(_LatinHypercube(self.rng, gaussian=self._stratified != "categorical"), size)
         return self.samples(self.policy, self.space.mask_inactive(raw))
 
@@ -117,11 +122,13 @@ class AblatedSearcher(PGSearcher):
                  weights: bool = True, initial_scale: float | None = None, candidates: int = CANDIDATES,
                  min_tau_z: float = MIN_TAU_Z, separable_above: int = SEPARABLE_ABOVE,
                  first_spread: float = 1.0, rung_prior: float | None = None,
-                 count_cut_power: float = CUT_COUNT_POWER, stratified: bool | str = False, **kwargs: Any) -> None:
+                 count_cut_power: float = CUT_COUNT_POWER, stratified: bool | str = False,
+                 stratified_pools: int | None = None, **kwargs: Any) -> None:
         self._knobs = {"covariance": covariance, "margin": margin, "category_margin": category_margin,
                        "weights": weights, "initial_scale": initial_scale, "candidates": candidates,
                        "min_tau_z": min_tau_z, "separable_above": separable_above,
-                       "rung_prior": rung_prior, "count_cut_power": count_cut_power, "stratified": stratified}
+                       "rung_prior": rung_prior, "count_cut_power": count_cut_power, "stratified": stratified,
+                       "stratified_pools": stratified_pools}
         self._first_spread = first_spread
         super().__init__(update="natural", **kwargs)
 
