@@ -30,6 +30,10 @@
   a pool of 8 gives a two-way choice 4 and 4 (``"categorical"``: the choices alone, the Gaussian drawn as by
   default; ``experiments/results/natural_ablation.md`` section 14); ``stratified_pools=k``: only the first k
   pools of 8 (by default every pool of the first generation);
+- ``first_wide=t``: the first ``first_wide_pools`` pools of 8 (default 1) of the first generation are drawn from
+  the policy with sigma times t (``NaturalPolicy.tempered(t)``) and learnt from with their importance
+  weights under it (``experiments/results/natural_ablation.md`` section 16; ``first_wide_learnt=False``: not
+  learnt from at all, their importance ratios 0, while the rank model and the incumbent see them);
 - ``rung_prior=x``: a trial a scheduler cut short counts as far as its rung has predicted the next
   (``rungs.py``), x the trust of a rung with too few trials past it (``rungs.PRIOR``: 0.5); the
   default None counts it fully;
@@ -44,6 +48,7 @@ listed in ``experiments/results/natural_ablation.md`` with how they were run.
 
 from __future__ import annotations
 
+import math
 from statistics import NormalDist
 from typing import Any
 
@@ -62,7 +67,10 @@ class AblatedLearner(Learner):
 
     def __init__(self, *args: Any, covariance: bool, margin: bool, category_margin: float, weights: bool,
                  initial_scale: float | None, stratified: bool | str = False, stratified_pools: int | None = None,
+                 first_wide: float = 1.0, first_wide_pools: int = 1, first_wide_learnt: bool = True,
                  **kwargs: Any) -> None:
+        self._first_wide, self._first_wide_pools, self._wide_drawn = first_wide, first_wide_pools, 0
+        self._first_wide_learnt = first_wide_learnt
         self._covariance, self._margin, self._weights, self._stratified = covariance, margin, weights, stratified
         self._stratified_pools, self._pools_drawn = stratified_pools, 0
         self._category_margin, self._initial_scale_knob = category_margin, initial_scale
@@ -78,6 +86,14 @@ class AblatedLearner(Learner):
         return policy
 
     def draw(self, size: int) -> list[Sample]:
+        if self._first_wide != 1 and not self.num_updates and self._wide_drawn < self._first_wide_pools:
+            self._wide_drawn += 1
+            wide = self.policy.tempered(self._first_wide)
+            samples = self.samples(wide, self.space.mask_inactive(wide.sample(self.rng, size)))
+            if self._first_wide_learnt:
+                return samples
+            # drawn with infinite density: an importance ratio of 0, so the update does not learn from them
+            return [Sample(s.raw, math.inf, np.where(np.isnan(s.blocks), np.nan, math.inf)) for s in samples]
         if (not self._stratified or self.num_updates or self.rank_model is not None
                 or (self._stratified_pools is not None and self._pools_drawn >= self._stratified_pools)):
             return super().draw(size)
@@ -123,12 +139,14 @@ class AblatedSearcher(PGSearcher):
                  min_tau_z: float = MIN_TAU_Z, separable_above: int = SEPARABLE_ABOVE,
                  first_spread: float = 1.0, rung_prior: float | None = None,
                  count_cut_power: float = CUT_COUNT_POWER, stratified: bool | str = False,
-                 stratified_pools: int | None = None, **kwargs: Any) -> None:
+                 stratified_pools: int | None = None, first_wide: float = 1.0, first_wide_pools: int = 1,
+                 first_wide_learnt: bool = True, **kwargs: Any) -> None:
         self._knobs = {"covariance": covariance, "margin": margin, "category_margin": category_margin,
                        "weights": weights, "initial_scale": initial_scale, "candidates": candidates,
                        "min_tau_z": min_tau_z, "separable_above": separable_above,
                        "rung_prior": rung_prior, "count_cut_power": count_cut_power, "stratified": stratified,
-                       "stratified_pools": stratified_pools}
+                       "stratified_pools": stratified_pools, "first_wide": first_wide,
+                       "first_wide_pools": first_wide_pools, "first_wide_learnt": first_wide_learnt}
         self._first_spread = first_spread
         super().__init__(update="natural", **kwargs)
 
