@@ -20,11 +20,12 @@
   is z null sds above 0 (the default is ``surrogate.MIN_TAU_Z``);
 - ``separable_above=d``: the Gaussian is separable (diagonal, sep-CMA-ES's
   rates) beyond d numeric columns (the default is ``learner.SEPARABLE_ABOVE``);
-- ``first_spread=x``: before its first update a separable policy's configs are suggested with each
-  numeric's deviation from the mean times x, while the searcher keeps and learns from the draws themselves
-  (the update, the rank model and the checkpoint see only draws); 1, the default, suggests the draws
+- ``first_spread=x``: before its first update the policy's configs are suggested with each numeric's
+  deviation from the mean times x, while the searcher keeps and learns from the draws themselves (the
+  update, the rank model and the checkpoint see only draws); 1, the default, suggests the draws
   (``experiments/results/bbob_mixint_large.md``: 0.5 leads the default to 50-100 trials and loses to it from
-  200 on in d40-d160);
+  200 on in d40-d160; 2.5, ``natural_ablation.md`` section 17); ``first_spread_suggestions=k``: only the
+  first k suggestions;
 - ``stratified=True`` or ``"categorical"``: the first generation (the draws before the first update) comes in
   Latin-hypercube pools: each draw is one of the policy, the pool's uniforms stratified per column, so that
   a pool of 8 gives a two-way choice 4 and 4 (``"categorical"``: the choices alone, the Gaussian drawn as by
@@ -140,14 +141,15 @@ class AblatedSearcher(PGSearcher):
                  first_spread: float = 1.0, rung_prior: float | None = None,
                  count_cut_power: float = CUT_COUNT_POWER, stratified: bool | str = False,
                  stratified_pools: int | None = None, first_wide: float = 1.0, first_wide_pools: int = 1,
-                 first_wide_learnt: bool = True, **kwargs: Any) -> None:
+                 first_wide_learnt: bool = True, first_spread_suggestions: int | None = None,
+                 **kwargs: Any) -> None:
         self._knobs = {"covariance": covariance, "margin": margin, "category_margin": category_margin,
                        "weights": weights, "initial_scale": initial_scale, "candidates": candidates,
                        "min_tau_z": min_tau_z, "separable_above": separable_above,
                        "rung_prior": rung_prior, "count_cut_power": count_cut_power, "stratified": stratified,
                        "stratified_pools": stratified_pools, "first_wide": first_wide,
                        "first_wide_pools": first_wide_pools, "first_wide_learnt": first_wide_learnt}
-        self._first_spread = first_spread
+        self._first_spread, self._first_spread_suggestions = first_spread, first_spread_suggestions
         super().__init__(update="natural", **kwargs)
 
     def suggest(self, trial_id: str) -> dict | None:
@@ -155,7 +157,7 @@ class AblatedSearcher(PGSearcher):
         config = super().suggest(trial_id)
         learner, sample = self._learner, self._pending.get(trial_id)
         if (self._first_spread == 1 or queued or sample is None or learner.num_updates
-                or not learner.policy.separable):
+                or self._num_suggested > (self._first_spread_suggestions or self._num_suggested)):
             return config
         numeric, mean = learner.policy._gauss_cols, learner.policy.mean
         narrowed = sample.raw.copy()
