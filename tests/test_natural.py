@@ -417,8 +417,8 @@ def test_corrupted_natural_policy_in_a_checkpoint_is_refused(tmp_path):
         assert searcher.get_state() == before
 
 
-def test_a_separable_policy_can_suggest_its_first_draws_narrower_and_learn_from_them_at_full_spread(monkeypatch):
-    """With ``first_spread`` (an ablation) a separable policy suggests its draws before its first update at that
+def test_a_policy_can_suggest_its_first_draws_narrower_and_learn_from_them_at_full_spread(monkeypatch):
+    """With ``first_spread`` (an ablation) a policy suggests its draws before its first update at that
     share of their deviation from the initial mean, and the searcher keeps and learns from the draws
     themselves: on a flat objective the first normalised CSA step averages 1 over seeds (learnt from what was
     suggested, it would average ``first_spread``). The default suggests the policy's own draws."""
@@ -454,10 +454,14 @@ def test_a_separable_policy_can_suggest_its_first_draws_narrower_and_learn_from_
         later = searcher.suggest("later")  # after the first update: the policy's own draws
         assert later == searcher._space.decode(searcher._pending["later"].raw, {})
     assert np.mean(steps) == pytest.approx(1.0, abs=0.12), np.mean(steps)
+    # A full-covariance policy too, here for its first suggestion alone (first_spread_suggestions).
     narrow = {f"x{i}": tune.uniform(-1.0, 1.0) for i in range(SEPARABLE_ABOVE)}
-    full = AblatedSearcher(space=narrow, metric="loss", mode="min", seed=0, first_spread=0.5)
+    full = AblatedSearcher(space=narrow, metric="loss", mode="min", seed=0, first_spread=0.5,
+                           first_spread_suggestions=1)
+    first, second = full.suggest("t0"), full.suggest("t1")
+    drawn = full._pending["t0"].raw
+    assert full._learner.policy.separable is False
+    assert first == full._space.decode(0.5 * drawn, {}) != full._space.decode(drawn, {})
+    assert second == full._space.decode(full._pending["t1"].raw, {})
     default = PGSearcher(space, metric="loss", mode="min", seed=0)
-    for searcher in (full, default):
-        config = searcher.suggest("t0")
-        assert config == searcher._space.decode(searcher._pending["t0"].raw, {})
-    assert full._learner.policy.separable is False and default._learner.policy.separable is True
+    assert default.suggest("t0") == default._space.decode(default._pending["t0"].raw, {})
