@@ -70,10 +70,11 @@ class AblatedLearner(Learner):
                  initial_scale: float | None, stratified: bool | str = False, stratified_pools: int | None = None,
                  first_wide: float = 1.0, first_wide_pools: int = 1, first_wide_learnt: bool = True,
                  **kwargs: Any) -> None:
-        self._first_wide, self._first_wide_pools, self._wide_drawn = first_wide, first_wide_pools, 0
+        self._first_wide, self._first_wide_pools = first_wide, first_wide_pools
         self._first_wide_learnt = first_wide_learnt
         self._covariance, self._margin, self._weights, self._stratified = covariance, margin, weights, stratified
-        self._stratified_pools, self._pools_drawn = stratified_pools, 0
+        self._stratified_pools = stratified_pools
+        self._first_pools = 0  # pools drawn before the first update
         self._category_margin, self._initial_scale_knob = category_margin, initial_scale
         super().__init__(*args, **kwargs)
 
@@ -87,20 +88,21 @@ class AblatedLearner(Learner):
         return policy
 
     def draw(self, size: int) -> list[Sample]:
-        if self._first_wide != 1 and not self.num_updates and self._wide_drawn < self._first_wide_pools:
-            self._wide_drawn += 1
-            wide = self.policy.tempered(self._first_wide)
-            samples = self.samples(wide, self.space.mask_inactive(wide.sample(self.rng, size)))
-            if self._first_wide_learnt:
-                return samples
-            # drawn with infinite density: an importance ratio of 0, so the update does not learn from them
-            return [Sample(s.raw, math.inf, np.where(np.isnan(s.blocks), np.nan, math.inf)) for s in samples]
-        if (not self._stratified or self.num_updates or self.rank_model is not None
-                or (self._stratified_pools is not None and self._pools_drawn >= self._stratified_pools)):
+        if self.num_updates:
             return super().draw(size)
-        self._pools_drawn += 1
-        raw = self.policy.sample(_LatinHypercube(self.rng, gaussian=self._stratified != "categorical"), size)
-        return self.samples(self.policy, self.space.mask_inactive(raw))
+        pool, self._first_pools = self._first_pools, self._first_pools + 1
+        wide = self._first_wide != 1 and pool < self._first_wide_pools
+        if wide:
+            policy, generator = self.policy.tempered(self._first_wide), self.rng
+        elif self._stratified and (self._stratified_pools is None or pool < self._stratified_pools):
+            policy, generator = self.policy, _LatinHypercube(self.rng, gaussian=self._stratified != "categorical")
+        else:
+            return super().draw(size)
+        samples = self.samples(policy, self.space.mask_inactive(policy.sample(generator, size)))
+        if not wide or self._first_wide_learnt:
+            return samples
+        # drawn with infinite density: an importance ratio of 0, so the update does not learn from them
+        return [Sample(s.raw, math.inf, np.where(np.isnan(s.blocks), np.nan, math.inf)) for s in samples]
 
     def initial_scale(self) -> float | None:
         return super().initial_scale() if self._initial_scale_knob is None else self._initial_scale_knob
@@ -156,8 +158,9 @@ class AblatedSearcher(PGSearcher):
         queued = bool(self._queue)  # a point the user gave is suggested as given
         config = super().suggest(trial_id)
         learner, sample = self._learner, self._pending.get(trial_id)
+        limit = self._first_spread_suggestions
         if (self._first_spread == 1 or queued or sample is None or learner.num_updates
-                or self._num_suggested > (self._first_spread_suggestions or self._num_suggested)):
+                or (limit is not None and self._num_suggested > limit)):
             return config
         numeric, mean = learner.policy._gauss_cols, learner.policy.mean
         narrowed = sample.raw.copy()
