@@ -65,6 +65,13 @@ SEVERAL_METRICS_INITIAL_SCALE = 1.0
 # updates and lost under ASHA: sum of mean ranks of 3 over 4 problems x 3 checkpoints, 10 seeds, 21.3
 # against 26.0 and 24.8 (experiments/results/asha_rivals.md).
 CUT_COUNT_POWER = 1.0
+# update="natural" under ASHA (Runtime.asha; HyperBand was not measured), the auto batch's least
+# training: 2 full trials (each cut trial counting as above), not NATURAL_MIN_BATCH. Under ASHA most trials
+# stop at the first rungs, so with 5 the ASHA snippet of docs/guide/schedulers.md (60 trials, max_t 9) made
+# 2-5 updates in seven runs; with 2, 13-16 in four. Head to head with 5 on the four learning-
+# curve problems, 10 seeds, 4 in flight: better in 0.49 / 0.55 / 0.50 of the runs at B/4, B/2, B
+# (experiments/results/asha_rivals.md, 2026-12-05).
+NATURAL_MIN_CUT_BATCH = 2
 
 
 @dataclass(frozen=True)
@@ -292,8 +299,10 @@ class Learner:
         return model if model is not None and model.trusted(self.min_tau_z) else None
 
 
-def auto_batch_size(rule: str, in_flight: int) -> int:
-    """Completed trials per update when the user set none, for ``in_flight`` trials at once."""
+def auto_batch_size(rule: str, in_flight: int, asha: bool = False) -> int:
+    """Completed trials per update (in full trials' training) when the user set none, for ``in_flight``
+    trials at once; ``asha``: under ASHA, which stops most trials at its first rungs."""
     if rule == "natural":
-        return max(NATURAL_MIN_BATCH, math.ceil(NATURAL_BATCH_FRACTION * in_flight))
+        least = NATURAL_MIN_CUT_BATCH if asha else NATURAL_MIN_BATCH
+        return max(least, math.ceil(NATURAL_BATCH_FRACTION * in_flight))
     return max(MIN_AUTO_BATCH, math.ceil(AUTO_BATCH_FRACTION * in_flight))

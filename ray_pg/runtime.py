@@ -81,6 +81,11 @@ class Runtime:
             return math.inf
         return iteration
 
+    def asha(self) -> bool:
+        """Whether the scheduler is ASHA (``AsyncHyperBandScheduler``), which stops most trials at its first
+        rungs."""
+        return isinstance(self.scheduler, AsyncHyperBandScheduler)
+
     def caps(self) -> list[tuple[str, float]]:
         """The result keys and values at which the scheduler or a stopper ends every trial: its full length."""
         caps = []

@@ -73,9 +73,10 @@ class PGSearcher(Searcher):
             the policy. A conditional choice is named by the values of its branch.
         evaluated_rewards: Metric values already known for ``points_to_evaluate`` (one list per point
             with several metrics): those points are learnt from instead of suggested.
-        batch_size: Finished trials per update. None: ``max(5, in flight / 8)`` (``update="pg"``:
-            ``max(8, in flight / 4)``), or a generation under ``ConcurrencyLimiter(batch=True)``. A
-            trial cut short at iteration t counts t / T, T the most iterations any trial reached.
+        batch_size: Finished trials per update. None: ``max(5, in flight / 8)``, or ``max(2, in flight / 8)``
+            under ASHA (``update="pg"``: ``max(8, in flight / 4)``), or a generation under
+            ``ConcurrencyLimiter(batch=True)``. A trial cut short at iteration t counts t / T, T the most
+            iterations any trial reached.
         learning_rate: ``update="pg"`` only: Adam's step size.
         passes: ``update="pg"`` only: Adam steps per batch.
         clip: ``update="pg"`` only: PPO's clip range.
@@ -308,7 +309,8 @@ class PGSearcher(Searcher):
             return self._options.batch_size
         if self._synchronous and self._max_concurrent:
             return max(2, self._max_concurrent)
-        return auto_batch_size(self._update_rule, self._max_concurrent or self._peak_in_flight)
+        asha = self._runtime is not None and self._runtime.asha()
+        return auto_batch_size(self._update_rule, self._max_concurrent or self._peak_in_flight, asha)
 
     @property
     def num_updates(self) -> int:

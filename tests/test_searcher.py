@@ -7,6 +7,7 @@ from collections.abc import Callable
 import numpy as np
 import pytest
 from ray import tune
+from ray.tune.schedulers import ASHAScheduler, HyperBandScheduler, MedianStoppingRule
 
 from ray_pg import PGSearcher
 from ray_pg.state import CheckpointError
@@ -259,6 +260,19 @@ def test_auto_batch_size_follows_concurrency(update, sizes):
         unlimited.suggest(str(i))
     assert unlimited.batch_size == sizes[2]
     assert PGSearcher(SPACES["mixed"], batch_size=5).batch_size == 5
+
+
+@pytest.mark.parametrize("scheduler, least", [(None, 5), (ASHAScheduler(), 2), (HyperBandScheduler(), 5),
+                                              (MedianStoppingRule(), 5)])
+def test_auto_batch_is_smaller_under_asha(scheduler, least):
+    """ASHA stops most trials at its first rungs, each counting the training it got: the natural update's
+    batch is then at least 2 full trials' training, not 5 (HyperBand: not measured, 5). Not under
+    update="pg"."""
+    searcher = PGSearcher(SPACES["mixed"], metric="loss", mode="min", scheduler=scheduler)
+    assert searcher.suggest("0") is not None and searcher.batch_size == least
+    assert searcher.set_max_concurrency(64) and searcher.batch_size == 8
+    reinforce = PGSearcher(SPACES["mixed"], metric="loss", mode="min", scheduler=scheduler, update="pg")
+    assert reinforce.suggest("0") is not None and reinforce.batch_size == 8
 
 
 def test_conditional_points_to_evaluate_and_suggestions():

@@ -98,6 +98,22 @@ def test_tuner_with_asha_and_failing_trials(tmp_path):
     assert failing.num_updates == 3  # errored trials still count, ranked worst
 
 
+def test_asha_snippet_of_the_guide_learns_from_its_60_trials(tmp_path):
+    """docs/guide/schedulers.md's snippet: under ASHA most trials stop at the first rung, so batches of 5 full
+    trials' training made 2-5 updates in its 60 trials (random search, in effect); at least 6 now."""
+    def train_fn(config):
+        for epoch in range(1, 10):
+            tune.report({"loss": abs(config["lr"] - 1e-2) + 1 / epoch})
+
+    searcher = PGSearcher(seed=0)
+    tune.Tuner(train_fn, param_space={"lr": tune.loguniform(1e-4, 1e-1)},
+               tune_config=tune.TuneConfig(search_alg=searcher, metric="loss", mode="min", num_samples=60,
+                                           scheduler=ASHAScheduler(max_t=9, grace_period=1, reduction_factor=3),
+                                           max_concurrent_trials=2, reuse_actors=True),
+               run_config=tune.RunConfig(storage_path=str(tmp_path), verbose=0)).fit()
+    assert searcher.batch_size == 2 and searcher.num_updates >= 6, searcher.num_updates
+
+
 def test_conditional_space_through_tune_run(tmp_path):
     searcher = PGSearcher(seed=4, batch_size=6)
     analysis = tune.run(trainables.conditional, config=trainables.CONDITIONAL_SPACE, search_alg=searcher,
