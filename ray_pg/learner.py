@@ -61,17 +61,11 @@ DRAWN_AHEAD = 8
 # between), and 2.26 against 3.64 at 64 workers and 400 trials (natural_ablation.md).
 SEVERAL_METRICS_INITIAL_SCALE = 1.0
 # A trial an early-stopping scheduler cut at iteration t, when the longest went T, counts (t / T) ** this
-# towards a batch (Learner.batch_weight): the training spent. 0.5 and 0 (every trial whole) make more
-# updates and lost under ASHA: sum of mean ranks of 3 over 4 problems x 3 checkpoints, 10 seeds, 21.3
-# against 26.0 and 24.8 (experiments/results/asha_rivals.md).
-CUT_COUNT_POWER = 1.0
-# update="natural" under ASHA (Runtime.asha; HyperBand was not measured), the auto batch's least
-# training: 2 full trials (each cut trial counting as above), not NATURAL_MIN_BATCH. Under ASHA most trials
-# stop at the first rungs, so with 5 the ASHA snippet of docs/guide/schedulers.md (60 trials, max_t 9) made
-# 2-5 updates in seven runs; with 2, 13-16 in four. Head to head with 5 on the four learning-
-# curve problems, 10 seeds, 4 in flight: better in 0.49 / 0.55 / 0.50 of the runs at B/4, B/2, B
-# (experiments/results/asha_rivals.md, 2026-12-05).
-NATURAL_MIN_CUT_BATCH = 2
+# towards a batch (Learner.batch_weight). 0.5 and 0 made more updates and lost under ASHA (sum of mean ranks
+# of 3 over 12 checkpoints, 10 seeds: 21.3 against 26.0 and 24.8); a least batch of 2 full trials under ASHA
+# (not NATURAL_MIN_BATCH) took docs/guide/schedulers.md's snippet from 2-5 updates to 13-16 and is even with 5
+# (better in 0.49 / 0.55 / 0.50 of 40 runs at B/4, B/2, B; HyperBand not measured; asha_rivals.md).
+CUT_COUNT_POWER, NATURAL_MIN_CUT_BATCH = 1.0, 2
 
 
 @dataclass(frozen=True)
@@ -300,9 +294,7 @@ class Learner:
 
 
 def auto_batch_size(rule: str, in_flight: int, asha: bool = False) -> int:
-    """Completed trials per update (in full trials' training) when the user set none, for ``in_flight``
-    trials at once; ``asha``: under ASHA, which stops most trials at its first rungs."""
+    """Full trials' training per update when the user set none, ``in_flight`` trials at once (``asha``: under ASHA)."""
     if rule == "natural":
-        least = NATURAL_MIN_CUT_BATCH if asha else NATURAL_MIN_BATCH
-        return max(least, math.ceil(NATURAL_BATCH_FRACTION * in_flight))
+        return max(NATURAL_MIN_CUT_BATCH if asha else NATURAL_MIN_BATCH, math.ceil(NATURAL_BATCH_FRACTION * in_flight))
     return max(MIN_AUTO_BATCH, math.ceil(AUTO_BATCH_FRACTION * in_flight))
