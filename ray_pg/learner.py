@@ -36,10 +36,12 @@ EXPLOIT_FROM = 0.7
 MIN_AUTO_BATCH = 8
 # ... and a quarter of the trials in flight: fresh enough, and enough updates.
 AUTO_BATCH_FRACTION = 0.25
-# update="natural": an update every max(5, in flight / 8) results, on a window of the
-# last 4 batches (older results count through truncated importance weights). Batches
-# of 4 and 6 were measured too (experiments/results/natural_ablation.md).
-NATURAL_MIN_BATCH, NATURAL_BATCH_FRACTION, NATURAL_WINDOW = 5, 0.125, 4
+# update="natural": an update every max(5, in flight / 8) results, on a window of the last 4 batches (older
+# results count through truncated importance weights); batches of 4 and 6 were measured too (natural_ablation.md).
+# Under ASHA max(2, in flight / 8) full trials' training: the snippet of docs/guide/schedulers.md makes 13-16
+# updates in 60 trials, not 2-5, and 2 is even with 5 head to head (better in 0.49 / 0.55 / 0.50 of 40 runs at
+# B/4, B/2, B; experiments/results/asha_rivals.md). HyperBand keeps 5 (0.30 / 0.80 / 0.40 of 10 runs).
+NATURAL_MIN_BATCH, NATURAL_MIN_CUT_BATCH, NATURAL_BATCH_FRACTION, NATURAL_WINDOW = 5, 2, 0.125, 4
 # update="natural": while the rank model of the recent results orders them (ray_pg/surrogate.py),
 # each suggestion is the best of this many samples of the policy by the model. 4, 8, 16 and 32
 # were measured (8 and 64 workers, our suite and bbob-mixint: natural_ablation.md).
@@ -62,10 +64,8 @@ DRAWN_AHEAD = 8
 SEVERAL_METRICS_INITIAL_SCALE = 1.0
 # A trial an early-stopping scheduler cut at iteration t, when the longest went T, counts (t / T) ** this
 # towards a batch (Learner.batch_weight). 0.5 and 0 made more updates and lost under ASHA (sum of mean ranks
-# of 3 over 12 checkpoints, 10 seeds: 21.3 against 26.0 and 24.8); a least batch of 2 full trials under ASHA
-# (not NATURAL_MIN_BATCH) took docs/guide/schedulers.md's snippet from 2-5 updates to 13-16 and is even with 5
-# (better in 0.49 / 0.55 / 0.50 of 40 runs at B/4, B/2, B; HyperBand not measured; asha_rivals.md).
-CUT_COUNT_POWER, NATURAL_MIN_CUT_BATCH = 1.0, 2
+# of 3 over 12 checkpoints, 10 seeds: 21.3 against 26.0 and 24.8; experiments/results/asha_rivals.md).
+CUT_COUNT_POWER = 1.0
 
 
 @dataclass(frozen=True)

@@ -266,7 +266,7 @@ def test_auto_batch_size_follows_concurrency(update, sizes):
                                               (MedianStoppingRule(), 5)])
 def test_auto_batch_is_smaller_under_asha(scheduler, least):
     """ASHA stops most trials at its first rungs, each counting the training it got: the natural update's
-    batch is then at least 2 full trials' training, not 5 (HyperBand: not measured, 5). Not under
+    batch is then at least 2 full trials' training, not 5 (HyperBand, measured mixed: 5). Not under
     update="pg"."""
     searcher = PGSearcher(SPACES["mixed"], metric="loss", mode="min", scheduler=scheduler)
     assert searcher.suggest("0") is not None and searcher.batch_size == least
